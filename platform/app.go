@@ -1,0 +1,275 @@
+package platform
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/pocketbase/pocketbase"
+	"github.com/pocketbase/pocketbase/cmd"
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/spf13/cobra"
+
+	"github.com/picard-mcp/picard/pb_migrations"
+	"github.com/picard-mcp/picard/platform/policy"
+	"github.com/picard-mcp/picard/plugins/fernet"
+	"github.com/picard-mcp/picard/plugins/mcpserver"
+	"github.com/picard-mcp/picard/plugins/memories"
+	"github.com/picard-mcp/picard/plugins/oauth"
+	"github.com/picard-mcp/picard/plugins/statistical"
+	"github.com/picard-mcp/picard/vectorstore"
+)
+
+// Picard is the assembled application.
+type Picard struct {
+	*pocketbase.PocketBase
+	Config   Config
+	Cipher   *fernet.Cipher
+	Policies *policy.Registry
+	Vectors  vectorstore.Store
+	Embedder vectorstore.Embedder
+	Memories *memories.Service
+	OAuth    *oauth.Server
+	Tools    *mcpserver.Toolset
+}
+
+// Options are what tests (and main) may override.
+type Options struct {
+	Args    []string // command line without the program name
+	Getenv  func(string) string
+	DataDir string // overrides --dir
+	Now     func() time.Time
+}
+
+// New builds the app: configuration, plugins, commands. It does not start it.
+func New(opts Options) (*Picard, error) {
+	if opts.Getenv == nil {
+		opts.Getenv = os.Getenv
+	}
+	cfg, err := LoadConfig(opts.Getenv, listenFromArgs(opts.Args))
+	if err != nil {
+		return nil, err
+	}
+	pbCfg := pocketbase.Config{DefaultDataDir: opts.DataDir, HideStartBanner: false}
+	pb := pocketbase.NewWithConfig(pbCfg)
+	if opts.DataDir != "" {
+		pb.RootCmd.SetArgs(opts.Args)
+	}
+	p := &Picard{PocketBase: pb, Config: cfg}
+	if err := p.wire(opts); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *Picard) wire(opts Options) error {
+	cfg := p.Config
+	dataDir := p.DataDir()
+	keys := cfg.FernetKeys
+	if len(keys) == 0 {
+		k, err := fernet.LoadOrCreateKeyFile(filepath.Join(dataDir, "fernet.key"))
+		if err != nil {
+			return &ConfigError{"PICARD_FERNET_KEYS", err.Error()}
+		}
+		keys = []string{k}
+	}
+	cipher, err := fernet.NewCipher(keys...)
+	if err != nil {
+		return &ConfigError{"PICARD_FERNET_KEYS", err.Error()}
+	}
+	p.Cipher = cipher
+
+	p.Policies = policy.NewRegistry()
+	if err := policy.RegisterBuiltins(p.Policies); err != nil {
+		return err
+	}
+	if err := statistical.Register(p.Policies); err != nil {
+		return err
+	}
+
+	if p.Embedder, err = newEmbedder(cfg); err != nil {
+		return err
+	}
+	if p.Vectors, err = openStore(cfg, dataDir); err != nil {
+		return err
+	}
+	p.OnTerminate().BindFunc(func(e *core.TerminateEvent) error {
+		err := e.Next()
+		if cerr := p.Vectors.Close(); cerr != nil {
+			slog.Warn("closing vector store", "error", cerr)
+		}
+		return err
+	})
+
+	fernet.MustRegister(p, fernet.Config{Cipher: cipher, Collection: pb_migrations.Memories, Fields: []string{"text"}})
+	p.Memories = memories.MustRegister(p, memories.Config{
+		Cipher: cipher, Policies: p.Policies, Store: p.Vectors, Embedder: p.Embedder, Now: opts.Now,
+	})
+	p.OAuth = oauth.MustRegister(p, oauth.Config{
+		Issuer: cfg.PublicURL, Resource: cfg.MCPResource(), Cipher: cipher, Now: opts.Now,
+	})
+	p.Tools = mcpserver.MemoryTools(p.Memories)
+	mcpserver.MustRegister(p, mcpserver.Config{OAuth: p.OAuth, Tools: p.Tools})
+
+	p.OnServe().BindFunc(func(e *core.ServeEvent) error {
+		if err := p.ensureSuperuser(); err != nil {
+			return err
+		}
+		e.Router.GET("/readyz", p.handleReady)
+		return e.Next()
+	})
+	p.addCommands()
+	return nil
+}
+
+func newEmbedder(cfg Config) (vectorstore.Embedder, error) {
+	if cfg.Embedder == "openai" {
+		e, err := vectorstore.NewOpenAIEmbedder(vectorstore.OpenAIConfig{
+			APIKey: cfg.OpenAIKey, BaseURL: cfg.OpenAIBaseURL, Model: cfg.EmbeddingModel,
+		})
+		if err != nil {
+			return nil, &ConfigError{"PICARD_EMBEDDING_MODEL", err.Error()}
+		}
+		return e, nil
+	}
+	return vectorstore.NewLocalEmbedder(), nil
+}
+
+func openStore(cfg Config, dataDir string) (vectorstore.Store, error) {
+	if cfg.VectorDSN != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s, err := vectorstore.OpenPG(ctx, vectorstore.PGConfig{DSN: cfg.VectorDSN})
+		if err != nil {
+			return nil, &ConfigError{"PICARD_VECTOR_DSN", err.Error()}
+		}
+		return s, nil
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	s, err := vectorstore.OpenEmbedded(filepath.Join(dataDir, "vectors.db"))
+	if err != nil {
+		return nil, fmt.Errorf("open embedded vector store: %w", err)
+	}
+	return s, nil
+}
+
+// ensureSuperuser creates the configured superuser if absent.
+func (p *Picard) ensureSuperuser() error {
+	if p.Config.AdminEmail == "" {
+		return nil
+	}
+	if _, err := p.FindAuthRecordByEmail(core.CollectionNameSuperusers, p.Config.AdminEmail); err == nil {
+		return nil
+	}
+	col, err := p.FindCachedCollectionByNameOrId(core.CollectionNameSuperusers)
+	if err != nil {
+		return fmt.Errorf("superusers collection: %w", err)
+	}
+	su := core.NewRecord(col)
+	su.SetEmail(p.Config.AdminEmail)
+	su.SetPassword(p.Config.AdminPassword)
+	if err := p.Save(su); err != nil {
+		return fmt.Errorf("create superuser %s (PICARD_ADMIN_EMAIL): %w", p.Config.AdminEmail, err)
+	}
+	slog.Info("created superuser", "email", p.Config.AdminEmail)
+	return nil
+}
+
+func (p *Picard) handleReady(e *core.RequestEvent) error {
+	ctx, cancel := context.WithTimeout(e.Request.Context(), 3*time.Second)
+	defer cancel()
+	status := map[string]string{"database": "ok", "vector_store": "ok"}
+	code := http.StatusOK
+	var one int
+	if err := p.DB().NewQuery("SELECT 1").WithContext(ctx).Row(&one); err != nil {
+		status["database"] = "unavailable"
+		code = http.StatusServiceUnavailable
+	}
+	if err := p.Vectors.Ping(ctx); err != nil {
+		status["vector_store"] = "unavailable"
+		code = http.StatusServiceUnavailable
+	}
+	return e.JSON(code, status)
+}
+
+func (p *Picard) addCommands() {
+	keys := &cobra.Command{Use: "keys", Short: "Manage encryption and signing keys"}
+	keys.AddCommand(&cobra.Command{
+		Use:   "rotate",
+		Short: "Re-encrypt every memory under the first key of PICARD_FERNET_KEYS (resumable)",
+		RunE: func(c *cobra.Command, _ []string) error {
+			st, err := fernet.Rotate(c.Context(), p, fernet.Config{Cipher: p.Cipher, Collection: pb_migrations.Memories, Fields: []string{"text"}},
+				fernet.ProgressBar(c.ErrOrStderr(), "re-encrypting"))
+			if err != nil {
+				return fmt.Errorf("rotation stopped after %d memories (run it again to resume): %w", st.Rotated, err)
+			}
+			fmt.Fprintf(c.OutOrStdout(), "rotated %d memories, %d already under the current key\n", st.Rotated, st.AlreadyCurrent)
+			return nil
+		},
+	})
+	keys.AddCommand(&cobra.Command{
+		Use:   "rotate-signing",
+		Short: "Start signing access tokens with a new key (the old one stays published until its tokens expire)",
+		RunE: func(c *cobra.Command, _ []string) error {
+			if err := p.OAuth.RotateKey(); err != nil {
+				return err
+			}
+			fmt.Fprintln(c.OutOrStdout(), "new signing key active")
+			return nil
+		},
+	})
+	reindex := &cobra.Command{
+		Use:   "reindex",
+		Short: "Rebuild the vector store from the memories with the configured embedder (stop the server first when using the embedded store)",
+		RunE: func(c *cobra.Command, _ []string) error {
+			n, err := p.Memories.Reindex(c.Context(), fernet.ProgressBar(c.ErrOrStderr(), "reindexing"))
+			if err != nil {
+				return fmt.Errorf("reindex stopped after %d memories (run it again, or start the server: pending memories are indexed automatically): %w", n, err)
+			}
+			fmt.Fprintf(c.OutOrStdout(), "indexed %d memories into %s\n", n, p.Embedder.Space())
+			return nil
+		},
+	}
+	p.RootCmd.AddCommand(keys, reindex)
+	p.RootCmd.AddCommand(cmd.NewSuperuserCommand(p.PocketBase))
+	serve := cmd.NewServeCommand(p.PocketBase, true)
+	if f := serve.PersistentFlags().Lookup("http"); f != nil {
+		_ = f.Value.Set(DefaultListen)
+		f.DefValue = DefaultListen
+	}
+	p.RootCmd.AddCommand(serve)
+}
+
+// listenFromArgs finds --http in a serve command line.
+func listenFromArgs(args []string) string {
+	for i, a := range args {
+		if v, ok := strings.CutPrefix(a, "--http="); ok {
+			return v
+		}
+		if a == "--http" && i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	return DefaultListen
+}
+
+// Run builds and executes the picard command line.
+func Run(args []string) error {
+	p, err := New(Options{Args: args})
+	if err != nil {
+		var ce *ConfigError
+		if errors.As(err, &ce) {
+			return fmt.Errorf("configuration error: %s", ce.Error())
+		}
+		return err
+	}
+	return p.Execute()
+}

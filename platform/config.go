@@ -1,0 +1,126 @@
+// Package platform assembles the picard binary: configuration from the
+// environment, plugin wiring, bootstrap and the extra CLI commands.
+package platform
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/picard-mcp/picard/plugins/fernet"
+)
+
+// DefaultListen is where `picard serve` listens without --http.
+const DefaultListen = "127.0.0.1:8001"
+
+// Config is everything Picard reads from the environment.
+type Config struct {
+	PublicURL      string // no trailing slash
+	FernetKeys     []string
+	VectorDSN      string
+	Embedder       string // local | openai
+	OpenAIKey      string
+	OpenAIBaseURL  string
+	EmbeddingModel string
+	LLMModel       string
+	AdminEmail     string
+	AdminPassword  string
+}
+
+// ConfigError names the variable that is wrong.
+type ConfigError struct {
+	Var, Problem string
+}
+
+func (e *ConfigError) Error() string { return e.Var + ": " + e.Problem }
+
+// LoadConfig reads and validates the environment. listen is the serve
+// address, used to derive PICARD_PUBLIC_URL when it is unset.
+func LoadConfig(getenv func(string) string, listen string) (Config, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	c := Config{
+		PublicURL:      strings.TrimRight(strings.TrimSpace(getenv("PICARD_PUBLIC_URL")), "/"),
+		FernetKeys:     fernet.ParseKeys(getenv("PICARD_FERNET_KEYS")),
+		VectorDSN:      strings.TrimSpace(getenv("PICARD_VECTOR_DSN")),
+		Embedder:       strings.ToLower(strings.TrimSpace(getenv("PICARD_EMBEDDER"))),
+		OpenAIKey:      strings.TrimSpace(getenv("OPENAI_API_KEY")),
+		OpenAIBaseURL:  strings.TrimSpace(getenv("OPENAI_BASE_URL")),
+		EmbeddingModel: strings.TrimSpace(getenv("PICARD_EMBEDDING_MODEL")),
+		LLMModel:       strings.TrimSpace(getenv("PICARD_LLM_MODEL")),
+		AdminEmail:     strings.TrimSpace(getenv("PICARD_ADMIN_EMAIL")),
+		AdminPassword:  getenv("PICARD_ADMIN_PASSWORD"),
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = publicURLFromListen(listen)
+	} else if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return c, &ConfigError{"PICARD_PUBLIC_URL", fmt.Sprintf("%q is not an absolute http(s) URL without query or fragment", c.PublicURL)}
+	}
+	if len(c.FernetKeys) > 0 {
+		if _, err := fernet.NewCipher(c.FernetKeys...); err != nil {
+			return c, &ConfigError{"PICARD_FERNET_KEYS", err.Error()}
+		}
+	}
+	if c.VectorDSN != "" {
+		u, err := url.Parse(c.VectorDSN)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			return c, &ConfigError{"PICARD_VECTOR_DSN", "must be a postgres:// URL"}
+		}
+	}
+	switch c.Embedder {
+	case "":
+		c.Embedder = "local"
+	case "local":
+	case "openai":
+		if c.OpenAIKey == "" && c.OpenAIBaseURL == "" {
+			return c, &ConfigError{"PICARD_EMBEDDER", "openai needs OPENAI_API_KEY (or OPENAI_BASE_URL for a compatible server)"}
+		}
+	default:
+		return c, &ConfigError{"PICARD_EMBEDDER", fmt.Sprintf("%q is not one of local, openai", c.Embedder)}
+	}
+	if c.OpenAIBaseURL != "" {
+		if u, err := url.Parse(c.OpenAIBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return c, &ConfigError{"OPENAI_BASE_URL", fmt.Sprintf("%q is not an http(s) URL", c.OpenAIBaseURL)}
+		}
+	}
+	if c.EmbeddingModel == "" {
+		c.EmbeddingModel = "text-embedding-3-small"
+	}
+	if c.LLMModel == "" && (c.OpenAIKey != "" || c.OpenAIBaseURL != "") {
+		c.LLMModel = "gpt-4o-mini"
+	}
+	if (c.AdminEmail == "") != (c.AdminPassword == "") {
+		v := "PICARD_ADMIN_PASSWORD"
+		if c.AdminEmail == "" {
+			v = "PICARD_ADMIN_EMAIL"
+		}
+		return c, &ConfigError{v, "PICARD_ADMIN_EMAIL and PICARD_ADMIN_PASSWORD go together"}
+	}
+	if c.AdminEmail != "" && !strings.Contains(c.AdminEmail, "@") {
+		return c, &ConfigError{"PICARD_ADMIN_EMAIL", "is not an email address"}
+	}
+	if c.AdminPassword != "" && len(c.AdminPassword) < 10 {
+		return c, &ConfigError{"PICARD_ADMIN_PASSWORD", "must be at least 10 characters"}
+	}
+	return c, nil
+}
+
+// MCPResource is the audience of access tokens: <public url>/mcp.
+func (c Config) MCPResource() string { return c.PublicURL + "/mcp" }
+
+func publicURLFromListen(listen string) string {
+	if listen == "" {
+		listen = DefaultListen
+	}
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "http://" + DefaultListen
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}

@@ -1,0 +1,179 @@
+package fernet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/pocketbase/dbx"
+	"github.com/pocketbase/pocketbase/core"
+)
+
+// Config says which collection fields are encrypted and with what.
+type Config struct {
+	Cipher     *Cipher
+	Collection string   // e.g. "memories"
+	Fields     []string // e.g. ["text"]
+}
+
+// MustRegister is Register that panics on error.
+func MustRegister(app core.App, cfg Config) {
+	if err := Register(app, cfg); err != nil {
+		panic(err)
+	}
+}
+
+// Register binds the hooks that encrypt cfg.Fields before every insert and
+// update, and decrypt them for superusers reading through the dashboard.
+func Register(app core.App, cfg Config) error {
+	if cfg.Cipher == nil || cfg.Collection == "" || len(cfg.Fields) == 0 {
+		return errors.New("fernet: Config needs Cipher, Collection and Fields")
+	}
+	p := &plugin{cfg: cfg}
+	app.OnRecordCreateExecute(cfg.Collection).BindFunc(p.encryptOnWrite)
+	app.OnRecordUpdateExecute(cfg.Collection).BindFunc(p.encryptOnWrite)
+	app.OnRecordEnrich(cfg.Collection).BindFunc(p.decryptForSuperuser)
+	return nil
+}
+
+type plugin struct{ cfg Config }
+
+// encryptOnWrite runs after validation, right before the SQL write: the
+// plaintext limits apply to what the user typed, the database gets tokens.
+// After the write the record in memory holds plaintext again.
+func (p *plugin) encryptOnWrite(e *core.RecordEvent) error {
+	plain := map[string]string{}
+	for _, f := range p.cfg.Fields {
+		v := e.Record.GetString(f)
+		if v == "" || p.cfg.Cipher.IsToken(v) {
+			continue
+		}
+		tok, err := p.cfg.Cipher.Encrypt(v)
+		if err != nil {
+			return err
+		}
+		plain[f] = v
+		e.Record.Set(f, tok)
+	}
+	err := e.Next()
+	for f, v := range plain {
+		e.Record.Set(f, v)
+	}
+	return err
+}
+
+func (p *plugin) decryptForSuperuser(e *core.RecordEnrichEvent) error {
+	if e.RequestInfo == nil || !e.RequestInfo.HasSuperuserAuth() {
+		return e.Next()
+	}
+	for _, f := range p.cfg.Fields {
+		if v, err := p.cfg.Cipher.Decrypt(e.Record.GetString(f)); err == nil {
+			e.Record.Set(f, v)
+		}
+	}
+	return e.Next()
+}
+
+// RotateStats is what a rotation did.
+type RotateStats struct {
+	Total, Rotated, AlreadyCurrent int
+}
+
+// Rotate re-encrypts every value of the configured fields that is not yet
+// under the first key. Rows are rewritten in small transactions, so an
+// interrupted rotation (ctx cancelled, process killed) loses nothing and a
+// second run resumes where the first stopped. progress, if not nil, is
+// called after each batch with done and total.
+func Rotate(ctx context.Context, app core.App, cfg Config, progress func(done, total int)) (RotateStats, error) {
+	var st RotateStats
+	table := cfg.Collection
+	var total int
+	if err := app.DB().Select("count(*)").From(table).Row(&total); err != nil {
+		return st, fmt.Errorf("fernet: count %s: %w", table, err)
+	}
+	st.Total = total
+	const batch = 200
+	lastID := ""
+	done := 0
+	for {
+		if err := ctx.Err(); err != nil {
+			return st, err
+		}
+		var rows []dbx.NullStringMap
+		cols := append([]string{"id"}, cfg.Fields...)
+		err := app.DB().Select(cols...).From(table).
+			Where(dbx.NewExp("id > {:last}", dbx.Params{"last": lastID})).
+			OrderBy("id").Limit(batch).All(&rows)
+		if err != nil {
+			return st, fmt.Errorf("fernet: read %s: %w", table, err)
+		}
+		if len(rows) == 0 {
+			break
+		}
+		err = app.RunInTransaction(func(tx core.App) error {
+			for _, row := range rows {
+				set := dbx.Params{}
+				for _, f := range cfg.Fields {
+					v := row[f].String
+					if v == "" || cfg.Cipher.IsCurrent(v) {
+						continue
+					}
+					plain, err := cfg.Cipher.Decrypt(v)
+					if err != nil {
+						// plaintext written around the hooks: encrypt it now
+						plain = v
+					}
+					tok, err := cfg.Cipher.Encrypt(plain)
+					if err != nil {
+						return err
+					}
+					set[f] = tok
+				}
+				if len(set) == 0 {
+					st.AlreadyCurrent++
+					continue
+				}
+				if _, err := tx.DB().Update(table, set, dbx.HashExp{"id": row["id"].String}).Execute(); err != nil {
+					return fmt.Errorf("fernet: rewrite %s: %w", row["id"].String, err)
+				}
+				st.Rotated++
+			}
+			return nil
+		})
+		if err != nil {
+			return st, err
+		}
+		lastID = rows[len(rows)-1]["id"].String
+		done += len(rows)
+		if progress != nil {
+			progress(done, total)
+		}
+	}
+	return st, nil
+}
+
+// ProgressBar returns a progress callback drawing a text bar on w.
+func ProgressBar(w io.Writer, label string) func(done, total int) {
+	return func(done, total int) {
+		const width = 30
+		filled := width
+		if total > 0 {
+			filled = done * width / total
+		}
+		if filled > width {
+			filled = width
+		}
+		bar := make([]byte, width)
+		for i := range bar {
+			bar[i] = '.'
+			if i < filled {
+				bar[i] = '#'
+			}
+		}
+		fmt.Fprintf(w, "\r%s [%s] %d/%d", label, bar, done, total)
+		if done >= total {
+			fmt.Fprintln(w)
+		}
+	}
+}

@@ -1,0 +1,104 @@
+package mcpserver
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/pocketbase/pocketbase/core"
+
+	"github.com/picard-mcp/picard/internal/strictjson"
+	"github.com/picard-mcp/picard/plugins/memories"
+	"github.com/picard-mcp/picard/plugins/oauth"
+)
+
+// Config wires the tool endpoints.
+type Config struct {
+	OAuth *oauth.Server
+	Tools *Toolset
+}
+
+// MustRegister is Register that panics on error.
+func MustRegister(app core.App, cfg Config) {
+	if err := Register(app, cfg); err != nil {
+		panic(err)
+	}
+}
+
+// Register adds POST /api/tools.
+func Register(app core.App, cfg Config) error {
+	if cfg.OAuth == nil || cfg.Tools == nil {
+		return errors.New("mcpserver: Config needs OAuth and Tools")
+	}
+	h := &restHandler{cfg: cfg}
+	app.OnServe().BindFunc(func(e *core.ServeEvent) error {
+		e.Router.POST("/api/tools", h.serve).BindFunc(cfg.OAuth.RequireBearer())
+		return e.Next()
+	})
+	return nil
+}
+
+type restHandler struct{ cfg Config }
+
+const maxToolBody = 256 << 10
+
+// ErrorBody is the JSON shape of every /api/tools error.
+type ErrorBody struct {
+	Error   string `json:"error"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+func (h *restHandler) serve(e *core.RequestEvent) error {
+	claims := oauth.ClaimsFrom(e)
+	body, err := io.ReadAll(io.LimitReader(e.Request.Body, maxToolBody+1))
+	if err != nil || len(body) > maxToolBody {
+		return e.JSON(http.StatusRequestEntityTooLarge, ErrorBody{Error: "invalid_argument", Message: "the request body is too large"})
+	}
+	var req struct {
+		Tool string          `json:"tool"`
+		Data json.RawMessage `json:"data"`
+	}
+	if err := strictjson.Decode(body, &req); err != nil {
+		return writeError(e, err)
+	}
+	if req.Tool == "" {
+		return e.JSON(http.StatusBadRequest, ErrorBody{Error: "invalid_argument", Field: "tool", Message: "tool: is required"})
+	}
+	tool, ok := h.cfg.Tools.Get(req.Tool)
+	if !ok {
+		return e.JSON(http.StatusBadRequest, ErrorBody{Error: "invalid_argument", Field: "tool", Message: "tool: unknown tool " + req.Tool})
+	}
+	if !claims.HasScope(tool.Scope) {
+		return h.cfg.OAuth.WriteInsufficientScope(e, tool.Scope)
+	}
+	res, err := tool.Call(e.Request.Context(), Caller{UserID: claims.Subject, Claims: claims}, req.Data)
+	if err != nil {
+		return writeError(e, err)
+	}
+	return e.JSON(http.StatusOK, res)
+}
+
+func writeError(e *core.RequestEvent, err error) error {
+	var fe *strictjson.FieldError
+	if errors.As(err, &fe) {
+		return e.JSON(http.StatusBadRequest, ErrorBody{Error: "invalid_argument", Field: fe.Field, Message: fe.Error()})
+	}
+	me := memories.AsError(err)
+	status := http.StatusInternalServerError
+	switch me.Code {
+	case memories.CodeInvalid:
+		status = http.StatusBadRequest
+	case memories.CodeNotFound:
+		status = http.StatusNotFound
+	case memories.CodeUnavailable:
+		status = http.StatusServiceUnavailable
+	}
+	if status == http.StatusInternalServerError {
+		slog.Error("tool failed", "error", err)
+		return e.JSON(status, ErrorBody{Error: string(memories.CodeInternal), Message: "internal error"})
+	}
+	return e.JSON(status, ErrorBody{Error: string(me.Code), Field: me.Field, Message: me.Error()})
+}

@@ -1,0 +1,271 @@
+package memories
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/pocketbase/dbx"
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/types"
+
+	"github.com/picard-mcp/picard/pb_migrations"
+	"github.com/picard-mcp/picard/vectorstore"
+)
+
+// The outbox: every write of a memory record marks it index_status=pending
+// (hooks in memories.go, inside the write's transaction); deleting one
+// leaves a tombstone in the same transaction. The reconciler embeds and
+// upserts what is pending and deletes what is tombstoned, at start, when
+// kicked after a write, and periodically, so a vector-store outage delays
+// search but never loses a write.
+
+const (
+	indexBatch    = 64
+	indexTimeout  = 10 * time.Second
+	reconcileTick = 15 * time.Second
+)
+
+// Kick asks the reconciler to run soon; it never blocks.
+func (s *Service) Kick() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// RunReconciler processes the outbox until ctx ends.
+func (s *Service) RunReconciler(ctx context.Context) {
+	t := time.NewTicker(reconcileTick)
+	defer t.Stop()
+	for {
+		if _, err := s.Reconcile(ctx); err != nil && ctx.Err() == nil {
+			slog.Warn("reconcile: vector store not up to date yet; will retry", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-s.kick:
+		}
+	}
+}
+
+// Reconcile indexes every pending memory and applies every tombstone. It
+// returns how many memories it indexed.
+func (s *Service) Reconcile(ctx context.Context) (int, error) {
+	if err := s.flushTombstonesErr(ctx); err != nil {
+		return 0, err
+	}
+	total := 0
+	lastID := ""
+	for {
+		var ids []string
+		err := s.app.DB().Select("id").From(pb_migrations.Memories).
+			Where(dbx.HashExp{"index_status": "pending"}).
+			AndWhere(dbx.NewExp("id > {:last}", dbx.Params{"last": lastID})).
+			OrderBy("id").Limit(indexBatch).Column(&ids)
+		if err != nil {
+			return total, fmt.Errorf("reconcile: list pending: %w", err)
+		}
+		if len(ids) == 0 {
+			return total, nil
+		}
+		n, err := s.index(ctx, ids)
+		total += n
+		if err != nil {
+			return total, err
+		}
+		lastID = ids[len(ids)-1]
+	}
+}
+
+// indexNow indexes one memory right after its write so the writer can
+// search it at once; on failure it stays pending for the reconciler.
+func (s *Service) indexNow(ctx context.Context, id string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), indexTimeout)
+	defer cancel()
+	if _, err := s.index(ctx, []string{id}); err != nil {
+		slog.Warn("memory saved but not indexed yet; the reconciler will retry", "memory", id, "error", err)
+		s.Kick()
+	}
+}
+
+// index embeds and upserts the given memories, then marks each ready if
+// it was not written again meanwhile.
+func (s *Service) index(ctx context.Context, ids []string) (int, error) {
+	var recs []*core.Record
+	if err := s.app.RecordQuery(pb_migrations.Memories).Where(dbx.In("id", toAny(ids)...)).All(&recs); err != nil {
+		return 0, fmt.Errorf("index: load: %w", err)
+	}
+	if len(recs) == 0 {
+		return 0, nil
+	}
+	texts := make([]string, len(recs))
+	for i, r := range recs {
+		m, err := s.toMemory(r, nil)
+		if err != nil {
+			return 0, err
+		}
+		texts[i] = m.Text
+	}
+	vecs, err := s.embedder.Embed(ctx, texts)
+	if err != nil {
+		return 0, fmt.Errorf("index: embed: %w", err)
+	}
+	items := make([]vectorstore.Item, len(recs))
+	for i, r := range recs {
+		items[i] = vectorstore.Item{ID: r.Id, Meta: metaOf(r), Vector: vecs[i]}
+	}
+	if err := s.store.Upsert(ctx, s.embedder.Space(), items...); err != nil {
+		return 0, fmt.Errorf("index: upsert: %w", err)
+	}
+	for _, r := range recs {
+		_, err := s.app.DB().Update(pb_migrations.Memories,
+			dbx.Params{"index_status": "ready", "index_error": ""},
+			dbx.HashExp{"id": r.Id, "updated": r.GetString("updated")},
+		).Execute()
+		if err != nil {
+			return 0, fmt.Errorf("index: mark ready: %w", err)
+		}
+	}
+	return len(recs), nil
+}
+
+func metaOf(r *core.Record) vectorstore.Meta {
+	m := vectorstore.Meta{
+		OwnerID:      r.GetString("owner"),
+		Permission:   r.GetString("permission"),
+		SharedUsers:  r.GetStringSlice("shared_users"),
+		SharedGroups: r.GetStringSlice("shared_groups"),
+		CreatedAt:    r.GetDateTime("created").Time(),
+	}
+	if exp := r.GetDateTime("expires_at"); !exp.IsZero() {
+		m.ExpiresAt = exp.Time()
+	}
+	return m
+}
+
+func (s *Service) flushTombstones(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), indexTimeout)
+	defer cancel()
+	if err := s.flushTombstonesErr(ctx); err != nil {
+		slog.Warn("memory deleted; its vector will be removed when the store is back", "error", err)
+		s.Kick()
+	}
+}
+
+func (s *Service) flushTombstonesErr(ctx context.Context) error {
+	for {
+		var ids []string
+		err := s.app.DB().Select("memory_id").From(pb_migrations.Tombstones).Limit(500).Column(&ids)
+		if err != nil {
+			return fmt.Errorf("tombstones: list: %w", err)
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		if err := s.store.Delete(ctx, ids...); err != nil {
+			return fmt.Errorf("tombstones: delete vectors: %w", err)
+		}
+		if _, err := s.app.DB().Delete(pb_migrations.Tombstones, dbx.In("memory_id", toAny(ids)...)).Execute(); err != nil {
+			return fmt.Errorf("tombstones: clear: %w", err)
+		}
+	}
+}
+
+// PurgeExpired deletes every expired memory (its vector follows through
+// the tombstones). Expired memories are already invisible on every path;
+// this reclaims the space.
+func (s *Service) PurgeExpired(ctx context.Context) (int, error) {
+	now := types.NowDateTime().String()
+	n := 0
+	for {
+		var recs []*core.Record
+		err := s.app.RecordQuery(pb_migrations.Memories).
+			AndWhere(dbx.NewExp("expires_at != '' AND expires_at <= {:now}", dbx.Params{"now": now})).
+			Limit(200).All(&recs)
+		if err != nil {
+			return n, fmt.Errorf("purge: list: %w", err)
+		}
+		if len(recs) == 0 {
+			break
+		}
+		for _, r := range recs {
+			if err := s.app.Delete(r); err != nil {
+				return n, fmt.Errorf("purge: delete %s: %w", r.Id, err)
+			}
+			n++
+		}
+	}
+	if n > 0 {
+		s.flushTombstones(ctx)
+	}
+	return n, nil
+}
+
+// Reindex empties the vector store and marks every memory pending, then
+// indexes them all, reporting progress. Use it after changing embedder.
+func (s *Service) Reindex(ctx context.Context, progress func(done, total int)) (int, error) {
+	if err := s.store.Reset(ctx); err != nil {
+		return 0, fmt.Errorf("reindex: reset store: %w", err)
+	}
+	if _, err := s.app.DB().NewQuery("UPDATE " + pb_migrations.Memories + " SET index_status = 'pending'").Execute(); err != nil {
+		return 0, fmt.Errorf("reindex: mark pending: %w", err)
+	}
+	if _, err := s.app.DB().Delete(pb_migrations.Tombstones, nil).Execute(); err != nil {
+		return 0, fmt.Errorf("reindex: clear tombstones: %w", err)
+	}
+	return s.indexAllPending(ctx, progress)
+}
+
+func (s *Service) indexAllPending(ctx context.Context, progress func(done, total int)) (int, error) {
+	var total int
+	if err := s.app.DB().Select("count(*)").From(pb_migrations.Memories).Where(dbx.HashExp{"index_status": "pending"}).Row(&total); err != nil {
+		return 0, fmt.Errorf("count pending: %w", err)
+	}
+	done := 0
+	lastID := ""
+	for {
+		var ids []string
+		err := s.app.DB().Select("id").From(pb_migrations.Memories).
+			Where(dbx.HashExp{"index_status": "pending"}).
+			AndWhere(dbx.NewExp("id > {:last}", dbx.Params{"last": lastID})).
+			OrderBy("id").Limit(indexBatch).Column(&ids)
+		if err != nil {
+			return done, err
+		}
+		if len(ids) == 0 {
+			return done, nil
+		}
+		n, err := s.index(ctx, ids)
+		done += n
+		if progress != nil {
+			progress(done, total)
+		}
+		if err != nil {
+			return done, err
+		}
+		lastID = ids[len(ids)-1]
+	}
+}
+
+// checkSpace marks every memory pending when the store holds fewer vectors
+// of the current embedding space than there are indexed memories: the
+// embedder or model changed, or the store was emptied.
+func (s *Service) checkSpace(ctx context.Context) {
+	have, err := s.store.Count(ctx, s.embedder.Space())
+	if err != nil {
+		return
+	}
+	var ready int
+	if err := s.app.DB().Select("count(*)").From(pb_migrations.Memories).Where(dbx.HashExp{"index_status": "ready"}).Row(&ready); err != nil {
+		return
+	}
+	if have < ready {
+		slog.Warn("vector store is missing vectors of the current embedding space; reindexing", "space", s.embedder.Space().String(), "have", have, "memories", ready)
+		_, _ = s.app.DB().NewQuery("UPDATE " + pb_migrations.Memories + " SET index_status = 'pending' WHERE index_status = 'ready'").Execute()
+	}
+}
+

@@ -1,0 +1,563 @@
+// Package memories is the memory domain: create, read, update, delete,
+// permissions, expiry and semantic search, plus the outbox that keeps the
+// vector store in step with the records (see reconciler.go).
+//
+// The PocketBase record is the source of truth. Every read re-checks the
+// permission policy against the record, never the vector store's copy alone.
+package memories
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/pocketbase/dbx"
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/types"
+
+	"github.com/picard-mcp/picard/pb_migrations"
+	"github.com/picard-mcp/picard/platform/policy"
+	"github.com/picard-mcp/picard/plugins/fernet"
+	"github.com/picard-mcp/picard/vectorstore"
+)
+
+// Limits users meet.
+const (
+	MaxTextChars     = 10_000
+	MaxShared        = 100
+	DefaultListLimit = 20
+	MaxListLimit     = 100
+	DefaultQueryLim  = 5
+	MaxQueryLimit    = 50
+	MaxQueryChars    = 2_000
+)
+
+var uuidRE = regexp.MustCompile(pb_migrations.UUIDPattern)
+
+// IsUUID reports whether s is a lowercase UUID v4 string.
+func IsUUID(s string) bool { return uuidRE.MatchString(s) }
+
+// Memory is a memory as clients see it.
+type Memory struct {
+	ID               string     `json:"id"`
+	Text             string     `json:"text"`
+	Permission       string     `json:"permission"`
+	SharedWith       []string   `json:"shared_with"`
+	SharedWithGroups []string   `json:"shared_with_groups"`
+	OwnerID          string     `json:"owner_id"`
+	ExpirationDate   *time.Time `json:"expiration_date"`
+	Created          time.Time  `json:"created"`
+	Updated          time.Time  `json:"updated"`
+	Score            *float64   `json:"score,omitempty"`
+}
+
+// Service implements the memory operations for one app.
+type Service struct {
+	app      core.App
+	cipher   *fernet.Cipher
+	policies *policy.Registry
+	store    vectorstore.Store
+	embedder vectorstore.Embedder
+	now      func() time.Time
+	kick     chan struct{}
+}
+
+func (s *Service) timeNow() time.Time { return s.now().UTC() }
+
+// Viewer loads the viewer's group memberships.
+func (s *Service) Viewer(userID string) (policy.Viewer, error) {
+	v := policy.Viewer{UserID: userID}
+	var ids []string
+	err := s.app.DB().Select("id").From(pb_migrations.Groups).
+		Where(dbx.NewExp("EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid([[members]]) THEN [[members]] ELSE '[]' END) WHERE value = {:uid})", dbx.Params{"uid": userID})).
+		Column(&ids)
+	if err != nil {
+		return v, internal("load groups", err)
+	}
+	v.Groups = ids
+	return v, nil
+}
+
+// SubmitInput is submit_memory's arguments.
+type SubmitInput struct {
+	Text             string
+	Permission       string
+	SharedWith       []string
+	SharedWithGroups []string
+	ExpirationDate   string
+}
+
+// Submit stores a new memory owned by ownerID.
+func (s *Service) Submit(ctx context.Context, ownerID string, in SubmitInput) (*Memory, error) {
+	text, err := validText(in.Text, "text")
+	if err != nil {
+		return nil, err
+	}
+	if in.Permission == "" {
+		in.Permission = "private"
+	}
+	users, groups, err := s.validSharing(ownerID, in.Permission, in.SharedWith, in.SharedWithGroups)
+	if err != nil {
+		return nil, err
+	}
+	exp, err := s.validExpiry(in.ExpirationDate)
+	if err != nil {
+		return nil, err
+	}
+	col, err := s.app.FindCachedCollectionByNameOrId(pb_migrations.Memories)
+	if err != nil {
+		return nil, internal("memories collection", err)
+	}
+	rec := core.NewRecord(col)
+	rec.Set("owner", ownerID)
+	rec.Set("text", text)
+	rec.Set("permission", in.Permission)
+	rec.Set("shared_users", users)
+	rec.Set("shared_groups", groups)
+	rec.Set("expires_at", exp)
+	if err := s.app.Save(rec); err != nil {
+		return nil, internal("save memory", err)
+	}
+	s.indexNow(ctx, rec.Id)
+	return s.toMemory(rec, nil)
+}
+
+// UpdateInput is update_memory's arguments; nil means unchanged.
+type UpdateInput struct {
+	Text           *string
+	ExpirationDate *string // "" clears the expiry
+}
+
+// Update changes a memory's text or expiry; only the owner may.
+func (s *Service) Update(ctx context.Context, ownerID, id string, in UpdateInput) (*Memory, error) {
+	if in.Text == nil && in.ExpirationDate == nil {
+		return nil, invalid("text", "give text or expiration_date to change")
+	}
+	rec, err := s.ownRecord(ownerID, id)
+	if err != nil {
+		return nil, err
+	}
+	if in.Text != nil {
+		text, err := validText(*in.Text, "text")
+		if err != nil {
+			return nil, err
+		}
+		rec.Set("text", text)
+	}
+	if in.ExpirationDate != nil {
+		exp, err := s.validExpiry(*in.ExpirationDate)
+		if err != nil {
+			return nil, err
+		}
+		rec.Set("expires_at", exp)
+	}
+	if err := s.app.Save(rec); err != nil {
+		return nil, internal("save memory", err)
+	}
+	s.indexNow(ctx, rec.Id)
+	return s.toMemory(rec, nil)
+}
+
+// ModifyPermissions changes who may read a memory; only the owner may.
+func (s *Service) ModifyPermissions(ctx context.Context, ownerID, id, permission string, sharedWith, sharedGroups []string) (*Memory, error) {
+	if permission == "" {
+		return nil, invalid("permission", "is required; one of %s", strings.Join(s.policies.Names(), ", "))
+	}
+	users, groups, err := s.validSharing(ownerID, permission, sharedWith, sharedGroups)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := s.ownRecord(ownerID, id)
+	if err != nil {
+		return nil, err
+	}
+	rec.Set("permission", permission)
+	rec.Set("shared_users", users)
+	rec.Set("shared_groups", groups)
+	if err := s.app.Save(rec); err != nil {
+		return nil, internal("save memory", err)
+	}
+	s.indexNow(ctx, rec.Id)
+	return s.toMemory(rec, nil)
+}
+
+// Delete removes a memory; only the owner may. The vector follows through
+// the tombstone outbox, so a store outage cannot resurrect it in search.
+func (s *Service) Delete(ctx context.Context, ownerID, id string) error {
+	rec, err := s.ownRecord(ownerID, id)
+	if err != nil {
+		return err
+	}
+	if err := s.app.Delete(rec); err != nil {
+		return internal("delete memory", err)
+	}
+	s.flushTombstones(ctx)
+	return nil
+}
+
+// Get returns one memory the viewer may read, or not found.
+func (s *Service) Get(viewer policy.Viewer, id string) (*Memory, error) {
+	if !IsUUID(id) {
+		return nil, invalid("memory_id", "must be a UUID")
+	}
+	rec, err := s.app.FindRecordById(pb_migrations.Memories, id)
+	if err != nil {
+		return nil, errNotFound()
+	}
+	if !s.visible(viewer, rec, false) {
+		return nil, errNotFound()
+	}
+	return s.toMemory(rec, nil)
+}
+
+// ListInput is get_memories' arguments.
+type ListInput struct {
+	Limit          int
+	Cursor         string
+	Permission     string
+	Sort           string // newest (default) | oldest
+	IncludeExpired bool
+}
+
+// ListResult is one page of the owner's memories.
+type ListResult struct {
+	Memories   []*Memory `json:"memories"`
+	NextCursor string    `json:"next_cursor,omitempty"`
+}
+
+// List returns the owner's memories, newest first by default.
+func (s *Service) List(ownerID string, in ListInput) (*ListResult, error) {
+	if in.Limit == 0 {
+		in.Limit = DefaultListLimit
+	}
+	if in.Limit < 1 || in.Limit > MaxListLimit {
+		return nil, invalid("limit", "must be between 1 and %d", MaxListLimit)
+	}
+	if in.Permission != "" {
+		if _, ok := s.policies.Get(in.Permission); !ok {
+			return nil, invalid("permission", "unknown permission %q; one of %s", in.Permission, strings.Join(s.policies.Names(), ", "))
+		}
+	}
+	desc := true
+	switch in.Sort {
+	case "", "newest":
+	case "oldest":
+		desc = false
+	default:
+		return nil, invalid("sort", "must be newest or oldest")
+	}
+	q := s.app.RecordQuery(pb_migrations.Memories).
+		AndWhere(dbx.HashExp{"owner": ownerID})
+	if in.Permission != "" {
+		q = q.AndWhere(dbx.HashExp{"permission": in.Permission})
+	}
+	if !in.IncludeExpired {
+		q = q.AndWhere(dbx.NewExp("(expires_at = '' OR expires_at > {:now})", dbx.Params{"now": types.NowDateTime().String()}))
+	}
+	if in.Cursor != "" {
+		created, id, ok := decodeCursor(in.Cursor)
+		if !ok {
+			return nil, invalid("cursor", "is not a cursor returned by get_memories")
+		}
+		op := ">"
+		if desc {
+			op = "<"
+		}
+		q = q.AndWhere(dbx.NewExp(fmt.Sprintf("(created %[1]s {:c} OR (created = {:c} AND id %[1]s {:id}))", op), dbx.Params{"c": created, "id": id}))
+	}
+	order := "ASC"
+	if desc {
+		order = "DESC"
+	}
+	var recs []*core.Record
+	if err := q.OrderBy("created "+order, "id "+order).Limit(int64(in.Limit + 1)).All(&recs); err != nil {
+		return nil, internal("list memories", err)
+	}
+	res := &ListResult{Memories: []*Memory{}}
+	for i, r := range recs {
+		if i == in.Limit {
+			last := recs[i-1]
+			res.NextCursor = encodeCursor(last.GetString("created"), last.Id)
+			break
+		}
+		m, err := s.toMemory(r, nil)
+		if err != nil {
+			return nil, err
+		}
+		res.Memories = append(res.Memories, m)
+	}
+	return res, nil
+}
+
+// SearchInput is query_memory's arguments.
+type SearchInput struct {
+	Query   string
+	Limit   int
+	Scope   string // accessible (default) | own
+	OwnerID string // only this owner's memories (personas); optional
+}
+
+// Search ranks the memories the viewer may read by similarity to the query.
+func (s *Service) Search(ctx context.Context, viewer policy.Viewer, in SearchInput) ([]*Memory, error) {
+	query := strings.TrimSpace(in.Query)
+	if query == "" {
+		return nil, invalid("query", "is required")
+	}
+	if utf8.RuneCountInString(query) > MaxQueryChars {
+		return nil, invalid("query", "must be at most %d characters", MaxQueryChars)
+	}
+	if in.Limit == 0 {
+		in.Limit = DefaultQueryLim
+	}
+	if in.Limit < 1 || in.Limit > MaxQueryLimit {
+		return nil, invalid("limit", "must be between 1 and %d", MaxQueryLimit)
+	}
+	filter := s.policies.Filter(viewer, s.timeNow())
+	switch in.Scope {
+	case "", "accessible":
+	case "own":
+		filter.OwnerID = viewer.UserID
+	default:
+		return nil, invalid("scope", "must be own or accessible")
+	}
+	if in.OwnerID != "" {
+		if filter.OwnerID != "" && filter.OwnerID != in.OwnerID {
+			return []*Memory{}, nil
+		}
+		filter.OwnerID = in.OwnerID
+	}
+	vecs, err := s.embedder.Embed(ctx, []string{query})
+	if err != nil {
+		return nil, &Error{Code: CodeUnavailable, Message: "search temporarily unavailable: the embedder failed", Err: err}
+	}
+	// Ask for a few more than needed: results the record re-check drops
+	// (changed since indexing) must not shorten the page.
+	hits, err := s.store.Search(ctx, vectorstore.Query{
+		Space: s.embedder.Space(), Vector: vecs[0], Filter: filter, Limit: in.Limit + 10,
+	})
+	if err != nil {
+		slog.Warn("vector search failed", "error", err)
+		e := *ErrSearchUnavailable
+		e.Err = err
+		return nil, &e
+	}
+	out := make([]*Memory, 0, in.Limit)
+	for _, h := range hits {
+		if len(out) == in.Limit {
+			break
+		}
+		rec, err := s.app.FindRecordById(pb_migrations.Memories, h.ID)
+		if err != nil {
+			continue // deleted since indexing
+		}
+		if !s.visible(viewer, rec, false) || (filter.OwnerID != "" && rec.GetString("owner") != filter.OwnerID) {
+			continue
+		}
+		score := h.Score
+		m, err := s.toMemory(rec, &score)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// visible re-checks a record against the policy and expiry.
+func (s *Service) visible(v policy.Viewer, rec *core.Record, includeExpired bool) bool {
+	if !includeExpired {
+		if exp := rec.GetDateTime("expires_at"); !exp.IsZero() && !exp.Time().After(s.timeNow()) {
+			return false
+		}
+	}
+	return s.policies.CanRead(v, policyMemory(rec))
+}
+
+func policyMemory(rec *core.Record) policy.Memory {
+	return policy.Memory{
+		OwnerID:      rec.GetString("owner"),
+		Permission:   rec.GetString("permission"),
+		SharedUsers:  rec.GetStringSlice("shared_users"),
+		SharedGroups: rec.GetStringSlice("shared_groups"),
+	}
+}
+
+// ownRecord loads a memory the caller owns; anything else is not found.
+// Expired memories are gone for every path, the owner's included.
+func (s *Service) ownRecord(ownerID, id string) (*core.Record, error) {
+	if !IsUUID(id) {
+		return nil, invalid("memory_id", "must be a UUID")
+	}
+	rec, err := s.app.FindRecordById(pb_migrations.Memories, id)
+	if err != nil || rec.GetString("owner") != ownerID {
+		return nil, errNotFound()
+	}
+	if exp := rec.GetDateTime("expires_at"); !exp.IsZero() && !exp.Time().After(s.timeNow()) {
+		return nil, errNotFound()
+	}
+	return rec, nil
+}
+
+func (s *Service) toMemory(rec *core.Record, score *float64) (*Memory, error) {
+	text := rec.GetString("text")
+	if s.cipher.IsToken(text) {
+		plain, err := s.cipher.Decrypt(text)
+		if err != nil {
+			return nil, internal("decrypt memory", err)
+		}
+		text = plain
+	}
+	m := &Memory{
+		ID:               rec.Id,
+		Text:             text,
+		Permission:       rec.GetString("permission"),
+		SharedWith:       nonNil(rec.GetStringSlice("shared_users")),
+		SharedWithGroups: nonNil(rec.GetStringSlice("shared_groups")),
+		OwnerID:          rec.GetString("owner"),
+		Created:          rec.GetDateTime("created").Time().UTC(),
+		Updated:          rec.GetDateTime("updated").Time().UTC(),
+		Score:            score,
+	}
+	if exp := rec.GetDateTime("expires_at"); !exp.IsZero() {
+		t := exp.Time().UTC()
+		m.ExpirationDate = &t
+	}
+	return m, nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func validText(text, field string) (string, error) {
+	if strings.TrimSpace(text) == "" {
+		return "", invalid(field, "must not be empty")
+	}
+	if !utf8.ValidString(text) {
+		return "", invalid(field, "must be valid UTF-8")
+	}
+	if n := utf8.RuneCountInString(text); n > MaxTextChars {
+		return "", invalid(field, "is %d characters; the limit is %d", n, MaxTextChars)
+	}
+	return text, nil
+}
+
+func (s *Service) validExpiry(v string) (string, error) {
+	if v == "" {
+		return "", nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return "", invalid("expiration_date", "must be an RFC 3339 date-time such as 2030-01-02T15:04:05Z")
+	}
+	if !t.After(s.timeNow()) {
+		return "", invalid("expiration_date", "must be in the future")
+	}
+	dt, err := types.ParseDateTime(t.UTC())
+	if err != nil {
+		return "", invalid("expiration_date", "out of range")
+	}
+	return dt.String(), nil
+}
+
+func (s *Service) validSharing(ownerID, permission string, users, groups []string) ([]string, []string, error) {
+	p, ok := s.policies.Get(permission)
+	if !ok {
+		return nil, nil, invalid("permission", "unknown permission %q; one of %s", permission, strings.Join(s.policies.Names(), ", "))
+	}
+	users, err := s.validIDs("shared_with", pb_migrations.Users, users)
+	if err != nil {
+		return nil, nil, err
+	}
+	groups, err = s.validIDs("shared_with_groups", pb_migrations.Groups, groups)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, u := range users {
+		if u == ownerID {
+			return nil, nil, invalid("shared_with", "you already own this memory; do not list yourself")
+		}
+	}
+	if err := p.ValidateSharing(users, groups); err != nil {
+		field := "shared_with"
+		if len(users) == 0 && len(groups) > 0 {
+			field = "shared_with_groups"
+		}
+		return nil, nil, invalid(field, "%s", err.Error())
+	}
+	return users, groups, nil
+}
+
+func (s *Service) validIDs(field, collection string, ids []string) ([]string, error) {
+	if len(ids) > MaxShared {
+		return nil, invalid(field, "at most %d entries", MaxShared)
+	}
+	seen := map[string]bool{}
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if !IsUUID(id) {
+			return nil, invalid(field, "%q is not a UUID", id)
+		}
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		out = append(out, id)
+	}
+	if len(out) == 0 {
+		return out, nil
+	}
+	var found []string
+	q := s.app.DB().Select("id").From(collection).Where(dbx.In("id", toAny(out)...))
+	if err := q.Column(&found); err != nil {
+		return nil, internal("check "+field, err)
+	}
+	if len(found) != len(out) {
+		have := map[string]bool{}
+		for _, f := range found {
+			have[f] = true
+		}
+		for _, id := range out {
+			if !have[id] {
+				return nil, invalid(field, "no such %s: %s", strings.TrimSuffix(collection, "s"), id)
+			}
+		}
+	}
+	return out, nil
+}
+
+func toAny(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+func encodeCursor(created, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(created + "|" + id))
+}
+
+func decodeCursor(c string) (created, id string, ok bool) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return "", "", false
+	}
+	created, id, ok = strings.Cut(string(b), "|")
+	if !ok || !IsUUID(id) {
+		return "", "", false
+	}
+	if _, err := types.ParseDateTime(created); err != nil {
+		return "", "", false
+	}
+	return created, id, true
+}
+

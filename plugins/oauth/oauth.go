@@ -1,0 +1,71 @@
+// Package oauth is Picard's authorization server and resource-server guard:
+// signing keys and JWKS, OAuth clients, the direct-connect user-token flow,
+// the token endpoint, and the bearer middleware that every protected route
+// (/api/tools, /mcp) runs first.
+package oauth
+
+import (
+	"errors"
+	"time"
+
+	"github.com/pocketbase/pocketbase/core"
+
+	"github.com/picard-mcp/picard/plugins/fernet"
+)
+
+// Config configures the authorization server.
+type Config struct {
+	Issuer     string // PICARD_PUBLIC_URL
+	Resource   string // <issuer>/mcp: the audience of access tokens
+	Cipher     *fernet.Cipher
+	AccessTTL  time.Duration // default 1h
+	RefreshTTL time.Duration // default 30 days
+	Now        func() time.Time
+}
+
+// Server issues and verifies tokens.
+type Server struct {
+	app    core.App
+	cfg    Config
+	cipher *fernet.Cipher
+	ring   keyring
+}
+
+func (s *Server) now() time.Time { return s.cfg.Now() }
+
+// MustRegister is Register that panics on error.
+func MustRegister(app core.App, cfg Config) *Server {
+	s, err := Register(app, cfg)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// Register adds the OAuth routes and returns the Server for other plugins'
+// middleware.
+func Register(app core.App, cfg Config) (*Server, error) {
+	if cfg.Issuer == "" || cfg.Resource == "" || cfg.Cipher == nil {
+		return nil, errors.New("oauth: Config needs Issuer, Resource and Cipher")
+	}
+	if cfg.AccessTTL == 0 {
+		cfg.AccessTTL = time.Hour
+	}
+	if cfg.RefreshTTL == 0 {
+		cfg.RefreshTTL = 30 * 24 * time.Hour
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{app: app, cfg: cfg, cipher: cfg.Cipher}
+	app.OnServe().BindFunc(func(e *core.ServeEvent) error {
+		s.routes(e)
+		return e.Next()
+	})
+	return s, nil
+}
+
+// ResourceMetadataURL is the RFC 9728 metadata URL for the MCP resource.
+func (s *Server) ResourceMetadataURL() string {
+	return s.cfg.Issuer + "/.well-known/oauth-protected-resource/mcp"
+}
