@@ -26,9 +26,8 @@ import (
 	"github.com/picard-mcp/picard/vectorstore"
 )
 
-// Picard is the assembled application.
-type Picard struct {
-	*pocketbase.PocketBase
+// Components are Picard's parts, wired onto one PocketBase app.
+type Components struct {
 	Config   Config
 	Cipher   *fernet.Cipher
 	Policies *policy.Registry
@@ -39,12 +38,20 @@ type Picard struct {
 	Tools    *mcpserver.Toolset
 }
 
+// Picard is the assembled application: PocketBase plus Components.
+type Picard struct {
+	*pocketbase.PocketBase
+	*Components
+}
+
 // Options are what tests (and main) may override.
 type Options struct {
 	Args    []string // command line without the program name
 	Getenv  func(string) string
 	DataDir string // overrides --dir
 	Now     func() time.Time
+	// Vectors, when set, is used instead of opening the configured store.
+	Vectors vectorstore.Store
 }
 
 // New builds the app: configuration, plugins, commands. It does not start it.
@@ -56,76 +63,82 @@ func New(opts Options) (*Picard, error) {
 	if err != nil {
 		return nil, err
 	}
-	pbCfg := pocketbase.Config{DefaultDataDir: opts.DataDir, HideStartBanner: false}
-	pb := pocketbase.NewWithConfig(pbCfg)
-	if opts.DataDir != "" {
-		pb.RootCmd.SetArgs(opts.Args)
-	}
-	p := &Picard{PocketBase: pb, Config: cfg}
-	if err := p.wire(opts); err != nil {
+	pb := pocketbase.NewWithConfig(pocketbase.Config{DefaultDataDir: opts.DataDir})
+	comps, err := Wire(pb, cfg, opts)
+	if err != nil {
 		return nil, err
 	}
+	p := &Picard{PocketBase: pb, Components: comps}
+	p.addCommands()
 	return p, nil
 }
 
-func (p *Picard) wire(opts Options) error {
-	cfg := p.Config
-	dataDir := p.DataDir()
+// Wire registers every Picard plugin on app and returns the parts. Tests
+// call it on a PocketBase test app; New calls it on the real one.
+func Wire(app core.App, cfg Config, opts Options) (*Components, error) {
+	c := &Components{Config: cfg}
+	dataDir := app.DataDir()
 	keys := cfg.FernetKeys
 	if len(keys) == 0 {
 		k, err := fernet.LoadOrCreateKeyFile(filepath.Join(dataDir, "fernet.key"))
 		if err != nil {
-			return &ConfigError{"PICARD_FERNET_KEYS", err.Error()}
+			return nil, &ConfigError{"PICARD_FERNET_KEYS", err.Error()}
 		}
 		keys = []string{k}
 	}
 	cipher, err := fernet.NewCipher(keys...)
 	if err != nil {
-		return &ConfigError{"PICARD_FERNET_KEYS", err.Error()}
+		return nil, &ConfigError{"PICARD_FERNET_KEYS", err.Error()}
 	}
-	p.Cipher = cipher
+	c.Cipher = cipher
 
-	p.Policies = policy.NewRegistry()
-	if err := policy.RegisterBuiltins(p.Policies); err != nil {
-		return err
+	c.Policies = policy.NewRegistry()
+	if err := policy.RegisterBuiltins(c.Policies); err != nil {
+		return nil, err
 	}
-	if err := statistical.Register(p.Policies); err != nil {
-		return err
+	if err := statistical.Register(c.Policies); err != nil {
+		return nil, err
 	}
 
-	if p.Embedder, err = newEmbedder(cfg); err != nil {
-		return err
+	if c.Embedder, err = newEmbedder(cfg); err != nil {
+		return nil, err
 	}
-	if p.Vectors, err = openStore(cfg, dataDir); err != nil {
-		return err
-	}
-	p.OnTerminate().BindFunc(func(e *core.TerminateEvent) error {
-		err := e.Next()
-		if cerr := p.Vectors.Close(); cerr != nil {
-			slog.Warn("closing vector store", "error", cerr)
+	c.Vectors = opts.Vectors
+	if c.Vectors == nil {
+		if c.Vectors, err = openStore(cfg, dataDir); err != nil {
+			return nil, err
 		}
-		return err
-	})
+		app.OnTerminate().BindFunc(func(e *core.TerminateEvent) error {
+			err := e.Next()
+			if cerr := c.Vectors.Close(); cerr != nil {
+				slog.Warn("closing vector store", "error", cerr)
+			}
+			return err
+		})
+	}
 
-	fernet.MustRegister(p, fernet.Config{Cipher: cipher, Collection: pb_migrations.Memories, Fields: []string{"text"}})
-	p.Memories = memories.MustRegister(p, memories.Config{
-		Cipher: cipher, Policies: p.Policies, Store: p.Vectors, Embedder: p.Embedder, Now: opts.Now,
+	fernet.MustRegister(app, c.fernetConfig())
+	c.Memories = memories.MustRegister(app, memories.Config{
+		Cipher: cipher, Policies: c.Policies, Store: c.Vectors, Embedder: c.Embedder, Now: opts.Now,
 	})
-	p.OAuth = oauth.MustRegister(p, oauth.Config{
+	c.OAuth = oauth.MustRegister(app, oauth.Config{
 		Issuer: cfg.PublicURL, Resource: cfg.MCPResource(), Cipher: cipher, Now: opts.Now,
 	})
-	p.Tools = mcpserver.MemoryTools(p.Memories)
-	mcpserver.MustRegister(p, mcpserver.Config{OAuth: p.OAuth, Tools: p.Tools})
+	c.Tools = mcpserver.MemoryTools(c.Memories)
+	mcpserver.MustRegister(app, mcpserver.Config{OAuth: c.OAuth, Tools: c.Tools})
 
-	p.OnServe().BindFunc(func(e *core.ServeEvent) error {
-		if err := p.ensureSuperuser(); err != nil {
+	app.OnServe().BindFunc(func(e *core.ServeEvent) error {
+		if err := c.ensureSuperuser(e.App); err != nil {
 			return err
 		}
-		e.Router.GET("/readyz", p.handleReady)
+		e.Router.GET("/readyz", c.handleReady)
 		return e.Next()
 	})
-	p.addCommands()
-	return nil
+	return c, nil
+}
+
+func (c *Components) fernetConfig() fernet.Config {
+	return fernet.Config{Cipher: c.Cipher, Collection: pb_migrations.Memories, Fields: []string{"text"}}
 }
 
 func newEmbedder(cfg Config) (vectorstore.Embedder, error) {
@@ -162,38 +175,38 @@ func openStore(cfg Config, dataDir string) (vectorstore.Store, error) {
 }
 
 // ensureSuperuser creates the configured superuser if absent.
-func (p *Picard) ensureSuperuser() error {
-	if p.Config.AdminEmail == "" {
+func (c *Components) ensureSuperuser(app core.App) error {
+	if c.Config.AdminEmail == "" {
 		return nil
 	}
-	if _, err := p.FindAuthRecordByEmail(core.CollectionNameSuperusers, p.Config.AdminEmail); err == nil {
+	if _, err := app.FindAuthRecordByEmail(core.CollectionNameSuperusers, c.Config.AdminEmail); err == nil {
 		return nil
 	}
-	col, err := p.FindCachedCollectionByNameOrId(core.CollectionNameSuperusers)
+	col, err := app.FindCachedCollectionByNameOrId(core.CollectionNameSuperusers)
 	if err != nil {
 		return fmt.Errorf("superusers collection: %w", err)
 	}
 	su := core.NewRecord(col)
-	su.SetEmail(p.Config.AdminEmail)
-	su.SetPassword(p.Config.AdminPassword)
-	if err := p.Save(su); err != nil {
-		return fmt.Errorf("create superuser %s (PICARD_ADMIN_EMAIL): %w", p.Config.AdminEmail, err)
+	su.SetEmail(c.Config.AdminEmail)
+	su.SetPassword(c.Config.AdminPassword)
+	if err := app.Save(su); err != nil {
+		return fmt.Errorf("create superuser %s (PICARD_ADMIN_EMAIL): %w", c.Config.AdminEmail, err)
 	}
-	slog.Info("created superuser", "email", p.Config.AdminEmail)
+	slog.Info("created superuser", "email", c.Config.AdminEmail)
 	return nil
 }
 
-func (p *Picard) handleReady(e *core.RequestEvent) error {
+func (c *Components) handleReady(e *core.RequestEvent) error {
 	ctx, cancel := context.WithTimeout(e.Request.Context(), 3*time.Second)
 	defer cancel()
 	status := map[string]string{"database": "ok", "vector_store": "ok"}
 	code := http.StatusOK
 	var one int
-	if err := p.DB().NewQuery("SELECT 1").WithContext(ctx).Row(&one); err != nil {
+	if err := e.App.DB().NewQuery("SELECT 1").WithContext(ctx).Row(&one); err != nil {
 		status["database"] = "unavailable"
 		code = http.StatusServiceUnavailable
 	}
-	if err := p.Vectors.Ping(ctx); err != nil {
+	if err := c.Vectors.Ping(ctx); err != nil {
 		status["vector_store"] = "unavailable"
 		code = http.StatusServiceUnavailable
 	}
@@ -206,7 +219,10 @@ func (p *Picard) addCommands() {
 		Use:   "rotate",
 		Short: "Re-encrypt every memory under the first key of PICARD_FERNET_KEYS (resumable)",
 		RunE: func(c *cobra.Command, _ []string) error {
-			st, err := fernet.Rotate(c.Context(), p, fernet.Config{Cipher: p.Cipher, Collection: pb_migrations.Memories, Fields: []string{"text"}},
+			if err := p.RunAllMigrations(); err != nil {
+				return err
+			}
+			st, err := fernet.Rotate(c.Context(), p, p.fernetConfig(),
 				fernet.ProgressBar(c.ErrOrStderr(), "re-encrypting"))
 			if err != nil {
 				return fmt.Errorf("rotation stopped after %d memories (run it again to resume): %w", st.Rotated, err)
@@ -230,6 +246,9 @@ func (p *Picard) addCommands() {
 		Use:   "reindex",
 		Short: "Rebuild the vector store from the memories with the configured embedder (stop the server first when using the embedded store)",
 		RunE: func(c *cobra.Command, _ []string) error {
+			if err := p.RunAllMigrations(); err != nil {
+				return err
+			}
 			n, err := p.Memories.Reindex(c.Context(), fernet.ProgressBar(c.ErrOrStderr(), "reindexing"))
 			if err != nil {
 				return fmt.Errorf("reindex stopped after %d memories (run it again, or start the server: pending memories are indexed automatically): %w", n, err)

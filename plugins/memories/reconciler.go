@@ -8,7 +8,6 @@ import (
 
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
-	"github.com/pocketbase/pocketbase/tools/types"
 
 	"github.com/picard-mcp/picard/pb_migrations"
 	"github.com/picard-mcp/picard/vectorstore"
@@ -179,7 +178,7 @@ func (s *Service) flushTombstonesErr(ctx context.Context) error {
 // the tombstones). Expired memories are already invisible on every path;
 // this reclaims the space.
 func (s *Service) PurgeExpired(ctx context.Context) (int, error) {
-	now := types.NowDateTime().String()
+	now := dbTime(s.timeNow())
 	n := 0
 	for {
 		var recs []*core.Record

@@ -257,7 +257,7 @@ func (s *Service) List(ownerID string, in ListInput) (*ListResult, error) {
 		q = q.AndWhere(dbx.HashExp{"permission": in.Permission})
 	}
 	if !in.IncludeExpired {
-		q = q.AndWhere(dbx.NewExp("(expires_at = '' OR expires_at > {:now})", dbx.Params{"now": types.NowDateTime().String()}))
+		q = q.AndWhere(dbx.NewExp("(expires_at = '' OR expires_at > {:now})", dbx.Params{"now": dbTime(s.timeNow())}))
 	}
 	if in.Cursor != "" {
 		created, id, ok := decodeCursor(in.Cursor)
@@ -561,3 +561,9 @@ func decodeCursor(c string) (created, id string, ok bool) {
 	return created, id, true
 }
 
+
+// dbTime formats t as PocketBase stores dates, so SQL can compare them.
+func dbTime(t time.Time) string {
+	dt, _ := types.ParseDateTime(t.UTC())
+	return dt.String()
+}

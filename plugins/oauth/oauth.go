@@ -59,6 +59,11 @@ func Register(app core.App, cfg Config) (*Server, error) {
 	}
 	s := &Server{app: app, cfg: cfg, cipher: cfg.Cipher}
 	app.OnServe().BindFunc(func(e *core.ServeEvent) error {
+		// load (or create) the signing key now: creating it lazily inside
+		// a token transaction would need a second writer
+		if err := s.loadKeys(false); err != nil {
+			return err
+		}
 		s.routes(e)
 		return e.Next()
 	})
