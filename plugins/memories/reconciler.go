@@ -267,4 +267,3 @@ func (s *Service) checkSpace(ctx context.Context) {
 		_, _ = s.app.DB().NewQuery("UPDATE " + pb_migrations.Memories + " SET index_status = 'pending' WHERE index_status = 'ready'").Execute()
 	}
 }
-

@@ -561,7 +561,6 @@ func decodeCursor(c string) (created, id string, ok bool) {
 	return created, id, true
 }
 
-
 // dbTime formats t as PocketBase stores dates, so SQL can compare them.
 func dbTime(t time.Time) string {
 	dt, _ := types.ParseDateTime(t.UTC())

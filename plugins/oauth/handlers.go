@@ -309,4 +309,3 @@ func (s *Server) handleToken(e *core.RequestEvent) error {
 		return writeErr(tokenErr(400, "unsupported_grant_type", "grant_type "+gt+" is not supported"))
 	}
 }
-
