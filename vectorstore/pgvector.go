@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -56,6 +57,11 @@ type PGStore struct {
 
 	mu     sync.RWMutex
 	tables map[Space]*pgTable
+
+	// maxScanTuples overrides hnsw.max_scan_tuples when positive (tests).
+	maxScanTuples int
+	// exactFallbacks counts searches repeated without the ANN index.
+	exactFallbacks atomic.Int64
 }
 
 var _ Store = (*PGStore)(nil)
@@ -496,6 +502,11 @@ func (s *PGStore) Search(ctx context.Context, q Query) ([]Hit, error) {
 			strconv.Itoa(ef)); err != nil {
 			return err
 		}
+		if s.maxScanTuples > 0 {
+			if _, err := tx.Exec(ctx, "SELECT set_config('hnsw.max_scan_tuples', $1, true)", strconv.Itoa(s.maxScanTuples)); err != nil {
+				return err
+			}
+		}
 		var err error
 		if hits, err = collectHits(ctx, tx, query, args); err != nil {
 			return err
@@ -505,6 +516,7 @@ func (s *PGStore) Search(ctx context.Context, q Query) ([]Hit, error) {
 		}
 		// The ANN scan may stop early (hnsw.max_scan_tuples) or miss
 		// unreachable nodes; fewer rows than asked means we must be exact.
+		s.exactFallbacks.Add(1)
 		if _, err := tx.Exec(ctx, "SELECT set_config('enable_indexscan', 'off', true)"); err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -121,23 +122,31 @@ func TestPGWideSpaceUsesHalfvecIndex(t *testing.T) {
 }
 
 func TestPGLargeSelectiveFilter(t *testing.T) {
-	// More rows than hnsw.max_scan_tuples (20,000) lets an iterative index
-	// scan visit: the exact fallback must still find every matching row.
+	// With 10,000 rows and a filter passing 10 of them, PostgreSQL walks the
+	// HNSW index; capping the iterative scan (hnsw.max_scan_tuples) makes it
+	// give up early, and the exact fallback must still find every row.
 	s := openTestPG(t, testpg.DSN(t))
-	sp := Space{Embedder: "test", Model: "big", Dims: 4}
+	s.maxScanTuples = 200
+	sp := Space{Embedder: "test", Model: "big", Dims: 16}
 	r := mrand.New(mrand.NewPCG(21, 22))
 	var items []Item
-	for i := range 25000 {
+	for i := range 10000 {
 		m := Meta{OwnerID: "crowd", Permission: "public"}
-		if i%2500 == 0 {
+		if i%1000 == 0 {
 			m = Meta{OwnerID: "rare", Permission: "private"}
 		}
-		items = append(items, Item{ID: fmt.Sprintf("m%05d", i), Meta: m, Vector: randVec(r, 4)})
+		items = append(items, Item{ID: fmt.Sprintf("m%05d", i), Meta: m, Vector: randVec(r, 16)})
 	}
 	mustUpsert(t, s, sp, items...)
-	hits := mustSearch(t, s, Query{Space: sp, Vector: randVec(r, 4), Filter: Filter{Any: []Clause{{Permission: "private"}}}, Limit: 20})
-	if len(hits) != 10 {
-		t.Fatalf("%d hits, want all 10 rare rows", len(hits))
+	for _, limit := range []int{5, 10, 20} {
+		q := Query{Space: sp, Vector: randVec(r, 16), Filter: Filter{Any: []Clause{{Permission: "private"}}}, Limit: limit}
+		hits := mustSearch(t, s, q)
+		if want := reference(items, q); !slices.Equal(hitIDs(hits), hitIDs(want)) {
+			t.Fatalf("limit %d: got %v, want %v", limit, hitIDs(hits), hitIDs(want))
+		}
+	}
+	if s.exactFallbacks.Load() == 0 {
+		t.Fatal("the capped index scan never came up short: the exact fallback was not exercised")
 	}
 }
 

@@ -77,11 +77,14 @@ func Register(app core.App, cfg Config) (*Service, error) {
 
 	app.OnServe().BindFunc(func(e *core.ServeEvent) error {
 		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
 		app.OnTerminate().BindFunc(func(te *core.TerminateEvent) error {
 			cancel()
+			<-done // the database must outlive the reconciler's last write
 			return te.Next()
 		})
 		go func() {
+			defer close(done)
 			s.checkSpace(ctx)
 			if n, err := s.PurgeExpired(ctx); err != nil {
 				slog.Warn("purge of expired memories failed", "error", err)

@@ -1,0 +1,21 @@
+# Picard — see README.md. `make run` serves with embedded defaults;
+# `make test` provisions PostgreSQL+pgvector and runs every test.
+.PHONY: run build test lint bench fmt
+
+run:
+	go run . serve
+
+build:
+	go build -o bin/picard .
+
+test:
+	bash scripts/test.sh
+
+lint:
+	gofmt -l . | (! grep .) && go vet ./... && bash scripts/lint.sh
+
+bench:
+	PICARD_TEST_PG_DSN="$$(bash scripts/pgvector-up.sh)" go run ./cmd/bench
+
+fmt:
+	gofmt -w .

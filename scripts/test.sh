@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The README's test command (`make test`) runs this. It provisions what the
+# tests need on a fresh Debian 12 machine (PostgreSQL 15 + pgvector, the
+# linter), then runs the quality gates and every test with the race
+# detector. Idempotent: a second run reuses what the first installed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '== %s\n' "$*" >&2; }
+
+log "PostgreSQL + pgvector"
+if ! PICARD_TEST_PG_DSN=$(bash scripts/pgvector-up.sh); then
+  echo "test.sh: could not start PostgreSQL with pgvector (see above)" >&2
+  exit 1
+fi
+export PICARD_TEST_PG_DSN
+log "pgvector test database: $PICARD_TEST_PG_DSN"
+
+log "gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:" >&2; echo "$unformatted" >&2; exit 1
+fi
+
+log "go vet"
+go vet ./...
+
+log "golangci-lint"
+bash scripts/lint.sh
+
+log "go test -race (every package)"
+mkdir -p .test-output
+status=0
+go test -race -count=1 -timeout 20m -v ./... > .test-output/go-test.log 2>&1 || status=$?
+grep -E '^(ok|FAIL|---|panic:|\?)' .test-output/go-test.log | grep -vE '^\s' | grep -vE '^--- (PASS|SKIP)' || true
+passed=$(grep -cE '^\s*--- PASS' .test-output/go-test.log || true)
+failed=$(grep -cE '^\s*--- FAIL' .test-output/go-test.log || true)
+skipped=$(grep -cE '^\s*--- SKIP' .test-output/go-test.log || true)
+pg=$(grep -E '^\s*--- PASS' .test-output/go-test.log | grep -ciE 'pgvector|/pg|PG' || true)
+if [ "$status" -ne 0 ]; then
+  echo "go test failed; full log in .test-output/go-test.log" >&2
+  grep -E -B2 -A20 '^\s*--- FAIL|^panic:' .test-output/go-test.log | head -200 >&2 || true
+fi
+echo "tests run against pgvector: $pg passed"
+echo "go: $passed passed, $failed failed, $skipped skipped"
+exit "$status"
