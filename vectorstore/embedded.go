@@ -146,12 +146,7 @@ func OpenEmbedded(path string) (*EmbeddedStore, error) {
 		f.Close()
 		return nil, fmt.Errorf("open embedded vector store %s: %w", path, err)
 	}
-	if s.needsCompaction() {
-		if err := s.rewrite(); err != nil {
-			s.f.Close()
-			return nil, fmt.Errorf("open embedded vector store %s: compact: %w", path, err)
-		}
-	}
+	s.maybeCompactLocked()
 	return s, nil
 }
 
@@ -350,7 +345,8 @@ func (s *EmbeddedStore) Upsert(ctx context.Context, space Space, items ...Item) 
 	for i, it := range items {
 		s.put(space, it.ID, metas[i], vecs[i])
 	}
-	return s.maybeCompactLocked()
+	s.maybeCompactLocked()
+	return nil
 }
 
 // SetMeta replaces id's metadata in every space holding it; unknown ids are
@@ -376,7 +372,8 @@ func (s *EmbeddedStore) SetMeta(ctx context.Context, id string, meta Meta) error
 		return fmt.Errorf("embedded set meta: %w", err)
 	}
 	s.setMeta(id, meta)
-	return s.maybeCompactLocked()
+	s.maybeCompactLocked()
+	return nil
 }
 
 // Delete removes ids from every space; unknown ids are ignored.
@@ -410,7 +407,8 @@ func (s *EmbeddedStore) Delete(ctx context.Context, ids ...string) error {
 	for _, id := range known {
 		s.remove(id)
 	}
-	return s.maybeCompactLocked()
+	s.maybeCompactLocked()
+	return nil
 }
 
 // Reset removes every vector of every space and truncates the log.
@@ -423,9 +421,14 @@ func (s *EmbeddedStore) Reset(ctx context.Context) error {
 	if s.closed {
 		return errStoreClosed
 	}
+	// The reset record makes the reset durable even if the rewrite that
+	// drops the old records fails.
+	if err := s.writeLocked([]byte{opReset}); err != nil {
+		return fmt.Errorf("embedded reset: %w", err)
+	}
 	s.reset()
 	if err := s.rewrite(); err != nil {
-		return fmt.Errorf("embedded reset: %w", err)
+		slog.Warn("vectorstore: compacting the embedded store log failed", "path", s.path, "err", err)
 	}
 	return nil
 }
@@ -553,15 +556,15 @@ func (s *EmbeddedStore) writeLocked(payload []byte) error {
 	return nil
 }
 
-func (s *EmbeddedStore) maybeCompactLocked() error {
+// maybeCompactLocked rewrites the log when it is mostly garbage. A failure
+// is only logged: the log is still complete and the next write retries.
+func (s *EmbeddedStore) maybeCompactLocked() {
 	if !s.needsCompaction() {
-		return nil
+		return
 	}
 	if err := s.rewrite(); err != nil {
-		// the log is still complete; compaction can wait for the next write.
 		slog.Warn("vectorstore: compacting the embedded store log failed", "path", s.path, "err", err)
 	}
-	return nil
 }
 
 // rewrite writes the live state to a temporary file, fsyncs it, renames it

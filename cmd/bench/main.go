@@ -79,7 +79,7 @@ func run(n, nq, limit int) error {
 		return err
 	}
 	defer emb1.Close()
-	exact, embRes, err := measure(ctx, "embedded", emb1, space, items, queries, nil)
+	exact, embRes, err := measure(ctx, "embedded", emb1, space, items, queries, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -125,14 +125,38 @@ func benchPG(ctx context.Context, dsn string, space vectorstore.Space, items []v
 	if err := pg.Ping(ctx); err != nil {
 		return result{}, err
 	}
-	_, res, err := measure(ctx, "pgvector", pg, space, items, queries, exact)
+	// Query plans need table statistics; autovacuum would gather them
+	// within a minute, the bench does not wait for it.
+	analyze := func() error {
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			return err
+		}
+		defer conn.Close(ctx)
+		rows, err := conn.Query(ctx, "SELECT table_name FROM "+pgx.Identifier{schema, "vector_spaces"}.Sanitize())
+		if err != nil {
+			return err
+		}
+		tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		for _, t := range tables {
+			if _, err := conn.Exec(ctx, "ANALYZE "+pgx.Identifier{schema, t}.Sanitize()); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	_, res, err := measure(ctx, "pgvector", pg, space, items, queries, exact, analyze)
 	return res, err
 }
 
-// measure loads items into s and times the queries; it returns each
-// query's hit ids and, when exact is given, the agreement with it.
+// measure loads items into s, calls afterLoad (untimed) if given, and
+// times the queries; it returns each query's hit ids and, when exact is
+// given, the agreement with it.
 func measure(ctx context.Context, name string, s vectorstore.Store, space vectorstore.Space,
-	items []vectorstore.Item, queries []vectorstore.Query, exact [][]string) ([][]string, result, error) {
+	items []vectorstore.Item, queries []vectorstore.Query, exact [][]string, afterLoad func() error) ([][]string, result, error) {
 	res := result{backend: name}
 	start := time.Now()
 	const batch = 500
@@ -142,6 +166,11 @@ func measure(ctx context.Context, name string, s vectorstore.Store, space vector
 		}
 	}
 	res.load = time.Since(start)
+	if afterLoad != nil {
+		if err := afterLoad(); err != nil {
+			return nil, res, fmt.Errorf("%s: after load: %w", name, err)
+		}
+	}
 
 	for _, q := range queries[:min(10, len(queries))] { // warm up
 		if _, err := s.Search(ctx, q); err != nil {

@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -48,7 +49,7 @@ func (s *Server) RequireBearer() func(e *core.RequestEvent) error {
 func (s *Server) WriteUnauthorized(e *core.RequestEvent, err error) error {
 	challenge := fmt.Sprintf(`Bearer resource_metadata=%q`, s.ResourceMetadataURL())
 	desc := "a bearer access token is required in the Authorization header"
-	if err != ErrNoToken {
+	if !errors.Is(err, ErrNoToken) {
 		desc = "the access token is invalid, expired or revoked"
 		challenge += `, error="invalid_token", error_description="` + desc + `"`
 	}

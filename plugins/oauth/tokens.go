@@ -190,7 +190,7 @@ func (s *Server) Verify(raw string) (*Claims, error) {
 		return pub, nil
 	})
 	if err != nil || !tok.Valid {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	if claims.ID == "" || claims.Subject == "" || claims.ClientID == "" {
 		return nil, fmt.Errorf("%w: missing jti, sub or client_id", ErrInvalidToken)
