@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"github.com/picard-mcp/picard/plugins/mcpserver"
 	"github.com/picard-mcp/picard/plugins/memories"
 	"github.com/picard-mcp/picard/plugins/oauth"
+	"github.com/picard-mcp/picard/plugins/persona"
 	"github.com/picard-mcp/picard/plugins/statistical"
 	"github.com/picard-mcp/picard/vectorstore"
 )
@@ -36,6 +38,7 @@ type Components struct {
 	Memories *memories.Service
 	OAuth    *oauth.Server
 	Tools    *mcpserver.Toolset
+	Persona  *persona.Service
 }
 
 // Picard is the assembled application: PocketBase plus Components.
@@ -124,8 +127,27 @@ func Wire(app core.App, cfg Config, opts Options) (*Components, error) {
 	c.OAuth = oauth.MustRegister(app, oauth.Config{
 		Issuer: cfg.PublicURL, Resource: cfg.MCPResource(), Cipher: cipher, Now: opts.Now,
 	})
+	c.Persona, err = persona.New(app, persona.Config{
+		Memories: c.Memories, APIKey: cfg.OpenAIKey, BaseURL: cfg.OpenAIBaseURL, Model: cfg.LLMModel,
+	})
+	if err != nil {
+		return nil, err
+	}
 	c.Tools = mcpserver.MemoryTools(c.Memories)
-	mcpserver.MustRegister(app, mcpserver.Config{OAuth: c.OAuth, Tools: c.Tools})
+	c.Tools.Add(mcpserver.PersonaTool(func(ctx context.Context, caller, target, q string) (any, error) {
+		return c.Persona.Ask(ctx, caller, target, q)
+	}))
+	var hosts []string
+	for _, o := range cfg.AllowedOrigins {
+		if u, err := url.Parse(o); err == nil {
+			hosts = append(hosts, u.Host)
+		}
+	}
+	mcpserver.MustRegister(app, mcpserver.Config{
+		OAuth: c.OAuth, Tools: c.Tools, Memories: c.Memories, Persona: c.Persona,
+		PublicURL: cfg.PublicURL, AllowedOrigins: cfg.AllowedOrigins, AllowedHosts: hosts,
+		Stateless: cfg.MCPStateless,
+	})
 
 	app.OnServe().BindFunc(func(e *core.ServeEvent) error {
 		if err := c.ensureSuperuser(e.App); err != nil {

@@ -27,6 +27,10 @@ type Config struct {
 	LLMModel       string
 	AdminEmail     string
 	AdminPassword  string
+	// MCPStateless serves /mcp without sessions (several replicas).
+	MCPStateless bool
+	// AllowedOrigins are extra browser origins (and their hosts) /mcp accepts.
+	AllowedOrigins []string
 }
 
 // ConfigError names the variable that is wrong.
@@ -53,6 +57,22 @@ func LoadConfig(getenv func(string) string, listen string) (Config, error) {
 		LLMModel:       strings.TrimSpace(getenv("PICARD_LLM_MODEL")),
 		AdminEmail:     strings.TrimSpace(getenv("PICARD_ADMIN_EMAIL")),
 		AdminPassword:  getenv("PICARD_ADMIN_PASSWORD"),
+	}
+	switch v := strings.ToLower(strings.TrimSpace(getenv("PICARD_MCP_STATELESS"))); v {
+	case "", "false", "0", "no":
+	case "true", "1", "yes":
+		c.MCPStateless = true
+	default:
+		return c, &ConfigError{"PICARD_MCP_STATELESS", fmt.Sprintf("%q is not true or false", v)}
+	}
+	for _, o := range strings.Split(getenv("PICARD_ALLOWED_ORIGINS"), ",") {
+		if o = strings.TrimRight(strings.TrimSpace(o), "/"); o == "" {
+			continue
+		}
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return c, &ConfigError{"PICARD_ALLOWED_ORIGINS", fmt.Sprintf("%q is not an origin like https://app.example", o)}
+		}
+		c.AllowedOrigins = append(c.AllowedOrigins, o)
 	}
 	if c.PublicURL == "" {
 		c.PublicURL = publicURLFromListen(listen)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/mark3labs/mcp-go/server"
 	"github.com/pocketbase/pocketbase/core"
 
 	"github.com/picard-mcp/picard/internal/strictjson"
@@ -16,8 +17,17 @@ import (
 
 // Config wires the tool endpoints.
 type Config struct {
-	OAuth *oauth.Server
-	Tools *Toolset
+	OAuth    *oauth.Server
+	Tools    *Toolset
+	Memories *memories.Service
+	Persona  PersonaPrompter // optional: names users in the persona prompt
+	// PublicURL is PICARD_PUBLIC_URL; its host and origin are always allowed.
+	PublicURL string
+	// AllowedHosts and AllowedOrigins extend what /mcp accepts (e.g. a
+	// reverse proxy's name); loopback is allowed when served on loopback.
+	AllowedHosts, AllowedOrigins []string
+	// Stateless serves /mcp without sessions, for several replicas.
+	Stateless bool
 }
 
 // MustRegister is Register that panics on error.
@@ -29,12 +39,20 @@ func MustRegister(app core.App, cfg Config) {
 
 // Register adds POST /api/tools.
 func Register(app core.App, cfg Config) error {
-	if cfg.OAuth == nil || cfg.Tools == nil {
-		return errors.New("mcpserver: Config needs OAuth and Tools")
+	if cfg.OAuth == nil || cfg.Tools == nil || cfg.Memories == nil || cfg.PublicURL == "" {
+		return errors.New("mcpserver: Config needs OAuth, Tools, Memories and PublicURL")
 	}
 	h := &restHandler{cfg: cfg}
+	m := &mcpHandler{cfg: cfg, sessions: map[string]string{}}
+	m.http = server.NewStreamableHTTPServer(newMCPServer(cfg),
+		server.WithEndpointPath("/mcp"),
+		server.WithStateLess(cfg.Stateless),
+		// Picard checks Host and Origin itself, before authentication
+		server.WithDisableLocalhostProtection(true),
+	)
 	app.OnServe().BindFunc(func(e *core.ServeEvent) error {
 		e.Router.POST("/api/tools", h.serve).BindFunc(cfg.OAuth.RequireBearer())
+		e.Router.Any("/mcp", m.serve).BindFunc(m.checkOrigin, cfg.OAuth.RequireBearer())
 		return e.Next()
 	})
 	return nil

@@ -206,3 +206,26 @@ func MemoryTools(svc *memories.Service) *Toolset {
 	})
 	return ts
 }
+
+// PersonaAsker answers as another user's persona.
+type PersonaAsker func(ctx context.Context, callerID, targetID, question string) (any, error)
+
+// PersonaTool is query_user.
+func PersonaTool(ask PersonaAsker) *Tool {
+	return &Tool{
+		Name:        "query_user",
+		Description: "Ask another user's persona a question. It answers from that user's memories you may read (public ones, and ones shared with you), through the configured language model, and says which memories it used and which model answered; without a model it lists the memories, clearly labelled.",
+		Scope:       oauth.ScopeRead,
+		ReadOnly:    true,
+		Call: func(ctx context.Context, c Caller, raw json.RawMessage) (any, error) {
+			a, err := decode[struct {
+				UserID string `json:"user_id"`
+				Query  string `json:"query"`
+			}](raw)
+			if err != nil {
+				return nil, err
+			}
+			return ask(ctx, c.UserID, a.UserID, a.Query)
+		},
+	}
+}

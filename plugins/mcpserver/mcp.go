@@ -1,0 +1,307 @@
+package mcpserver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+	"github.com/pocketbase/pocketbase/core"
+
+	"github.com/picard-mcp/picard/internal/strictjson"
+	"github.com/picard-mcp/picard/plugins/memories"
+	"github.com/picard-mcp/picard/plugins/oauth"
+)
+
+// Version is reported to MCP clients.
+const Version = "0.1.0"
+
+type callerKey struct{}
+
+func withCaller(ctx context.Context, c Caller) context.Context {
+	return context.WithValue(ctx, callerKey{}, c)
+}
+
+func callerFrom(ctx context.Context) (Caller, bool) {
+	c, ok := ctx.Value(callerKey{}).(Caller)
+	return c, ok
+}
+
+// newMCPServer builds the MCP server: every tool of the toolset, the memory
+// resources and the persona prompt.
+func newMCPServer(cfg Config) *server.MCPServer {
+	s := server.NewMCPServer("picard", Version,
+		server.WithTitle("Picard memory server"),
+		server.WithInstructions("Picard stores the user's memories. Use submit_memory to remember something, query_memory to recall by meaning, get_memories to list, and query_user to ask another user's persona (built from their public memories and those shared with you)."),
+		server.WithToolCapabilities(false),
+		server.WithResourceCapabilities(false, false),
+		server.WithPromptCapabilities(false),
+		server.WithRecovery(),
+	)
+	for _, t := range cfg.Tools.List() {
+		s.AddTool(mcpTool(t), toolHandler(t))
+	}
+	addResources(s, cfg)
+	addPrompts(s, cfg)
+	return s
+}
+
+func mcpTool(t *Tool) mcp.Tool {
+	in, out := Schemas(t.Name)
+	opts := []mcp.ToolOption{
+		mcp.WithRawInputSchema(in),
+		mcp.WithTitleAnnotation(strings.ReplaceAll(t.Name, "_", " ")),
+		mcp.WithReadOnlyHintAnnotation(t.ReadOnly),
+		mcp.WithDestructiveHintAnnotation(t.Destructive),
+		mcp.WithIdempotentHintAnnotation(t.Idempotent),
+		mcp.WithOpenWorldHintAnnotation(false),
+	}
+	if out != nil {
+		opts = append(opts, mcp.WithRawOutputSchema(out))
+	}
+	tool := mcp.NewTool(t.Name, append([]mcp.ToolOption{mcp.WithDescription(t.Description)}, opts...)...)
+	return tool
+}
+
+// toolHandler adapts a Tool: bad arguments become tool errors (isError)
+// naming the argument, never protocol errors; results carry both
+// structured content and the same JSON as text.
+func toolHandler(t *Tool) server.ToolHandlerFunc {
+	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		c, ok := callerFrom(ctx)
+		if !ok {
+			return mcp.NewToolResultError("not authenticated"), nil
+		}
+		if !c.Claims.HasScope(t.Scope) {
+			return mcp.NewToolResultError("this tool needs the " + t.Scope + " scope"), nil
+		}
+		raw, err := json.Marshal(req.GetRawArguments())
+		if err != nil {
+			return mcp.NewToolResultError("arguments: must be a JSON object"), nil
+		}
+		res, err := t.Call(ctx, c, raw)
+		if err != nil {
+			return toolError(err), nil
+		}
+		text, err := json.Marshal(res)
+		if err != nil {
+			return nil, fmt.Errorf("encode %s result: %w", t.Name, err)
+		}
+		return mcp.NewToolResultStructured(res, string(text)), nil
+	}
+}
+
+func toolError(err error) *mcp.CallToolResult {
+	var fe *strictjson.FieldError
+	if errors.As(err, &fe) {
+		return mcp.NewToolResultError(fe.Error())
+	}
+	me := memories.AsError(err)
+	if me.Code == memories.CodeInternal {
+		return mcp.NewToolResultError("internal error")
+	}
+	return mcp.NewToolResultError(me.Error())
+}
+
+// scopeForMethod is the scope a JSON-RPC call needs, "" for none.
+func (h *mcpHandler) scopeForMethod(method string, params json.RawMessage) string {
+	switch method {
+	case "tools/call":
+		var p struct {
+			Name string `json:"name"`
+		}
+		if json.Unmarshal(params, &p) == nil {
+			if t, ok := h.cfg.Tools.Get(p.Name); ok {
+				return t.Scope
+			}
+		}
+	case "resources/read", "prompts/get":
+		return oauth.ScopeRead
+	}
+	return ""
+}
+
+type mcpHandler struct {
+	cfg      Config
+	http     *server.StreamableHTTPServer
+	mu       sync.Mutex
+	sessions map[string]string // session id -> user id that opened it
+}
+
+const sessionHeader = "Mcp-Session-Id"
+
+// serve runs after the Origin/Host check and the bearer middleware.
+func (h *mcpHandler) serve(e *core.RequestEvent) error {
+	claims := oauth.ClaimsFrom(e)
+	r := e.Request
+	if sid := r.Header.Get(sessionHeader); sid != "" {
+		h.mu.Lock()
+		owner, known := h.sessions[sid]
+		h.mu.Unlock()
+		if known && owner != claims.Subject {
+			return e.JSON(http.StatusForbidden, map[string]string{"error": "forbidden", "error_description": "this MCP session belongs to another user"})
+		}
+	}
+	if r.Method == http.MethodPost {
+		body, err := io.ReadAll(io.LimitReader(r.Body, 4<<20))
+		if err != nil {
+			return e.BadRequestError("cannot read the request body", err)
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if scope := h.missingScope(body, claims); scope != "" {
+			return h.cfg.OAuth.WriteInsufficientScope(e, scope)
+		}
+	}
+	ctx := withCaller(r.Context(), Caller{UserID: claims.Subject, Claims: claims})
+	w := &sessionRecorder{ResponseWriter: e.Response, h: h, user: claims.Subject, method: r.Method, sid: r.Header.Get(sessionHeader)}
+	h.http.ServeHTTP(w, r.WithContext(ctx))
+	return nil
+}
+
+// missingScope returns a scope some call in body needs and claims lack.
+func (h *mcpHandler) missingScope(body []byte, claims *oauth.Claims) string {
+	type msg struct {
+		Method string          `json:"method"`
+		Params json.RawMessage `json:"params"`
+	}
+	var msgs []msg
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) > 0 && trimmed[0] == '[' {
+		_ = json.Unmarshal(trimmed, &msgs)
+	} else {
+		var m msg
+		if json.Unmarshal(trimmed, &m) == nil {
+			msgs = append(msgs, m)
+		}
+	}
+	for _, m := range msgs {
+		if s := h.scopeForMethod(m.Method, m.Params); s != "" && !claims.HasScope(s) {
+			return s
+		}
+	}
+	return ""
+}
+
+// sessionRecorder binds a new session id to the user who opened it and
+// forgets it when the session is deleted.
+type sessionRecorder struct {
+	http.ResponseWriter
+	h           *mcpHandler
+	user        string
+	method, sid string
+	wrote       bool
+}
+
+func (w *sessionRecorder) WriteHeader(code int) {
+	if !w.wrote {
+		w.wrote = true
+		if sid := w.Header().Get(sessionHeader); sid != "" && code < 300 {
+			w.h.mu.Lock()
+			if _, ok := w.h.sessions[sid]; !ok {
+				w.h.sessions[sid] = w.user
+			}
+			w.h.mu.Unlock()
+		}
+		if w.method == http.MethodDelete && w.sid != "" && code < 300 {
+			w.h.mu.Lock()
+			delete(w.h.sessions, w.sid)
+			w.h.mu.Unlock()
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *sessionRecorder) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush keeps SSE streaming working through the wrapper.
+func (w *sessionRecorder) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (w *sessionRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// checkOrigin guards against DNS rebinding before any authentication: the
+// Host must be the public URL's host (or a loopback name when the request
+// came in on loopback), and a browser Origin must be the public origin or
+// a loopback origin.
+func (h *mcpHandler) checkOrigin(e *core.RequestEvent) error {
+	if !h.hostAllowed(e.Request) {
+		return e.JSON(http.StatusForbidden, map[string]string{"error": "forbidden", "error_description": "Host header not allowed"})
+	}
+	if o := e.Request.Header.Get("Origin"); o != "" && !h.originAllowed(o) {
+		return e.JSON(http.StatusForbidden, map[string]string{"error": "forbidden", "error_description": "Origin not allowed"})
+	}
+	return e.Next()
+}
+
+func (h *mcpHandler) publicHost() string {
+	u, err := url.Parse(h.cfg.PublicURL)
+	if err != nil {
+		return ""
+	}
+	return strings.ToLower(u.Host)
+}
+
+func isLoopbackName(hostport string) bool {
+	host := hostport
+	if hh, _, err := net.SplitHostPort(hostport); err == nil {
+		host = hh
+	}
+	host = strings.Trim(host, "[]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (h *mcpHandler) hostAllowed(r *http.Request) bool {
+	host := strings.ToLower(r.Host)
+	if host == h.publicHost() {
+		return true
+	}
+	for _, a := range h.cfg.AllowedHosts {
+		if strings.EqualFold(a, host) {
+			return true
+		}
+	}
+	// a loopback Host is fine when the server itself is reached on loopback
+	if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok && isLoopbackName(la.String()) {
+		return isLoopbackName(host)
+	}
+	return false
+}
+
+func (h *mcpHandler) originAllowed(origin string) bool {
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	pub, _ := url.Parse(h.cfg.PublicURL)
+	if pub != nil && strings.EqualFold(u.Scheme, pub.Scheme) && strings.EqualFold(u.Host, pub.Host) {
+		return true
+	}
+	for _, a := range h.cfg.AllowedOrigins {
+		if strings.EqualFold(strings.TrimRight(a, "/"), strings.TrimRight(origin, "/")) {
+			return true
+		}
+	}
+	return isLoopbackName(u.Host) && isLoopbackName(h.publicHost())
+}
