@@ -58,7 +58,6 @@ func newMCPServer(cfg Config) *server.MCPServer {
 func mcpTool(t *Tool) mcp.Tool {
 	in, out := Schemas(t.Name)
 	opts := []mcp.ToolOption{
-		mcp.WithRawInputSchema(in),
 		mcp.WithTitleAnnotation(strings.ReplaceAll(t.Name, "_", " ")),
 		mcp.WithReadOnlyHintAnnotation(t.ReadOnly),
 		mcp.WithDestructiveHintAnnotation(t.Destructive),
@@ -68,7 +67,10 @@ func mcpTool(t *Tool) mcp.Tool {
 	if out != nil {
 		opts = append(opts, mcp.WithRawOutputSchema(out))
 	}
-	tool := mcp.NewTool(t.Name, append([]mcp.ToolOption{mcp.WithDescription(t.Description)}, opts...)...)
+	tool := mcp.NewToolWithRawSchema(t.Name, t.Description, in)
+	for _, o := range opts {
+		o(&tool)
+	}
 	return tool
 }
 
