@@ -53,6 +53,7 @@ func Register(app core.App, cfg Config) error {
 	app.OnServe().BindFunc(func(e *core.ServeEvent) error {
 		e.Router.POST("/api/tools", h.serve).BindFunc(cfg.OAuth.RequireBearer())
 		e.Router.Any("/mcp", m.serve).BindFunc(m.checkOrigin, cfg.OAuth.RequireBearer())
+		routeDocs(e, cfg.PublicURL, cfg.Tools)
 		return e.Next()
 	})
 	return nil
