@@ -8,6 +8,12 @@ cd "$(dirname "$0")/.."
 
 log() { printf '== %s\n' "$*" >&2; }
 
+# Debian's package lists: a fresh machine has none yet
+if ! ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1 || [ -n "${PICARD_APT_UPDATE:-}" ]; then
+  log "apt-get update"
+  apt-get update -q >&2
+fi
+
 log "PostgreSQL + pgvector"
 if ! PICARD_TEST_PG_DSN=$(bash scripts/pgvector-up.sh); then
   echo "test.sh: could not start PostgreSQL with pgvector (see above)" >&2
@@ -15,6 +21,20 @@ if ! PICARD_TEST_PG_DSN=$(bash scripts/pgvector-up.sh); then
 fi
 export PICARD_TEST_PG_DSN
 log "pgvector test database: $PICARD_TEST_PG_DSN"
+
+log "Chromium (headless browser tests)"
+if ! [ -x /usr/bin/chromium ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >&2 || {
+    echo "test.sh: could not install chromium" >&2; exit 1; }
+fi
+
+log "npm packages for e2e/ (official MCP SDK, Inspector CLI, conformance runner, Node 22, playwright-core)"
+if ! command -v npm >/dev/null 2>&1; then
+  echo "test.sh: npm is required for the e2e tests" >&2; exit 1
+fi
+if ! [ -d e2e/node_modules ] || ! cmp -s e2e/package-lock.json e2e/node_modules/.package-lock.json; then
+  (cd e2e && npm ci --no-audit --no-fund >&2)
+fi
 
 log "gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*'))
