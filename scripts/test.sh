@@ -32,8 +32,8 @@ log "npm packages for e2e/ (official MCP SDK, Inspector CLI, conformance runner,
 if ! command -v npm >/dev/null 2>&1; then
   echo "test.sh: npm is required for the e2e tests" >&2; exit 1
 fi
-if ! [ -d e2e/node_modules ] || ! cmp -s e2e/package-lock.json e2e/node_modules/.package-lock.json; then
-  (cd e2e && npm ci --no-audit --no-fund >&2)
+if ! cmp -s e2e/package-lock.json e2e/node_modules/.picard-installed 2>/dev/null; then
+  (cd e2e && npm ci --no-audit --no-fund >&2 && cp package-lock.json node_modules/.picard-installed)
 fi
 
 log "gofmt"
