@@ -16,6 +16,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -36,6 +37,7 @@ type EmbeddedStore struct {
 	mu      sync.RWMutex
 	path    string
 	f       *os.File
+	lock    *os.File // path+".lock", flocked while open: one process at a time
 	spaces  map[Space]*spaceIndex
 	live    int // items held, over all spaces
 	garbage int // superseded item records in the log
@@ -123,14 +125,20 @@ func OpenEmbedded(path string) (*EmbeddedStore, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open embedded vector store: %w", err)
 	}
-	s := &EmbeddedStore{path: path, spaces: make(map[Space]*spaceIndex)}
+	lock, err := lockFile(path + ".lock")
+	if err != nil {
+		return nil, err
+	}
+	s := &EmbeddedStore{path: path, lock: lock, spaces: make(map[Space]*spaceIndex)}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
+		lock.Close()
 		return nil, fmt.Errorf("open embedded vector store: %w", err)
 	}
 	good, err := s.replay(f)
 	if err != nil {
 		f.Close()
+		lock.Close()
 		return nil, fmt.Errorf("open embedded vector store %s: %w", path, err)
 	}
 	s.f = f
@@ -465,6 +473,7 @@ func (s *EmbeddedStore) Close() error {
 	}
 	s.closed = true
 	s.spaces = nil
+	defer s.lock.Close() // releases the flock
 	if err := s.f.Close(); err != nil {
 		return fmt.Errorf("close embedded vector store: %w", err)
 	}
@@ -864,4 +873,23 @@ func (d *decoder) floats(n int) []float32 {
 		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(p[i*4:]))
 	}
 	return out
+}
+
+// ErrStoreLocked means another process has the embedded store open.
+var ErrStoreLocked = errors.New("embedded vector store is in use by another process (stop the running picard first)")
+
+// lockFile takes an exclusive, non-blocking flock on path.
+func lockFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open embedded vector store lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: %s", ErrStoreLocked, path)
+		}
+		return nil, fmt.Errorf("lock embedded vector store: %w", err)
+	}
+	return f, nil
 }

@@ -1,6 +1,7 @@
 package vectorstore
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -297,4 +298,23 @@ func BenchmarkEmbeddedSearch10kx384(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+func TestEmbeddedOneProcessAtATime(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vectors.db")
+	s, err := OpenEmbedded(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenEmbedded(path); !errors.Is(err, ErrStoreLocked) {
+		t.Fatalf("second open while the first is open: want ErrStoreLocked, got %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := OpenEmbedded(path)
+	if err != nil {
+		t.Fatalf("open after close: %v", err)
+	}
+	s2.Close()
 }
