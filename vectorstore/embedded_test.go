@@ -111,6 +111,7 @@ func TestEmbeddedSurvivesCrash(t *testing.T) {
 	spaces, queries := persistenceWorld(t, s)
 	before := snapshot(t, s, spaces, queries)
 
+	s.lock.Close() // the dead process's flock goes with it
 	crashed := openTestEmbedded(t, path)
 	if got := snapshot(t, crashed, spaces, queries); got != before {
 		t.Fatalf("acknowledged writes lost after a crash:\nbefore:\n%s\nafter:\n%s", before, got)
