@@ -1,6 +1,6 @@
 # Picard — see README.md. `make run` serves with embedded defaults;
 # `make test` provisions PostgreSQL+pgvector and runs every test.
-.PHONY: run build test lint bench fmt
+.PHONY: run build test lint bench locomo fmt
 
 run:
 	go run . serve
@@ -16,6 +16,9 @@ lint:
 
 bench:
 	PICARD_TEST_PG_DSN="$$(bash scripts/pgvector-up.sh)" go run ./cmd/bench
+
+locomo:
+	go run ./cmd/locomo -data ../shared/data/locomo-dev
 
 fmt:
 	gofmt -w .
