@@ -10,7 +10,7 @@ import (
 )
 
 // LocalSpace is the embedding space of LocalEmbedder.
-var LocalSpace = Space{Embedder: "local", Model: "hash-ngram-v1", Dims: 512}
+var LocalSpace = Space{Embedder: "local", Model: "hash-ngram-v2", Dims: 2048}
 
 // LocalEmbedder is the built-in offline embedder: deterministic, dependency
 // free, and needing no model download.
@@ -21,7 +21,7 @@ var LocalSpace = Space{Embedder: "local", Model: "hash-ngram-v1", Dims: 512}
 // are the word unigrams, adjacent word bigrams and, with a lower weight, the
 // character 3-grams of each word (which catch spelling variants and shared
 // roots). Each feature gets a sublinear weight 1+ln(tf), is hashed with
-// FNV-1a into one of 512 dimensions with a hashed sign (so collisions cancel
+// FNV-1a into one of 2048 dimensions with a hashed sign (so collisions cancel
 // rather than pile up), and the vector is L2-normalised.
 //
 // Cosine similarity between two such vectors therefore measures word and

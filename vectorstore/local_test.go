@@ -18,7 +18,7 @@ func embedOne(t *testing.T, e Embedder, text string) []float32 {
 
 func TestLocalEmbedderDeterministicAndNormalised(t *testing.T) {
 	e := NewLocalEmbedder()
-	if sp := e.Space(); sp != LocalSpace || sp.Dims != 512 {
+	if sp := e.Space(); sp != LocalSpace || sp.Dims != 2048 {
 		t.Fatalf("space = %v", sp)
 	}
 	texts := []string{
@@ -38,7 +38,7 @@ func TestLocalEmbedderDeterministicAndNormalised(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, text := range texts {
-		if len(first[i]) != 512 {
+		if len(first[i]) != 2048 {
 			t.Fatalf("%q: %d dims", text, len(first[i]))
 		}
 		if !slices.Equal(first[i], second[i]) {
