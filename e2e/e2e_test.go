@@ -7,6 +7,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
@@ -119,7 +120,6 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-
 // TestDocsRenderWithoutExternalRequests opens /docs in headless Chromium:
 // Swagger UI renders the API from the binary alone.
 func TestDocsRenderWithoutExternalRequests(t *testing.T) {
@@ -146,5 +146,59 @@ func TestDocsRenderWithoutExternalRequests(t *testing.T) {
 	if dir := os.Getenv("PICARD_SCREENSHOT_DIR"); dir != "" {
 		b, _ := os.ReadFile(shot)
 		_ = os.WriteFile(filepath.Join(dir, "docs.png"), b, 0o600)
+	}
+}
+
+// TestOfficialSDKFullOAuthFlow: the official TypeScript SDK client runs the
+// whole MCP authorization flow against Picard (discovery, dynamic
+// registration, PKCE, a scripted sign-up and consent) and calls every tool.
+func TestOfficialSDKFullOAuthFlow(t *testing.T) {
+	node(t)
+	s := picardtest.Start(t, picardtest.Options{})
+	out, err := run(t, 120*time.Second, "", "sdk_oauth.mjs", s.URL, "sdkuser")
+	if err != nil {
+		t.Fatalf("sdk flow: %v\n%s", err, out)
+	}
+	var sum struct {
+		RegisteredClient    string            `json:"registered_client"`
+		AuthorizationParams map[string]string `json:"authorization_params"`
+		Steps               []string          `json:"steps"`
+		Iss                 string            `json:"iss"`
+		TokenScope          string            `json:"token_scope"`
+		Tools               []string          `json:"tools"`
+		Called              map[string]any    `json:"called"`
+		PublicID, PrivateID string
+	}
+	line := out[strings.LastIndex(strings.TrimRight(out, "\n"), "\n")+1:]
+	if err := json.Unmarshal([]byte(line), &sum); err != nil {
+		t.Fatalf("summary %q: %v\n%s", line, err, out)
+	}
+	if sum.RegisteredClient == "" || sum.AuthorizationParams["code_challenge_method"] != "S256" || sum.Iss != s.URL {
+		t.Fatalf("registration/authorization: %+v", sum)
+	}
+	if strings.Join(sum.Steps, ",") != "open sign-up,sign up,consent,redirected back" {
+		t.Fatalf("pages: %v", sum.Steps)
+	}
+	want := "delete_memory,get_memories,modify_permissions,query_memory,query_user,submit_memory,update_memory"
+	if strings.Join(sum.Tools, ",") != want {
+		t.Fatalf("tools: %v", sum.Tools)
+	}
+	for _, tool := range []string{"submit_memory", "get_memories", "query_memory", "query_memory_own", "update_memory", "modify_permissions", "query_user", "delete_memory", "resource", "prompt"} {
+		if _, ok := sum.Called[tool]; !ok {
+			t.Errorf("%s was not called: %v", tool, sum.Called)
+		}
+	}
+	if sum.Called["resource"] != "I grow tomatoes and basil on my balcony" || sum.Called["delete_memory"] != true {
+		t.Fatalf("results: %v", sum.Called)
+	}
+	// the user now exists in Picard with exactly the public memory left
+	u, err := s.App.FindFirstRecordByData("users", "username", "sdkuser")
+	if err != nil {
+		t.Fatalf("signed-up user: %v", err)
+	}
+	var n int
+	_ = s.App.DB().NewQuery("SELECT count(*) FROM memories WHERE owner = {:u}").Bind(map[string]any{"u": u.Id}).Row(&n)
+	if n != 1 {
+		t.Fatalf("memories left: %d", n)
 	}
 }

@@ -126,6 +126,7 @@ func Wire(app core.App, cfg Config, opts Options) (*Components, error) {
 	})
 	c.OAuth = oauth.MustRegister(app, oauth.Config{
 		Issuer: cfg.PublicURL, Resource: cfg.MCPResource(), Cipher: cipher, Now: opts.Now,
+		AllowPrivateCIMD: cfg.OAuthAllowPrivateCIMD,
 	})
 	c.Persona, err = persona.New(app, persona.Config{
 		Memories: c.Memories, APIKey: cfg.OpenAIKey, BaseURL: cfg.OpenAIBaseURL, Model: cfg.LLMModel,

@@ -31,6 +31,9 @@ type Config struct {
 	MCPStateless bool
 	// AllowedOrigins are extra browser origins (and their hosts) /mcp accepts.
 	AllowedOrigins []string
+	// OAuthAllowPrivateCIMD lets Client ID Metadata Documents live on
+	// private or loopback addresses and plain http (development only).
+	OAuthAllowPrivateCIMD bool
 }
 
 // ConfigError names the variable that is wrong.
@@ -58,12 +61,12 @@ func LoadConfig(getenv func(string) string, listen string) (Config, error) {
 		AdminEmail:     strings.TrimSpace(getenv("PICARD_ADMIN_EMAIL")),
 		AdminPassword:  getenv("PICARD_ADMIN_PASSWORD"),
 	}
-	switch v := strings.ToLower(strings.TrimSpace(getenv("PICARD_MCP_STATELESS"))); v {
-	case "", "false", "0", "no":
-	case "true", "1", "yes":
-		c.MCPStateless = true
-	default:
-		return c, &ConfigError{"PICARD_MCP_STATELESS", fmt.Sprintf("%q is not true or false", v)}
+	var err error
+	if c.MCPStateless, err = boolVar(getenv, "PICARD_MCP_STATELESS"); err != nil {
+		return c, err
+	}
+	if c.OAuthAllowPrivateCIMD, err = boolVar(getenv, "PICARD_OAUTH_ALLOW_PRIVATE_CIMD"); err != nil {
+		return c, err
 	}
 	for _, o := range strings.Split(getenv("PICARD_ALLOWED_ORIGINS"), ",") {
 		if o = strings.TrimRight(strings.TrimSpace(o), "/"); o == "" {
@@ -126,6 +129,17 @@ func LoadConfig(getenv func(string) string, listen string) (Config, error) {
 		return c, &ConfigError{"PICARD_ADMIN_PASSWORD", "must be at least 10 characters"}
 	}
 	return c, nil
+}
+
+func boolVar(getenv func(string) string, name string) (bool, error) {
+	switch v := strings.ToLower(strings.TrimSpace(getenv(name))); v {
+	case "", "false", "0", "no":
+		return false, nil
+	case "true", "1", "yes":
+		return true, nil
+	default:
+		return false, &ConfigError{name, fmt.Sprintf("%q is not true or false", v)}
+	}
 }
 
 // MCPResource is the audience of access tokens: <public url>/mcp.

@@ -20,6 +20,10 @@ func TestLoadConfigNamesTheBadVariable(t *testing.T) {
 		{map[string]string{"PICARD_EMBEDDER": "openai", "OPENAI_API_KEY": "k"}, ""},
 		{map[string]string{"OPENAI_BASE_URL": "localhost:11434"}, "OPENAI_BASE_URL"},
 		{map[string]string{"PICARD_ADMIN_EMAIL": "a@b.c"}, "PICARD_ADMIN_PASSWORD"},
+		{map[string]string{"PICARD_MCP_STATELESS": "maybe"}, "PICARD_MCP_STATELESS"},
+		{map[string]string{"PICARD_OAUTH_ALLOW_PRIVATE_CIMD": "sure"}, "PICARD_OAUTH_ALLOW_PRIVATE_CIMD"},
+		{map[string]string{"PICARD_ALLOWED_ORIGINS": "https://a.example/path"}, "PICARD_ALLOWED_ORIGINS"},
+		{map[string]string{"PICARD_MCP_STATELESS": "true", "PICARD_ALLOWED_ORIGINS": "https://a.example, http://127.0.0.1:6274"}, ""},
 		{map[string]string{"PICARD_ADMIN_PASSWORD": "0123456789"}, "PICARD_ADMIN_EMAIL"},
 		{map[string]string{"PICARD_ADMIN_EMAIL": "a@b.c", "PICARD_ADMIN_PASSWORD": "short"}, "PICARD_ADMIN_PASSWORD"},
 	}

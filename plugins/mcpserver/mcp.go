@@ -88,7 +88,7 @@ func toolHandler(t *Tool) server.ToolHandlerFunc {
 		}
 		raw, err := json.Marshal(req.GetRawArguments())
 		if err != nil {
-			return mcp.NewToolResultError("arguments: must be a JSON object"), nil
+			return mcp.NewToolResultError("arguments: must be a JSON object"), nil //nolint:nilerr // bad arguments are tool errors, not protocol errors
 		}
 		res, err := t.Call(ctx, c, raw)
 		if err != nil {

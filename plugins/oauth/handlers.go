@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"context"
 	"crypto/subtle"
 	"errors"
 	"io"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/hook"
 
 	"github.com/picard-mcp/picard/internal/strictjson"
 	"github.com/picard-mcp/picard/pb_migrations"
@@ -24,6 +26,18 @@ func (s *Server) routes(e *core.ServeEvent) {
 	e.Router.POST("/api/admin/clients/register", s.handleRegisterClient).Bind(apis.RequireSuperuserAuth())
 	e.Router.POST("/api/user-tokens/user-token", s.handleUserToken)
 	e.Router.POST("/token", s.handleToken)
+	e.Router.GET("/.well-known/oauth-authorization-server", s.handleASMetadata)
+	e.Router.GET("/.well-known/oauth-protected-resource", s.handlePRMetadata)
+	e.Router.GET("/.well-known/oauth-protected-resource/mcp", s.handlePRMetadata)
+	e.Router.GET("/authorize", s.handleAuthorizeGet)
+	e.Router.POST("/authorize", s.handleAuthorizePost)
+	e.Router.POST("/register", s.handleDynamicRegister)
+	e.Router.POST("/revoke", s.handleRevoke)
+	e.Router.POST("/introspect", s.handleIntrospect)
+	apps := e.Router.Group("/api/oauth/apps")
+	apps.Bind(&hook.Handler[*core.RequestEvent]{Func: s.RequireBearer()})
+	apps.GET("", s.handleListApps)
+	apps.DELETE("/{client_id}", s.handleRevokeApp)
 }
 
 func (s *Server) handleJWKS(e *core.RequestEvent) error {
@@ -128,6 +142,12 @@ func (s *Server) handleRegisterClient(e *core.RequestEvent) error {
 	rec.Set("redirect_uris", nonNil(req.RedirectURIs))
 	rec.Set("scopes", req.Scopes)
 	rec.Set("confidential", req.Confidential)
+	rec.Set("source", sourceAdmin)
+	if req.Confidential {
+		rec.Set("token_endpoint_auth_method", "client_secret_basic")
+	} else {
+		rec.Set("token_endpoint_auth_method", "none")
+	}
 	var secret string
 	if req.Confidential {
 		if secret, err = randomToken(); err != nil {
@@ -166,11 +186,8 @@ func clientScopes(c *core.Record) []string {
 // clients must present the secret; public clients must not have one.
 func (s *Server) checkClient(clientID, secret string) (*core.Record, *TokenError) {
 	fail := tokenErr(http.StatusUnauthorized, "invalid_client", "client authentication failed")
-	if !uuidRE.MatchString(clientID) {
-		return nil, fail
-	}
-	c, err := s.app.FindRecordById(pb_migrations.OAuthClients, clientID)
-	if err != nil || c.GetBool("disabled") {
+	c, err := s.findClient(context.Background(), clientID, false)
+	if err != nil {
 		return nil, fail
 	}
 	if c.GetBool("confidential") {
@@ -280,7 +297,8 @@ func clientCredentials(r *http.Request) (id, secret string) {
 
 func (s *Server) handleToken(e *core.RequestEvent) error {
 	e.Response.Header().Set("Cache-Control", "no-store")
-	writeErr := func(t *TokenError) error { return e.JSON(t.Status, t) }
+	writeErr := func(t *TokenError) error { return writeTokenErr(e, t) }
+	e.Request.Body = http.MaxBytesReader(e.Response, e.Request.Body, maxBody)
 	if err := e.Request.ParseForm(); err != nil {
 		return writeErr(tokenErr(400, "invalid_request", "the body must be application/x-www-form-urlencoded"))
 	}
@@ -292,20 +310,31 @@ func (s *Server) handleToken(e *core.RequestEvent) error {
 	if terr != nil {
 		return writeErr(terr)
 	}
-	switch gt := e.Request.PostForm.Get("grant_type"); gt {
+	form := e.Request.PostForm
+	var (
+		resp *TokenResponse
+		err  error
+	)
+	switch gt := form.Get("grant_type"); gt {
+	case "authorization_code":
+		resp, err = s.ExchangeCode(client, form)
 	case "refresh_token":
-		resp, err := s.Refresh(client, e.Request.PostForm.Get("refresh_token"), e.Request.PostForm.Get("scope"))
-		if err != nil {
-			var t *TokenError
-			if errors.As(err, &t) {
-				return writeErr(t)
-			}
-			return e.InternalServerError("", err)
+		if terr := s.checkResource(form); terr != nil {
+			return writeErr(terr)
 		}
-		return e.JSON(http.StatusOK, resp)
+		resp, err = s.Refresh(client, form.Get("refresh_token"), form.Get("scope"))
 	case "":
 		return writeErr(tokenErr(400, "invalid_request", "grant_type is required"))
 	default:
 		return writeErr(tokenErr(400, "unsupported_grant_type", "grant_type "+gt+" is not supported"))
 	}
+	if err != nil {
+		var t *TokenError
+		if errors.As(err, &t) {
+			return writeErr(t)
+		}
+		return e.InternalServerError("", err)
+	}
+	e.Response.Header().Set("Pragma", "no-cache")
+	return e.JSON(http.StatusOK, resp)
 }

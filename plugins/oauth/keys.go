@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math/big"
+	"sort"
 	"sync"
 	"time"
 
@@ -22,6 +23,13 @@ type signingKey struct {
 	kid     string
 	private *ecdsa.PrivateKey
 	active  bool
+	// retireAfter, when set, is when every token the key signed has
+	// expired: from then on it is neither published nor accepted
+	retireAfter time.Time
+}
+
+func (k *signingKey) retired(now time.Time) bool {
+	return !k.retireAfter.IsZero() && k.retireAfter.Before(now)
 }
 
 // JWK is a public key as published in the JWKS.
@@ -36,11 +44,10 @@ type JWK struct {
 }
 
 type keyring struct {
-	mu      sync.RWMutex
-	loaded  time.Time
-	keys    map[string]*signingKey
-	active  *signingKey
-	publics []JWK
+	mu     sync.RWMutex
+	loaded time.Time
+	keys   map[string]*signingKey
+	active *signingKey
 }
 
 // load reads the keys from the database, creating the first one.
@@ -66,8 +73,7 @@ func (s *Server) loadKeys(force bool) error {
 	}
 	keys := map[string]*signingKey{}
 	var active *signingKey
-	var publics []JWK
-	now := time.Now()
+	now := s.now()
 	for _, r := range recs {
 		if ra := r.GetDateTime("retire_after"); !ra.IsZero() && ra.Time().Before(now) {
 			continue // retired: its tokens have all expired
@@ -85,8 +91,10 @@ func (s *Server) loadKeys(force bool) error {
 			return fmt.Errorf("oauth: signing key %s: %w", r.Id, err)
 		}
 		k := &signingKey{kid: r.Id, private: priv, active: r.GetBool("active")}
+		if ra := r.GetDateTime("retire_after"); !ra.IsZero() {
+			k.retireAfter = ra.Time()
+		}
 		keys[k.kid] = k
-		publics = append(publics, publicJWK(k))
 		if k.active {
 			active = k
 		}
@@ -94,7 +102,7 @@ func (s *Server) loadKeys(force bool) error {
 	if active == nil {
 		return fmt.Errorf("oauth: no active signing key")
 	}
-	s.ring.keys, s.ring.active, s.ring.publics, s.ring.loaded = keys, active, publics, now
+	s.ring.keys, s.ring.active, s.ring.loaded = keys, active, time.Now()
 	return nil
 }
 
@@ -144,7 +152,22 @@ func (s *Server) JWKS() ([]JWK, error) {
 	}
 	s.ring.mu.RLock()
 	defer s.ring.mu.RUnlock()
-	return append([]JWK(nil), s.ring.publics...), nil
+	now := s.now()
+	out := []JWK{}
+	for _, k := range s.ring.keys {
+		if !k.retired(now) {
+			out = append(out, publicJWK(k))
+		}
+	}
+	// the active key first, then by kid: a stable order
+	sort.Slice(out, func(i, j int) bool {
+		ai, aj := out[i].Kid == s.ring.active.kid, out[j].Kid == s.ring.active.kid
+		if ai != aj {
+			return ai
+		}
+		return out[i].Kid < out[j].Kid
+	})
+	return out, nil
 }
 
 func (s *Server) activeKey() (*signingKey, error) {
@@ -172,7 +195,7 @@ func (s *Server) keyByID(kid string) *ecdsa.PublicKey {
 		k = s.ring.keys[kid]
 		s.ring.mu.RUnlock()
 	}
-	if k == nil {
+	if k == nil || k.retired(s.now()) {
 		return nil
 	}
 	return &k.private.PublicKey
@@ -189,7 +212,7 @@ func (s *Server) RotateKey() error {
 		for _, r := range recs {
 			if r.GetBool("active") {
 				r.Set("active", false)
-				r.Set("retire_after", time.Now().Add(s.cfg.AccessTTL+5*time.Minute))
+				r.Set("retire_after", s.now().Add(s.cfg.AccessTTL+5*time.Minute))
 				if err := tx.Save(r); err != nil {
 					return err
 				}

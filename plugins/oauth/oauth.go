@@ -6,6 +6,7 @@ package oauth
 
 import (
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/pocketbase/pocketbase/core"
@@ -21,6 +22,10 @@ type Config struct {
 	AccessTTL  time.Duration // default 1h
 	RefreshTTL time.Duration // default 30 days
 	Now        func() time.Time
+	// AllowPrivateCIMD lets client ID metadata documents be fetched over
+	// http and from private, loopback and link-local addresses. Development
+	// only (PICARD_OAUTH_ALLOW_PRIVATE_CIMD=true): it opens the server to SSRF.
+	AllowPrivateCIMD bool
 }
 
 // Server issues and verifies tokens.
@@ -29,6 +34,14 @@ type Server struct {
 	cfg    Config
 	cipher *fernet.Cipher
 	ring   keyring
+
+	csrfKey []byte // HMAC key for CSRF tokens, kept in oauth_secrets
+	cimd    *cimdResolver
+
+	signInFailsByAccount *limiter
+	signInFailsByIP      *limiter
+	signUps              *limiter
+	registrations        *limiter
 }
 
 func (s *Server) now() time.Time { return s.cfg.Now() }
@@ -57,14 +70,29 @@ func Register(app core.App, cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{app: app, cfg: cfg, cipher: cfg.Cipher}
+	s := &Server{
+		app: app, cfg: cfg, cipher: cfg.Cipher,
+		cimd:                 newCIMDResolver(cfg.AllowPrivateCIMD),
+		signInFailsByAccount: newLimiter(5, 15*time.Minute),
+		signInFailsByIP:      newLimiter(20, 15*time.Minute),
+		signUps:              newLimiter(10, time.Hour),
+		registrations:        newLimiter(20, time.Hour),
+	}
+	if cfg.AllowPrivateCIMD {
+		slog.Warn("oauth: PICARD_OAUTH_ALLOW_PRIVATE_CIMD is on: client metadata documents may be fetched over http and from private addresses; never use this in production")
+	}
 	app.OnServe().BindFunc(func(e *core.ServeEvent) error {
-		// load (or create) the signing key now: creating it lazily inside
-		// a token transaction would need a second writer
+		// load (or create) the signing key and the CSRF secret now:
+		// creating them lazily inside a token transaction would need a
+		// second writer
 		if err := s.loadKeys(false); err != nil {
 			return err
 		}
+		if err := s.loadCSRFKey(); err != nil {
+			return err
+		}
 		s.routes(e)
+		s.schedulePurge(e.App)
 		return e.Next()
 	})
 	return s, nil

@@ -196,12 +196,13 @@ func (s *Server) Verify(raw string) (*Claims, error) {
 		return nil, fmt.Errorf("%w: missing jti, sub or client_id", ErrInvalidToken)
 	}
 	var row struct {
-		Revoked  bool   `db:"revoked"`
-		Disabled bool   `db:"disabled"`
-		User     string `db:"user"`
-		Client   string `db:"client"`
+		Revoked      bool   `db:"revoked"`
+		TokenRevoked bool   `db:"token_revoked"`
+		Disabled     bool   `db:"disabled"`
+		User         string `db:"user"`
+		Client       string `db:"client"`
 	}
-	err = s.app.DB().NewQuery(`SELECT g.revoked AS revoked, c.disabled AS disabled, g.user AS user, g.client AS client
+	err = s.app.DB().NewQuery(`SELECT g.revoked AS revoked, t.revoked AS token_revoked, c.disabled AS disabled, g.user AS user, g.client AS client
 		FROM ` + pb_migrations.OAuthTokens + ` t
 		JOIN ` + pb_migrations.OAuthGrants + ` g ON g.id = t.[[grant]]
 		JOIN ` + pb_migrations.OAuthClients + ` c ON c.id = g.client
@@ -209,7 +210,7 @@ func (s *Server) Verify(raw string) (*Claims, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: token not known or its grant was removed", ErrInvalidToken)
 	}
-	if row.Revoked || row.Disabled || row.User != claims.Subject || row.Client != claims.ClientID {
+	if row.Revoked || row.TokenRevoked || row.Disabled || row.User != claims.Subject || row.Client != claims.ClientID {
 		return nil, fmt.Errorf("%w: revoked", ErrInvalidToken)
 	}
 	return claims, nil
