@@ -57,27 +57,7 @@ func (s *Service) Reconcile(ctx context.Context) (int, error) {
 	if err := s.flushTombstonesErr(ctx); err != nil {
 		return 0, err
 	}
-	total := 0
-	lastID := ""
-	for {
-		var ids []string
-		err := s.app.DB().Select("id").From(pb_migrations.Memories).
-			Where(dbx.HashExp{"index_status": "pending"}).
-			AndWhere(dbx.NewExp("id > {:last}", dbx.Params{"last": lastID})).
-			OrderBy("id").Limit(indexBatch).Column(&ids)
-		if err != nil {
-			return total, fmt.Errorf("reconcile: list pending: %w", err)
-		}
-		if len(ids) == 0 {
-			return total, nil
-		}
-		n, err := s.index(ctx, ids)
-		total += n
-		if err != nil {
-			return total, err
-		}
-		lastID = ids[len(ids)-1]
-	}
+	return s.indexAllPending(ctx, nil)
 }
 
 // indexNow indexes one memory right after its write so the writer can
@@ -233,7 +213,7 @@ func (s *Service) indexAllPending(ctx context.Context, progress func(done, total
 			AndWhere(dbx.NewExp("id > {:last}", dbx.Params{"last": lastID})).
 			OrderBy("id").Limit(indexBatch).Column(&ids)
 		if err != nil {
-			return done, err
+			return done, fmt.Errorf("list pending: %w", err)
 		}
 		if len(ids) == 0 {
 			return done, nil

@@ -11,7 +11,6 @@ import (
 
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
-	"github.com/pocketbase/pocketbase/tools/types"
 
 	"github.com/picard-mcp/picard/pb_migrations"
 )
@@ -78,13 +77,11 @@ func (s *Server) ExchangeCode(client *core.Record, form url.Values) (*TokenRespo
 		replay bool
 	)
 	err = s.app.RunInTransaction(func(tx core.App) error {
-		res, err := tx.DB().Update(pb_migrations.OAuthCodes,
-			dbx.Params{"used_at": types.NowDateTime().String()},
-			dbx.NewExp("id = {:id} AND used_at = ''", dbx.Params{"id": rec.Id})).Execute()
+		won, err := claimOnce(tx, pb_migrations.OAuthCodes, rec.Id)
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n != 1 {
+		if !won {
 			replay = true
 			return nil
 		}

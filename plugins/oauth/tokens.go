@@ -250,13 +250,11 @@ func (s *Server) Refresh(client *core.Record, refreshToken, scope string) (*Toke
 	var resp *TokenResponse
 	var replay bool
 	err = s.app.RunInTransaction(func(tx core.App) error {
-		res, err := tx.DB().Update(pb_migrations.OAuthTokens,
-			dbx.Params{"used_at": types.NowDateTime().String()},
-			dbx.NewExp("id = {:id} AND used_at = ''", dbx.Params{"id": rec.Id})).Execute()
+		won, err := claimOnce(tx, pb_migrations.OAuthTokens, rec.Id)
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n != 1 {
+		if !won {
 			replay = true
 			return nil
 		}
@@ -297,4 +295,18 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// claimOnce marks a single-use row (code, refresh token) used. Exactly one
+// of any number of concurrent callers gets true; the others, and every
+// later caller, get false: a replay.
+func claimOnce(tx core.App, table, id string) (bool, error) {
+	res, err := tx.DB().Update(table,
+		dbx.Params{"used_at": types.NowDateTime().String()},
+		dbx.NewExp("id = {:id} AND used_at = ''", dbx.Params{"id": id})).Execute()
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
 }
