@@ -102,6 +102,11 @@ func TestBadInput(t *testing.T) {
 		{"modify malformed id", "modify_permissions", map[string]any{"memory_id": "x", "permission": "public"}, 400, "memory_id"},
 		{"modify share with self", "modify_permissions", map[string]any{"memory_id": mine.ID, "permission": "shared", "shared_with": []string{alice.ID}}, 400, "shared_with"},
 		{"modify malformed share", "modify_permissions", map[string]any{"memory_id": mine.ID, "permission": "shared", "shared_with": []string{"x"}}, 400, "shared_with"},
+		{"persona missing user", "query_user", map[string]any{"query": "hi"}, 400, "user_id"},
+		{"persona malformed user", "query_user", map[string]any{"user_id": "alice", "query": "hi"}, 400, "user_id"},
+		{"persona empty question", "query_user", map[string]any{"user_id": bob.ID, "query": "  "}, 400, "query"},
+		{"persona question wrong type", "query_user", map[string]any{"user_id": bob.ID, "query": 7}, 400, "query"},
+		{"persona oversized question", "query_user", map[string]any{"user_id": bob.ID, "query": strings.Repeat("q", 2001)}, 400, "query"},
 		{"unknown tool", "drop_tables", map[string]any{}, 400, "tool"},
 		{"missing tool", "", map[string]any{}, 400, "tool"},
 	}

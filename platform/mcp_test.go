@@ -359,3 +359,22 @@ func TestPersonaThroughLLM(t *testing.T) {
 		t.Fatalf("unknown user: want 404, got %d %s", r.Status, r.Body)
 	}
 }
+
+// TestMCPProtocolVersions: every handshake version mcp-go supports is
+// negotiated as asked (2026-07-28, which has no handshake, is what the
+// mcp-go client in the other tests speaks).
+func TestMCPProtocolVersions(t *testing.T) {
+	s := picardtest.Start(t, picardtest.Options{})
+	alice := s.UserToken(s.RegisterClient(s.SuperuserToken()), "alice")
+	for _, v := range []string{"2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"} {
+		body := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"` + v + `","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`
+		r := s.Do("POST", "/mcp", map[string]string{"Authorization": "Bearer " + alice.Access, "Accept": "application/json, text/event-stream"}, body)
+		if r.Status != 200 || !strings.Contains(string(r.Body), `"protocolVersion":"`+v+`"`) {
+			t.Errorf("version %s: %d %s", v, r.Status, r.Body)
+		}
+	}
+	c := connect(t, s, alice)
+	if _, err := c.ListTools(context.Background(), mcp.ListToolsRequest{}); err != nil {
+		t.Fatalf("%s: %v", mcp.LATEST_PROTOCOL_VERSION, err)
+	}
+}
