@@ -378,3 +378,20 @@ func TestMCPProtocolVersions(t *testing.T) {
 		t.Fatalf("%s: %v", mcp.LATEST_PROTOCOL_VERSION, err)
 	}
 }
+
+// TestMCPStatelessMode: with PICARD_MCP_STATELESS=true no session is kept,
+// so any replica can answer any request.
+func TestMCPStatelessMode(t *testing.T) {
+	s := picardtest.Start(t, picardtest.Options{Env: map[string]string{"PICARD_MCP_STATELESS": "true"}})
+	alice := s.UserToken(s.RegisterClient(s.SuperuserToken()), "alice")
+	h := map[string]string{"Authorization": "Bearer " + alice.Access, "Accept": "application/json, text/event-stream"}
+	r := s.Do("POST", "/mcp", h, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
+	if r.Status != 200 || r.Header.Get("Mcp-Session-Id") != "" {
+		t.Fatalf("stateless initialize: %d session %q", r.Status, r.Header.Get("Mcp-Session-Id"))
+	}
+	h["MCP-Protocol-Version"] = "2025-06-18"
+	r = s.Do("POST", "/mcp", h, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"submit_memory","arguments":{"text":"stateless works"}}}`)
+	if r.Status != 200 || !strings.Contains(string(r.Body), "stateless works") {
+		t.Fatalf("stateless tools/call: %d %s", r.Status, r.Body)
+	}
+}
