@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/picard-mcp/picard/internal/picardtest"
@@ -48,6 +49,16 @@ func TestNoPlaintextAtRest(t *testing.T) {
 		}
 	}
 	_ = m3
+
+	// a token copied from the database (say, from a stolen backup) and
+	// submitted as text comes back as that text, never decrypted
+	var stolen string
+	if err := s.App.DB().NewQuery("SELECT text FROM memories WHERE id = {:id}").Bind(map[string]any{"id": m2.ID}).Row(&stolen); err != nil {
+		t.Fatal(err)
+	}
+	if echo := submit(t, s, alice, map[string]any{"text": stolen}); echo.Text != stolen || strings.Contains(echo.Text, "canary") {
+		t.Fatalf("a submitted ciphertext was decrypted: %q", echo.Text)
+	}
 
 	scan := func(stage string) {
 		n := 0

@@ -45,6 +45,7 @@ type memory struct {
 	Text           string   `json:"text"`
 	Permission     string   `json:"permission"`
 	SharedWith     []string `json:"shared_with"`
+	SharedGroups   []string `json:"shared_with_groups"`
 	OwnerID        string   `json:"owner_id"`
 	ExpirationDate *string  `json:"expiration_date"`
 	Score          *float64 `json:"score"`
@@ -170,6 +171,11 @@ func TestEndToEnd(t *testing.T) {
 				if got[id] {
 					t.Errorf("%s must not find %s", c.name, id)
 				}
+			}
+		}
+		for _, m := range search(t, s, carol, "book club detective lighthouse", nil) {
+			if m.ID == forGroup.ID && len(m.SharedGroups) != 0 {
+				t.Fatalf("a reader must not learn who else a memory is shared with: %+v", m)
 			}
 		}
 		if got := search(t, s, bob, "jazz piano sailing", map[string]any{"scope": "own"}); len(got) != 0 {

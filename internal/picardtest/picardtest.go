@@ -14,10 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
 
+	"github.com/picard-mcp/picard/internal/testserve"
 	"github.com/picard-mcp/picard/platform"
 	"github.com/picard-mcp/picard/vectorstore"
 )
@@ -68,30 +68,8 @@ func Start(t testing.TB, opts Options) *Server {
 		app.Cleanup()
 		t.Fatal(err)
 	}
-	router, err := apis.NewRouter(app)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var srv *httptest.Server
-	err = app.OnServe().Trigger(&core.ServeEvent{App: app, Router: router}, func(e *core.ServeEvent) error {
-		mux, err := e.Router.BuildMux()
-		if err != nil {
-			return err
-		}
-		srv = httptest.NewUnstartedServer(mux)
-		srv.Listener.Close()
-		srv.Listener = ln
-		srv.Start()
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := testserve.Serve(t, app, ln)
 	s := &Server{URL: url, App: app, C: comps, HTTP: srv, t: t}
-	t.Cleanup(func() {
-		srv.Close()
-		app.Cleanup()
-	})
 	return s
 }
 

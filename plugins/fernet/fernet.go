@@ -39,28 +39,27 @@ func Register(app core.App, cfg Config) error {
 
 type plugin struct{ cfg Config }
 
-// encryptOnWrite runs after validation, right before the SQL write: the
-// plaintext limits apply to what the user typed, the database gets tokens.
-// After the write the record in memory holds plaintext again.
+// encryptOnWrite runs after validation, right before the SQL write, so
+// the plaintext limits apply to what the user typed and the database gets
+// tokens. Every value that changed is encrypted, even one that happens to be
+// a valid token already: a user who submits a token copied from a database
+// backup must get back that token, never its plaintext. Only a value left
+// exactly as it was loaded from the database is kept. After the write the
+// record holds the token; readers decrypt it (Cipher.Decrypt).
 func (p *plugin) encryptOnWrite(e *core.RecordEvent) error {
-	plain := map[string]string{}
+	orig := e.Record.Original()
 	for _, f := range p.cfg.Fields {
 		v := e.Record.GetString(f)
-		if v == "" || p.cfg.Cipher.IsToken(v) {
+		if v == "" || (!e.Record.IsNew() && v == orig.GetString(f) && p.cfg.Cipher.IsToken(v)) {
 			continue
 		}
 		tok, err := p.cfg.Cipher.Encrypt(v)
 		if err != nil {
 			return err
 		}
-		plain[f] = v
 		e.Record.Set(f, tok)
 	}
-	err := e.Next()
-	for f, v := range plain {
-		e.Record.Set(f, v)
-	}
-	return err
+	return e.Next()
 }
 
 func (p *plugin) decryptForSuperuser(e *core.RecordEnrichEvent) error {

@@ -82,12 +82,25 @@ func TestHooksEncryptEveryWrite(t *testing.T) {
 	if err := app.Save(rec); err != nil {
 		t.Fatal(err)
 	}
-	if rec.GetString("text") != "hello at rest" {
-		t.Fatalf("after save the record in memory must hold plaintext, got %q", rec.GetString("text"))
+	if plain, err := c.Decrypt(rec.GetString("text")); err != nil || plain != "hello at rest" {
+		t.Fatalf("after save the record holds the token of the text, got %q (%v)", rec.GetString("text"), err)
 	}
 	raw := rawTexts(t, app)[rec.Id]
 	if raw == "hello at rest" || !c.IsToken(raw) {
 		t.Fatalf("database must hold a Fernet token, got %q", raw)
+	}
+	// a new value that is itself a valid token (say, copied from a backup)
+	// is encrypted like any text: it must never come back decrypted
+	stolen := rawTexts(t, app)[rec.Id]
+	other := core.NewRecord(col)
+	other.Set("owner", owner.Id)
+	other.Set("permission", "private")
+	other.Set("text", stolen)
+	if err := app.Save(other); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.Decrypt(rawTexts(t, app)[other.Id]); err != nil || got != stolen {
+		t.Fatalf("a submitted token must be stored as text: got %q (%v)", got, err)
 	}
 	// saving a loaded record (token in the field) does not double-encrypt
 	loaded, _ := app.FindRecordById(pb_migrations.Memories, rec.Id)

@@ -212,7 +212,20 @@ func (s *Service) Get(viewer policy.Viewer, id string) (*Memory, error) {
 	if !s.visible(viewer, rec, false) {
 		return nil, errNotFound()
 	}
-	return s.toMemory(rec, nil)
+	m, err := s.toMemory(rec, nil)
+	if err != nil {
+		return nil, err
+	}
+	return redactFor(viewer, m), nil
+}
+
+// redactFor hides who else a memory is shared with from readers who are
+// not its owner.
+func redactFor(v policy.Viewer, m *Memory) *Memory {
+	if m.OwnerID != v.UserID {
+		m.SharedWith, m.SharedWithGroups = []string{}, []string{}
+	}
+	return m
 }
 
 // ListInput is get_memories' arguments.
@@ -363,7 +376,7 @@ func (s *Service) Search(ctx context.Context, viewer policy.Viewer, in SearchInp
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, m)
+		out = append(out, redactFor(viewer, m))
 	}
 	return out, nil
 }
@@ -404,13 +417,11 @@ func (s *Service) ownRecord(ownerID, id string) (*core.Record, error) {
 }
 
 func (s *Service) toMemory(rec *core.Record, score *float64) (*Memory, error) {
-	text := rec.GetString("text")
-	if s.cipher.IsToken(text) {
-		plain, err := s.cipher.Decrypt(text)
-		if err != nil {
-			return nil, internal("decrypt memory", err)
-		}
-		text = plain
+	// the record always holds a token: from the database, or put there by
+	// the fernet hook when it was saved
+	text, err := s.cipher.Decrypt(rec.GetString("text"))
+	if err != nil {
+		return nil, internal("decrypt memory "+rec.Id, err)
 	}
 	m := &Memory{
 		ID:               rec.Id,

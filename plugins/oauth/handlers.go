@@ -239,11 +239,20 @@ func (s *Server) handleUserToken(e *core.RequestEvent) error {
 	if terr != nil {
 		return e.JSON(terr.Status, terr)
 	}
-	if !client.GetBool("confidential") {
-		terr := tokenErr(http.StatusUnauthorized, "unauthorized_client", "only confidential clients may use direct connect")
+	// Direct connect lets the client act for any user it names, with no
+	// consent: only a confidential client an admin registered may use it,
+	// never one that registered itself through /register or CIMD.
+	if src := client.GetString("source"); !client.GetBool("confidential") || (src != sourceAdmin && src != "") {
+		terr := tokenErr(http.StatusUnauthorized, "unauthorized_client", "only confidential clients registered by an admin may use direct connect")
 		return e.JSON(terr.Status, terr)
 	}
 	user, err := e.App.FindAuthRecordByEmail(pb_migrations.Users, req.Email)
+	if err == nil && !user.Verified() {
+		// an account someone signed up for on Picard's own pages, whose
+		// email nobody verified: binding it would hand the app's data for
+		// this email to whoever created that account
+		return e.JSON(http.StatusConflict, map[string]string{"error": "unverified_account", "error_description": "an unverified Picard account uses this email; it must be verified (by an admin in the dashboard) before an app can connect it", "field": "email"})
+	}
 	if err != nil {
 		if !req.CreateIfNotExists {
 			return e.JSON(http.StatusNotFound, map[string]string{"error": "user_not_found", "error_description": "no user with that email; set create_if_not_exists to create one", "field": "email"})
