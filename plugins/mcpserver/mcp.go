@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -136,7 +137,30 @@ type mcpHandler struct {
 	cfg      Config
 	http     *server.StreamableHTTPServer
 	mu       sync.Mutex
-	sessions map[string]string // session id -> user id that opened it
+	sessions map[string]*sessionOwner // session id -> who opened it
+	pruned   time.Time
+}
+
+type sessionOwner struct {
+	user string
+	seen time.Time
+}
+
+// sessionIdleTTL is how long an unused session is remembered (mcp-go's
+// per-session state goes after the same time).
+const sessionIdleTTL = 12 * time.Hour
+
+// pruneLocked forgets idle sessions, at most once a minute; h.mu held.
+func (h *mcpHandler) pruneLocked(now time.Time) {
+	if now.Sub(h.pruned) < time.Minute {
+		return
+	}
+	h.pruned = now
+	for sid, o := range h.sessions {
+		if now.Sub(o.seen) > sessionIdleTTL {
+			delete(h.sessions, sid)
+		}
+	}
 }
 
 const sessionHeader = "Mcp-Session-Id"
@@ -148,8 +172,11 @@ func (h *mcpHandler) serve(e *core.RequestEvent) error {
 	if sid := r.Header.Get(sessionHeader); sid != "" {
 		h.mu.Lock()
 		owner, known := h.sessions[sid]
+		if known && owner.user == claims.Subject {
+			owner.seen = time.Now()
+		}
 		h.mu.Unlock()
-		if known && owner != claims.Subject {
+		if known && owner.user != claims.Subject {
 			return e.JSON(http.StatusForbidden, map[string]string{"error": "forbidden", "error_description": "this MCP session belongs to another user"})
 		}
 	}
@@ -209,7 +236,9 @@ func (w *sessionRecorder) WriteHeader(code int) {
 		if sid := w.Header().Get(sessionHeader); sid != "" && code < 300 {
 			w.h.mu.Lock()
 			if _, ok := w.h.sessions[sid]; !ok {
-				w.h.sessions[sid] = w.user
+				now := time.Now()
+				w.h.pruneLocked(now)
+				w.h.sessions[sid] = &sessionOwner{user: w.user, seen: now}
 			}
 			w.h.mu.Unlock()
 		}

@@ -43,10 +43,11 @@ func Register(app core.App, cfg Config) error {
 		return errors.New("mcpserver: Config needs OAuth, Tools, Memories and PublicURL")
 	}
 	h := &restHandler{cfg: cfg}
-	m := &mcpHandler{cfg: cfg, sessions: map[string]string{}}
+	m := &mcpHandler{cfg: cfg, sessions: map[string]*sessionOwner{}}
 	m.http = server.NewStreamableHTTPServer(newMCPServer(cfg),
 		server.WithEndpointPath("/mcp"),
 		server.WithStateLess(cfg.Stateless),
+		server.WithSessionIdleTTL(sessionIdleTTL),
 		// Picard checks Host and Origin itself, before authentication
 		server.WithDisableLocalhostProtection(true),
 	)
