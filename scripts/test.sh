@@ -8,8 +8,11 @@ cd "$(dirname "$0")/.."
 
 log() { printf '== %s\n' "$*" >&2; }
 
-# Debian's package lists: a fresh machine has none yet
-if ! ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1 || [ -n "${PICARD_APT_UPDATE:-}" ]; then
+# Debian's package lists: refresh them when something must be installed
+# (a fresh machine may have none, or old ones naming versions the mirror
+# no longer has)
+if ! [ -x /usr/bin/chromium ] || ! [ -f /usr/share/postgresql/15/extension/vector.control ] \
+   || ! [ -f /usr/include/postgresql/15/server/postgres.h ] || [ -n "${PICARD_APT_UPDATE:-}" ]; then
   log "apt-get update"
   apt-get update -q >&2
 fi
