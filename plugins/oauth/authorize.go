@@ -362,7 +362,12 @@ func (s *Server) postSignIn(e *core.RequestEvent, req *authzRequest, form url.Va
 	if user != nil {
 		acct = "user:" + user.Id
 	}
-	if s.signInFailsByIP.Blocked(ip, now) || s.signInFailsByAccount.Blocked(acct, now) {
+	// One client guessing at one account is stopped after a few tries; the
+	// account-wide bucket is much larger, so nobody can lock a user out
+	// with a handful of wrong passwords, yet distributed guessing stays
+	// bounded.
+	acctIP := acct + "|" + ip
+	if s.signInFailsByIP.Blocked(ip, now) || s.signInFailsByAccountIP.Blocked(acctIP, now) || s.signInFailsByAccount.Blocked(acct, now) {
 		return s.showSignIn(e, req, http.StatusTooManyRequests, msgThrottled, ident)
 	}
 	ok := false
@@ -373,11 +378,12 @@ func (s *Server) postSignIn(e *core.RequestEvent, req *authzRequest, form url.Va
 	}
 	if !ok {
 		s.signInFailsByIP.Add(ip, now)
+		s.signInFailsByAccountIP.Add(acctIP, now)
 		s.signInFailsByAccount.Add(acct, now)
 		slog.Info("oauth: failed sign-in", "ip", ip)
 		return s.showSignIn(e, req, http.StatusUnauthorized, msgWrongCredentials, ident)
 	}
-	s.signInFailsByAccount.Reset(acct)
+	s.signInFailsByAccountIP.Reset(acctIP)
 	if err := s.startSession(e, user); err != nil {
 		slog.Error("oauth: start session", "error", err)
 		return s.errorPage(e, http.StatusInternalServerError, "Something went wrong on our side.")

@@ -38,10 +38,11 @@ type Server struct {
 	csrfKey []byte // HMAC key for CSRF tokens, kept in oauth_secrets
 	cimd    *cimdResolver
 
-	signInFailsByAccount *limiter
-	signInFailsByIP      *limiter
-	signUps              *limiter
-	registrations        *limiter
+	signInFailsByAccount   *limiter
+	signInFailsByAccountIP *limiter
+	signInFailsByIP        *limiter
+	signUps                *limiter
+	registrations          *limiter
 }
 
 func (s *Server) now() time.Time { return s.cfg.Now() }
@@ -72,11 +73,12 @@ func Register(app core.App, cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		app: app, cfg: cfg, cipher: cfg.Cipher,
-		cimd:                 newCIMDResolver(cfg.AllowPrivateCIMD),
-		signInFailsByAccount: newLimiter(5, 15*time.Minute),
-		signInFailsByIP:      newLimiter(20, 15*time.Minute),
-		signUps:              newLimiter(10, time.Hour),
-		registrations:        newLimiter(20, time.Hour),
+		cimd:                   newCIMDResolver(cfg.AllowPrivateCIMD),
+		signInFailsByAccountIP: newLimiter(5, 15*time.Minute),
+		signInFailsByAccount:   newLimiter(100, 15*time.Minute),
+		signInFailsByIP:        newLimiter(20, 15*time.Minute),
+		signUps:                newLimiter(10, time.Hour),
+		registrations:          newLimiter(20, time.Hour),
 	}
 	if cfg.AllowPrivateCIMD {
 		slog.Warn("oauth: PICARD_OAUTH_ALLOW_PRIVATE_CIMD is on: client metadata documents may be fetched over http and from private addresses; never use this in production")
