@@ -94,6 +94,10 @@ func (r *Registry) Get(name string) (Policy, bool) {
 func (r *Registry) Names() []string {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
+	return r.namesLocked()
+}
+
+func (r *Registry) namesLocked() []string {
 	names := make([]string, 0, len(r.policies))
 	for n := range r.policies {
 		names = append(names, n)
@@ -122,12 +126,7 @@ func (r *Registry) Filter(v Viewer, now time.Time) vectorstore.Filter {
 	f.Any = append(f.Any, vectorstore.Clause{OwnerID: v.UserID})
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	names := make([]string, 0, len(r.policies))
-	for n := range r.policies {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range r.namesLocked() {
 		for _, c := range r.policies[n].Clauses(v) {
 			c.Permission = n // a policy can only select its own type
 			f.Any = append(f.Any, c)
