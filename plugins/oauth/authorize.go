@@ -247,7 +247,7 @@ func (s *Server) showConsent(e *core.RequestEvent, req *authzRequest, user *core
 }
 
 func (s *Server) handleAuthorizeGet(e *core.RequestEvent) error {
-	req, ae := s.parseAuthz(e.Request.Context(), e.Request.URL.Query())
+	req, ae := s.parseAuthz(withRequester(e.Request.Context(), e.RealIP()), e.Request.URL.Query())
 	if ae != nil {
 		return s.fail(e, req, ae)
 	}
@@ -289,7 +289,7 @@ func (s *Server) handleAuthorizePost(e *core.RequestEvent) error {
 	if !s.checkCSRF(e, form.Get("csrf_token")) {
 		return s.errorPage(e, http.StatusForbidden, "This form has expired or was not sent from Picard's own page.")
 	}
-	req, ae := s.parseAuthz(e.Request.Context(), form)
+	req, ae := s.parseAuthz(withRequester(e.Request.Context(), e.RealIP()), form)
 	if ae != nil {
 		return s.fail(e, req, ae)
 	}

@@ -230,6 +230,11 @@ func (s *Server) resolveCIMD(ctx context.Context, clientID string) (*core.Record
 	if ok && findErr == nil && s.now().Sub(at) < cimdCacheTTL {
 		return rec, nil
 	}
+	// each fetch is an outbound request made for an anonymous caller:
+	// bounded per address so /authorize is no free fetching service
+	if ip := requesterFrom(ctx); !s.cimdFetches.Take(ip, s.now()) {
+		return nil, cimdErrf("too many client metadata documents fetched for your address; try again later")
+	}
 	doc, err := r.fetch(ctx, clientID)
 	if err != nil {
 		return nil, err
@@ -269,4 +274,16 @@ func (s *Server) resolveCIMD(ctx context.Context, clientID string) (*core.Record
 	r.fetched[clientID] = s.now()
 	r.mu.Unlock()
 	return rec, nil
+}
+
+type requesterKey struct{}
+
+// withRequester records the caller's address for the CIMD fetch limit.
+func withRequester(ctx context.Context, ip string) context.Context {
+	return context.WithValue(ctx, requesterKey{}, ip)
+}
+
+func requesterFrom(ctx context.Context) string {
+	ip, _ := ctx.Value(requesterKey{}).(string)
+	return ip
 }

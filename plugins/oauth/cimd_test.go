@@ -245,3 +245,30 @@ func TestRedirectMatches(t *testing.T) {
 		}
 	}
 }
+
+// TestCIMDFetchesAreLimitedPerAddress: /authorize with ever new metadata
+// URLs makes Picard fetch for an anonymous caller; that is bounded.
+func TestCIMDFetchesAreLimitedPerAddress(t *testing.T) {
+	var hits atomic.Int32
+	doc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		http.NotFound(w, r)
+	}))
+	defer doc.Close()
+	_, base := startOAuth(t, Config{AllowPrivateCIMD: true})
+	var last string
+	for i := 0; i < 35; i++ {
+		q := url.Values{"client_id": {fmt.Sprintf("%s/doc-%d.json", doc.URL, i)}, "redirect_uri": {"http://127.0.0.1:9876/cb"}, "response_type": {"code"}}
+		resp, err := http.Get(base + "/authorize?" + q.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = readBody(t, resp)
+	}
+	if n := hits.Load(); n != 30 {
+		t.Fatalf("want 30 fetches from one address, got %d", n)
+	}
+	if !strings.Contains(last, "too many client metadata documents") {
+		t.Fatalf("the refused request must say why:\n%s", last)
+	}
+}

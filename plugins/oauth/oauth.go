@@ -43,6 +43,7 @@ type Server struct {
 	signInFailsByIP        *limiter
 	signUps                *limiter
 	registrations          *limiter
+	cimdFetches            *limiter
 }
 
 func (s *Server) now() time.Time { return s.cfg.Now() }
@@ -79,6 +80,7 @@ func Register(app core.App, cfg Config) (*Server, error) {
 		signInFailsByIP:        newLimiter(20, 15*time.Minute),
 		signUps:                newLimiter(10, time.Hour),
 		registrations:          newLimiter(20, time.Hour),
+		cimdFetches:            newLimiter(30, time.Hour),
 	}
 	if cfg.AllowPrivateCIMD {
 		slog.Warn("oauth: PICARD_OAUTH_ALLOW_PRIVATE_CIMD is on: client metadata documents may be fetched over http and from private addresses; never use this in production")
