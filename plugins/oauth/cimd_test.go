@@ -211,6 +211,7 @@ func TestPublicAddr(t *testing.T) {
 		"169.254.169.254": false, "100.64.0.1": false, "0.0.0.0": false, "::": false, "224.0.0.1": false,
 		"ff02::1": false, "fe80::1": false, "fd00::1": false, "::ffff:127.0.0.1": false, "::ffff:10.0.0.1": false,
 		"255.255.255.255": false, "64:ff9b::a00:1": false,
+		"2002:a00:1::1": false, "2001:0:a00:1::1": false, // 6to4 of 10.0.0.1, Teredo
 	}
 	for addr, want := range cases {
 		if got := publicAddr(netip.MustParseAddr(addr)); got != want {
