@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -141,20 +142,11 @@ func (c Clause) matches(m Meta) bool {
 	if c.SharedWithUser == "" && len(c.SharedWithGroups) == 0 {
 		return true
 	}
-	if c.SharedWithUser != "" && contains(m.SharedUsers, c.SharedWithUser) {
+	if c.SharedWithUser != "" && slices.Contains(m.SharedUsers, c.SharedWithUser) {
 		return true
 	}
 	for _, g := range c.SharedWithGroups {
-		if contains(m.SharedGroups, g) {
-			return true
-		}
-	}
-	return false
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
+		if slices.Contains(m.SharedGroups, g) {
 			return true
 		}
 	}

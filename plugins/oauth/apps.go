@@ -3,6 +3,7 @@ package oauth
 import (
 	"log/slog"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -60,7 +61,7 @@ func (s *Server) ConnectedApps(userID string) ([]ConnectedApp, error) {
 			a.ConnectedAt = t
 		}
 		for _, sc := range strings.Fields(r.Scope) {
-			if !contains(a.Scopes, sc) {
+			if !slices.Contains(a.Scopes, sc) {
 				a.Scopes = append(a.Scopes, sc)
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"net/mail"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -136,13 +137,13 @@ func (s *Server) requestedScopes(client *core.Record, scope string) ([]string, *
 	}
 	out := []string{}
 	for _, sc := range req {
-		if !contains(SupportedScopes, sc) {
+		if !slices.Contains(SupportedScopes, sc) {
 			return nil, tokenErr(400, "invalid_scope", "unknown scope "+sc+"; supported: "+strings.Join(SupportedScopes, " "))
 		}
-		if !contains(allowed, sc) {
+		if !slices.Contains(allowed, sc) {
 			return nil, tokenErr(400, "invalid_scope", "scope "+sc+" is not allowed for this client")
 		}
-		if !contains(out, sc) {
+		if !slices.Contains(out, sc) {
 			out = append(out, sc)
 		}
 	}
@@ -150,7 +151,9 @@ func (s *Server) requestedScopes(client *core.Record, scope string) ([]string, *
 	return out, nil
 }
 
-func hasPrompt(req *authzRequest, p string) bool { return contains(strings.Fields(req.prompt), p) }
+func hasPrompt(req *authzRequest, p string) bool {
+	return slices.Contains(strings.Fields(req.prompt), p)
+}
 
 // fail answers a refused request: an error page, or a redirect back.
 func (s *Server) fail(e *core.RequestEvent, req *authzRequest, ae *authzError) error {
@@ -191,7 +194,7 @@ func continueURL(req *authzRequest, screen string) string {
 	q := url.Values{}
 	for k, v := range req.vals {
 		if k == "prompt" {
-			if !contains(strings.Fields(v[0]), "consent") {
+			if !slices.Contains(strings.Fields(v[0]), "consent") {
 				continue // login is satisfied once signed in
 			}
 			v = []string{"consent"}
@@ -440,7 +443,7 @@ func (s *Server) hasConsent(userID, clientID string, scopes []string) bool {
 	}
 	have := strings.Fields(rec.GetString("scope"))
 	for _, sc := range scopes {
-		if !contains(have, sc) {
+		if !slices.Contains(have, sc) {
 			return false
 		}
 	}
@@ -462,7 +465,7 @@ func (s *Server) saveConsent(userID, clientID string, scopes []string) error {
 	}
 	all := strings.Fields(rec.GetString("scope"))
 	for _, sc := range scopes {
-		if !contains(all, sc) {
+		if !slices.Contains(all, sc) {
 			all = append(all, sc)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"net/mail"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/pocketbase/pocketbase/apis"
@@ -126,7 +127,7 @@ func (s *Server) handleRegisterClient(e *core.RequestEvent) error {
 		req.Scopes = SupportedScopes
 	}
 	for _, sc := range req.Scopes {
-		if !contains(SupportedScopes, sc) {
+		if !slices.Contains(SupportedScopes, sc) {
 			return badRequest(e, fieldErr("scopes", "unknown scope "+sc+"; supported: "+strings.Join(SupportedScopes, " ")))
 		}
 	}

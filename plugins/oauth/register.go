@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -69,7 +70,7 @@ func (m *ClientMetadata) validate() (code, desc string) {
 			return "invalid_client_metadata", "grant_types may only contain authorization_code and refresh_token"
 		}
 	}
-	if !contains(m.GrantTypes, "authorization_code") {
+	if !slices.Contains(m.GrantTypes, "authorization_code") {
 		return "invalid_client_metadata", "grant_types must contain authorization_code"
 	}
 	if len(m.ResponseTypes) == 0 {
@@ -92,7 +93,7 @@ func (m *ClientMetadata) validate() (code, desc string) {
 		scopes = SupportedScopes
 	}
 	for _, sc := range scopes {
-		if !contains(SupportedScopes, sc) {
+		if !slices.Contains(SupportedScopes, sc) {
 			return "invalid_client_metadata", "unknown scope " + sc + "; supported: " + strings.Join(SupportedScopes, " ")
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -241,7 +242,7 @@ func (s *Server) Refresh(client *core.Record, refreshToken, scope string) (*Toke
 	if scope != "" {
 		have := strings.Fields(newScope)
 		for _, sc := range strings.Fields(scope) {
-			if !contains(have, sc) {
+			if !slices.Contains(have, sc) {
 				return nil, tokenErr(400, "invalid_scope", "scope "+sc+" exceeds the original grant")
 			}
 		}
@@ -286,15 +287,6 @@ func (s *Server) RevokeGrant(grantID string) error {
 		return fmt.Errorf("oauth: revoke grant: %w", err)
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // claimOnce marks a single-use row (code, refresh token) used. Exactly one
