@@ -359,13 +359,28 @@ func (s *Service) Search(ctx context.Context, viewer policy.Viewer, in SearchInp
 		e.Err = err
 		return nil, &e
 	}
+	// one query for every hit's authoritative record
+	ids := make([]string, len(hits))
+	for i, h := range hits {
+		ids[i] = h.ID
+	}
+	var recs []*core.Record
+	if len(ids) > 0 {
+		if err := s.app.RecordQuery(pb_migrations.Memories).Where(dbx.In("id", toAny(ids)...)).All(&recs); err != nil {
+			return nil, internal("load search results", err)
+		}
+	}
+	byID := make(map[string]*core.Record, len(recs))
+	for _, r := range recs {
+		byID[r.Id] = r
+	}
 	out := make([]*Memory, 0, in.Limit)
 	for _, h := range hits {
 		if len(out) == in.Limit {
 			break
 		}
-		rec, err := s.app.FindRecordById(pb_migrations.Memories, h.ID)
-		if err != nil {
+		rec, ok := byID[h.ID]
+		if !ok {
 			continue // deleted since indexing
 		}
 		if !s.visible(viewer, rec, false) || (filter.OwnerID != "" && rec.GetString("owner") != filter.OwnerID) {
