@@ -9,4 +9,5 @@ if ! [ -x "$bin" ] || ! "$bin" version 2>/dev/null | grep -q "${version#v}"; the
   echo "installing golangci-lint $version (first run only)" >&2
   go install "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$version"
 fi
-"$bin" run ./...
+# several checkouts on one machine share the linter's lock: wait for it
+"$bin" run --allow-serial-runners ./...
