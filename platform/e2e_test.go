@@ -14,6 +14,7 @@ import (
 	"github.com/picard-mcp/picard/internal/picardtest"
 	"github.com/picard-mcp/picard/internal/testpg"
 	"github.com/picard-mcp/picard/pb_migrations"
+	"github.com/picard-mcp/picard/plugins/oauth"
 	"github.com/picard-mcp/picard/vectorstore"
 )
 
@@ -261,7 +262,8 @@ func TestEndToEnd(t *testing.T) {
 }
 
 func TestTokensAndScopes(t *testing.T) {
-	s := picardtest.Start(t, picardtest.Options{})
+	clk := &clock{}
+	s := picardtest.Start(t, picardtest.Options{Now: clk.Now})
 	su := s.SuperuserToken()
 	full := s.RegisterClient(su)
 	readOnly := s.RegisterClient(su, "memories:read")
@@ -311,6 +313,7 @@ func TestTokensAndScopes(t *testing.T) {
 	if next.RefreshToken == alice.Refresh || s.Tool(rotated, "get_memories", nil).Status != http.StatusOK {
 		t.Fatal("refresh must rotate and the new access token must work")
 	}
+	clk.Advance(oauth.DefaultRefreshGrace + time.Second) // past the concurrent-refresh grace window
 	if r := refresh(alice.Refresh); r.Status != http.StatusBadRequest || !strings.Contains(string(r.Body), "invalid_grant") {
 		t.Fatalf("replayed refresh: want invalid_grant, got %d %s", r.Status, r.Body)
 	}

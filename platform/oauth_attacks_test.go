@@ -17,6 +17,7 @@ import (
 
 	"github.com/picard-mcp/picard/internal/picardtest"
 	"github.com/picard-mcp/picard/pb_migrations"
+	"github.com/picard-mcp/picard/plugins/oauth"
 )
 
 // TestOAuthAuthorizeRefusals: requests whose redirect URI is not proven
@@ -210,7 +211,8 @@ func TestOAuthCodeAttacks(t *testing.T) {
 
 // TestOAuthRefreshAttacks: rotation, replay, races, other clients, scope.
 func TestOAuthRefreshAttacks(t *testing.T) {
-	s := picardtest.Start(t, picardtest.Options{})
+	clk := &clock{}
+	s := picardtest.Start(t, picardtest.Options{Now: clk.Now})
 	clientID := oaRegister(t, s, "app")
 	otherID := oaRegister(t, s, "other app")
 
@@ -219,6 +221,7 @@ func TestOAuthRefreshAttacks(t *testing.T) {
 		r := oaRefresh(s, clientID, tk.RefreshToken, nil)
 		var next oaTokens
 		r.JSON(t, &next)
+		clk.Advance(oauth.DefaultRefreshGrace + time.Second)
 		if r := oaRefresh(s, clientID, tk.RefreshToken, nil); r.Status != http.StatusBadRequest || r.Map(t)["error"] != "invalid_grant" {
 			t.Fatalf("replay: %d %s", r.Status, r.Body)
 		}
@@ -230,10 +233,10 @@ func TestOAuthRefreshAttacks(t *testing.T) {
 		}
 	})
 
-	t.Run("concurrent refreshes: exactly one wins", func(t *testing.T) {
+	t.Run("concurrent refreshes of one client both succeed; the family lives", func(t *testing.T) {
 		tk := oaConnect(t, s, clientID, "karl")
 		const n = 2
-		statuses := make([]int, n)
+		results := make([]*picardtest.Response, n)
 		var wg sync.WaitGroup
 		start := make(chan struct{})
 		for i := range n {
@@ -241,21 +244,40 @@ func TestOAuthRefreshAttacks(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-start
-				statuses[i] = oaRefresh(s, clientID, tk.RefreshToken, nil).Status
+				results[i] = oaRefresh(s, clientID, tk.RefreshToken, nil)
 			}()
 		}
 		close(start)
 		wg.Wait()
-		ok := 0
-		for _, st := range statuses {
-			if st == http.StatusOK {
-				ok++
-			} else if st != http.StatusBadRequest {
-				t.Fatalf("unexpected status %d", st)
+		for i, r := range results {
+			if r.Status != http.StatusOK {
+				t.Fatalf("refresh %d inside the grace window: %d %s", i, r.Status, r.Body)
+			}
+			var next oaTokens
+			r.JSON(t, &next)
+			if oaToolStatus(s, next.AccessToken) != http.StatusOK {
+				t.Fatalf("refresh %d: its access token must work", i)
 			}
 		}
-		if ok != 1 {
-			t.Fatalf("want exactly one winner, got statuses %v", statuses)
+		// once the window has passed, the rotated token is a replay again
+		clk.Advance(oauth.DefaultRefreshGrace + time.Second)
+		if r := oaRefresh(s, clientID, tk.RefreshToken, nil); r.Status != http.StatusBadRequest {
+			t.Fatalf("replay after the grace window: %d %s", r.Status, r.Body)
+		}
+		var first oaTokens
+		results[0].JSON(t, &first)
+		if oaToolStatus(s, first.AccessToken) != http.StatusUnauthorized {
+			t.Fatal("a replay after the grace window must revoke the family")
+		}
+	})
+
+	t.Run("another client cannot use the grace window", func(t *testing.T) {
+		tk := oaConnect(t, s, clientID, "mira")
+		if r := oaRefresh(s, clientID, tk.RefreshToken, nil); r.Status != http.StatusOK {
+			t.Fatalf("refresh: %d %s", r.Status, r.Body)
+		}
+		if r := oaRefresh(s, otherID, tk.RefreshToken, nil); r.Status != http.StatusBadRequest {
+			t.Fatalf("another client within the window: %d %s", r.Status, r.Body)
 		}
 	})
 

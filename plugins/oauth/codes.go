@@ -77,7 +77,7 @@ func (s *Server) ExchangeCode(client *core.Record, form url.Values) (*TokenRespo
 		replay bool
 	)
 	err = s.app.RunInTransaction(func(tx core.App) error {
-		won, err := claimOnce(tx, pb_migrations.OAuthCodes, rec.Id)
+		won, err := claimOnce(tx, pb_migrations.OAuthCodes, rec.Id, s.now())
 		if err != nil {
 			return err
 		}

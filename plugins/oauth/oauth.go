@@ -21,12 +21,21 @@ type Config struct {
 	Cipher     *fernet.Cipher
 	AccessTTL  time.Duration // default 1h
 	RefreshTTL time.Duration // default 30 days
+	// RefreshGrace is how long a rotated refresh token may still be used
+	// by the same client (concurrent refreshes); later use is a replay
+	// that revokes the family. Default 5s; negative disables it.
+	RefreshGrace time.Duration
 	Now        func() time.Time
 	// AllowPrivateCIMD lets client ID metadata documents be fetched over
 	// http and from private, loopback and link-local addresses. Development
 	// only (PICARD_OAUTH_ALLOW_PRIVATE_CIMD=true): it opens the server to SSRF.
 	AllowPrivateCIMD bool
 }
+
+// DefaultRefreshGrace is the window in which a just-rotated refresh token
+// is still honoured for the same client (RFC 9700 §4.14.2 discusses such
+// a window for concurrent refreshes).
+const DefaultRefreshGrace = 5 * time.Second
 
 // Server issues and verifies tokens.
 type Server struct {
@@ -68,6 +77,9 @@ func Register(app core.App, cfg Config) (*Server, error) {
 	}
 	if cfg.RefreshTTL == 0 {
 		cfg.RefreshTTL = 30 * 24 * time.Hour
+	}
+	if cfg.RefreshGrace == 0 {
+		cfg.RefreshGrace = DefaultRefreshGrace
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
