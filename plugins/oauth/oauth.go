@@ -25,7 +25,7 @@ type Config struct {
 	// by the same client (concurrent refreshes); later use is a replay
 	// that revokes the family. Default 5s; negative disables it.
 	RefreshGrace time.Duration
-	Now        func() time.Time
+	Now          func() time.Time
 	// AllowPrivateCIMD lets client ID metadata documents be fetched over
 	// http and from private, loopback and link-local addresses. Development
 	// only (PICARD_OAUTH_ALLOW_PRIVATE_CIMD=true): it opens the server to SSRF.
