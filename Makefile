@@ -1,6 +1,6 @@
 # Picard — see README.md. `make run` serves with embedded defaults;
 # `make test` provisions PostgreSQL+pgvector and runs every test.
-.PHONY: run build test lint bench locomo fmt
+.PHONY: run build test lint bench locomo fmt fuzz
 
 run:
 	go run . serve
@@ -22,3 +22,7 @@ locomo:
 
 fmt:
 	gofmt -w .
+
+# every fuzz target for FUZZTIME each (default 1m); CI runs 5s each
+fuzz:
+	bash scripts/fuzz.sh

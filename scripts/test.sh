@@ -64,6 +64,12 @@ if [ "$status" -ne 0 ]; then
   echo "go test failed; full log in .test-output/go-test.log" >&2
   grep -E -B2 -A20 '^\s*--- FAIL|^panic:' .test-output/go-test.log | head -200 >&2 || true
 fi
+if [ "$status" -eq 0 ]; then
+  log "fuzz targets, ${FUZZTIME:-5s} each (make fuzz runs them longer)"
+  FUZZTIME=${FUZZTIME:-5s} bash scripts/fuzz.sh > .test-output/fuzz.log 2>&1 || {
+    status=$?; echo "fuzzing found a failure; see .test-output/fuzz.log and testdata/fuzz/" >&2
+    grep -E -A15 -- '--- FAIL|panic:' .test-output/fuzz.log | head -60 >&2 || true; }
+fi
 echo "tests run against pgvector: $pg passed"
 echo "go: $passed passed, $failed failed, $skipped skipped"
 exit "$status"

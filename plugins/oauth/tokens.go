@@ -332,7 +332,10 @@ func (s *Server) usedWithinGrace(tx core.App, id string) (bool, error) {
 		return false, fmt.Errorf("oauth: read refresh token: %w", err)
 	}
 	used, err := types.ParseDateTime(row.UsedAt)
-	if err != nil || used.IsZero() {
+	if err != nil {
+		return false, fmt.Errorf("oauth: refresh token used_at: %w", err)
+	}
+	if used.IsZero() {
 		return false, nil
 	}
 	return s.now().Sub(used.Time()) <= s.cfg.RefreshGrace, nil
