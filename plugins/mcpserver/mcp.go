@@ -43,9 +43,11 @@ func newMCPServer(cfg Config) *server.MCPServer {
 	s := server.NewMCPServer("picard", Version,
 		server.WithTitle("Picard memory server"),
 		server.WithInstructions("Picard stores the user's memories. Use submit_memory to remember something, query_memory to recall by meaning, get_memories to list, and query_user to ask another user's persona (built from their public memories and those shared with you)."),
-		server.WithToolCapabilities(false),
-		server.WithResourceCapabilities(false, false),
-		server.WithPromptCapabilities(false),
+		server.WithToolCapabilities(true),
+		server.WithResourceCapabilities(false, true),
+		server.WithPromptCapabilities(true),
+		server.WithCompletions(),
+		server.WithPromptCompletionProvider(&completer{cfg: cfg}),
 		server.WithRecovery(),
 	)
 	for _, t := range cfg.Tools.List() {
@@ -127,7 +129,7 @@ func (h *mcpHandler) scopeForMethod(method string, params json.RawMessage) strin
 				return t.Scope
 			}
 		}
-	case "resources/read", "prompts/get":
+	case "resources/read", "prompts/get", "completion/complete":
 		return oauth.ScopeRead
 	}
 	return ""
