@@ -1,6 +1,6 @@
 # Picard — see README.md. `make run` serves with embedded defaults;
 # `make test` provisions PostgreSQL+pgvector and runs every test.
-.PHONY: run build test lint bench locomo fmt fuzz
+.PHONY: run build test lint bench locomo fmt fuzz reliability
 
 run:
 	go run . serve
@@ -26,3 +26,8 @@ fmt:
 # every fuzz target for FUZZTIME each (default 1m); CI runs 5s each
 fuzz:
 	bash scripts/fuzz.sh
+
+# fault scenarios at full length (kill -9 under 20 writers, 30 s pgvector
+# outage, 50 connections x 120 s soak); CI runs a short form in go test
+reliability:
+	PICARD_TEST_PG_DSN="$$(bash scripts/pgvector-up.sh)" go run ./cmd/reliability -clients 20 -duration 10s -outage 30s -soak 120s -soak-clients 50

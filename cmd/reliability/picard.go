@@ -1,0 +1,431 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	mcpclient "github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+const (
+	adminEmail    = "reliability@picard.test"
+	adminPassword = "reliability-password"
+)
+
+// buildPicard compiles the picard binary from the module root.
+func buildPicard(dir string) (string, error) {
+	bin := filepath.Join(dir, "picard")
+	cmd := exec.Command("go", "build", "-o", bin, ".") //nolint:gosec // our own temp path
+	cmd.Dir = moduleRoot()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build: %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// moduleRoot is the directory holding go.mod, from the working directory up.
+func moduleRoot() string {
+	dir, _ := os.Getwd()
+	for d := dir; d != "/" && d != "."; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d
+		}
+	}
+	return dir
+}
+
+// lockedBuffer is a child's output, readable while it runs.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// server is one run of the picard binary on a data dir.
+type server struct {
+	bin, dataDir, addr, dsn string
+	cmd                     *exec.Cmd
+	out                     *lockedBuffer
+	done                    chan struct{}
+}
+
+func (s *server) url() string { return "http://" + s.addr }
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// start runs picard and waits until /readyz answers ready.
+func (s *server) start(ctx context.Context) error {
+	env := []string{"PICARD_ADMIN_EMAIL=" + adminEmail, "PICARD_ADMIN_PASSWORD=" + adminPassword, "PICARD_PUBLIC_URL=" + s.url()}
+	if s.dsn != "" {
+		env = append(env, "PICARD_VECTOR_DSN="+s.dsn)
+	}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PICARD_") && !strings.HasPrefix(kv, "OPENAI_") {
+			env = append(env, kv)
+		}
+	}
+	s.cmd = exec.Command(s.bin, "serve", "--http", s.addr, "--dir", s.dataDir) //nolint:gosec // the binary this command built
+	s.cmd.Env = env
+	if s.out == nil {
+		s.out = &lockedBuffer{}
+	}
+	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
+	if err := s.cmd.Start(); err != nil {
+		return err
+	}
+	s.done = make(chan struct{})
+	go func() { _ = s.cmd.Wait(); close(s.done) }()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if ready(ctx, s.url()) {
+			return nil
+		}
+		select {
+		case <-s.done:
+			return fmt.Errorf("picard exited at start:\n%s", tail(s.out.String()))
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("picard not ready after 60s:\n%s", tail(s.out.String()))
+}
+
+func ready(ctx context.Context, base string) bool {
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/readyz", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// kill9 ends the process as a crash would: SIGKILL, no shutdown hooks.
+func (s *server) kill9() {
+	_ = s.cmd.Process.Signal(syscall.SIGKILL)
+	<-s.done
+}
+
+// stop ends the process gracefully.
+func (s *server) stop() {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	_ = s.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-s.done:
+	case <-time.After(15 * time.Second):
+		s.kill9()
+	}
+}
+
+// rssKB is the process's resident set size from /proc.
+func (s *server) rssKB() int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb
+		}
+	}
+	return 0
+}
+
+func (s *server) panics() int { return strings.Count(s.out.String(), "panic:") }
+
+func tail(s string) string {
+	if len(s) > 4000 {
+		return "…" + s[len(s)-4000:]
+	}
+	return s
+}
+
+// counters are what a scenario's traffic saw.
+type counters struct {
+	ops, acked, fiveXX atomic.Int64
+}
+
+// countingTransport counts 5xx answers.
+type countingTransport struct {
+	base http.RoundTripper
+	c    *counters
+}
+
+func (t *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(r)
+	if err == nil && resp.StatusCode >= 500 {
+		t.c.fiveXX.Add(1)
+	}
+	return resp, err
+}
+
+func httpClient(c *counters) *http.Client {
+	return &http.Client{Timeout: 30 * time.Second, Transport: &countingTransport{base: http.DefaultTransport, c: c}}
+}
+
+func postJSON(ctx context.Context, hc *http.Client, url, auth string, body, out any) (int, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return 0, err
+	}
+	req, err := http.NewRequestWithContext(ctx, "POST", url, bytes.NewReader(b))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	rb, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		return resp.StatusCode, fmt.Errorf("%s: %d %s", url, resp.StatusCode, rb)
+	}
+	if out != nil {
+		return resp.StatusCode, json.Unmarshal(rb, out)
+	}
+	return resp.StatusCode, nil
+}
+
+// user is a Picard user with an access token.
+type user struct {
+	name, id, access string
+}
+
+// setupUsers registers a client as the superuser and connects n users.
+func setupUsers(ctx context.Context, base string, n int) ([]user, error) {
+	hc := &http.Client{Timeout: 30 * time.Second}
+	var su struct {
+		Token string `json:"token"`
+	}
+	if _, err := postJSON(ctx, hc, base+"/api/collections/_superusers/auth-with-password", "", map[string]string{"identity": adminEmail, "password": adminPassword}, &su); err != nil {
+		return nil, err
+	}
+	var client struct {
+		ID     string `json:"client_id"`
+		Secret string `json:"client_secret"`
+	}
+	if _, err := postJSON(ctx, hc, base+"/api/admin/clients/register", su.Token, map[string]any{
+		"name": "reliability", "redirect_uris": []string{"http://127.0.0.1:1/cb"}, "confidential": true,
+		"scopes": []string{"memories:read", "memories:write"},
+	}, &client); err != nil {
+		return nil, err
+	}
+	run := randHex(3)
+	users := make([]user, n)
+	for i := range users {
+		name := fmt.Sprintf("rel%s%02d", run, i)
+		var tok struct {
+			Access string `json:"access_token"`
+			UserID string `json:"user_id"`
+		}
+		if _, err := postJSON(ctx, hc, base+"/api/user-tokens/user-token", "", map[string]any{
+			"client_id": client.ID, "client_secret": client.Secret, "username": name,
+			"email": name + "@picard.test", "create_if_not_exists": true,
+		}, &tok); err != nil {
+			return nil, err
+		}
+		users[i] = user{name: name, id: tok.UserID, access: tok.Access}
+	}
+	return users, nil
+}
+
+// mcpConn is an initialised MCP session (mcp-go client) of one user.
+type mcpConn struct {
+	c *mcpclient.Client
+	u user
+}
+
+func connect(ctx context.Context, base string, u user, hc *http.Client) (*mcpConn, error) {
+	c, err := mcpclient.NewStreamableHttpClient(base+"/mcp",
+		transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + u.access}),
+		transport.WithHTTPBasicClient(hc))
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Start(ctx); err != nil {
+		return nil, err
+	}
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
+	init.Params.ClientInfo = mcp.Implementation{Name: "picard-reliability", Version: "1"}
+	if _, err := c.Initialize(ctx, init); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return &mcpConn{c: c, u: u}, nil
+}
+
+// errToolFailed is a tool's isError result.
+var errToolFailed = errors.New("tool error")
+
+// call runs a tool and decodes its structured result into out.
+func (m *mcpConn) call(ctx context.Context, name string, args map[string]any, out any) error {
+	req := mcp.CallToolRequest{}
+	req.Params.Name = name
+	req.Params.Arguments = args
+	res, err := m.c.CallTool(ctx, req)
+	if err != nil {
+		return err
+	}
+	if res.IsError {
+		var b strings.Builder
+		for _, c := range res.Content {
+			if tc, ok := c.(mcp.TextContent); ok {
+				b.WriteString(tc.Text)
+			}
+		}
+		return fmt.Errorf("%w: %s", errToolFailed, b.String())
+	}
+	if out == nil {
+		return nil
+	}
+	raw, err := json.Marshal(res.StructuredContent)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(raw, out)
+}
+
+type memory struct {
+	ID   string `json:"id"`
+	Text string `json:"text"`
+}
+
+// listAll returns every memory of the connection's user, id -> text.
+func (m *mcpConn) listAll(ctx context.Context) (map[string]string, error) {
+	out := map[string]string{}
+	cursor := ""
+	for {
+		args := map[string]any{"limit": 100, "include_expired": true}
+		if cursor != "" {
+			args["cursor"] = cursor
+		}
+		var page struct {
+			Memories   []memory `json:"memories"`
+			NextCursor string   `json:"next_cursor"`
+		}
+		if err := m.call(ctx, "get_memories", args, &page); err != nil {
+			return nil, err
+		}
+		for _, mem := range page.Memories {
+			out[mem.ID] = mem.Text
+		}
+		if page.NextCursor == "" || len(page.Memories) == 0 {
+			return out, nil
+		}
+		cursor = page.NextCursor
+	}
+}
+
+// finds reports whether query_memory for query returns id in the top 10.
+func (m *mcpConn) finds(ctx context.Context, query, id string) (bool, error) {
+	var res struct {
+		Memories []memory `json:"memories"`
+	}
+	if err := m.call(ctx, "query_memory", map[string]any{"query": query, "limit": 10, "scope": "own"}, &res); err != nil {
+		return false, err
+	}
+	for _, mem := range res.Memories {
+		if mem.ID == id {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// freshDatabase creates a database with pgvector on the cluster of dsn and
+// returns its DSN and a function that drops it.
+func freshDatabase(ctx context.Context, dsn string) (string, func(), error) {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return "", nil, err
+	}
+	defer conn.Close(ctx)
+	name := "reliability_" + randHex(4)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		return "", nil, err
+	}
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return "", nil, err
+	}
+	newDSN := strings.Replace(dsn, "/"+cfg.Database, "/"+name, 1)
+	c2, err := pgx.Connect(ctx, newDSN)
+	if err != nil {
+		return "", nil, err
+	}
+	_, err = c2.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS vector")
+	c2.Close(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	drop := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			return
+		}
+		defer c.Close(ctx)
+		_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+	}
+	return newDSN, drop, nil
+}

@@ -1,0 +1,443 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Row is one line of the reliability table.
+type Row struct {
+	Scenario string
+	Ops      int64 // requests sent
+	Acked    int64 // writes acknowledged
+	Lost     int64 // acknowledged writes missing or unsearchable afterwards
+	FiveXX   int64 // HTTP 5xx answers
+	Panics   int   // "panic:" in the server's output
+	Degraded int64 // typed "unavailable" answers while a dependency was down
+	Note     string
+	Err      error
+}
+
+func (r Row) ok() bool { return r.Err == nil && r.Lost == 0 && r.Panics == 0 && r.FiveXX == 0 }
+
+// ackedWrite is an acknowledged submit and the code that finds it.
+type ackedWrite struct{ id, code, owner string }
+
+// writers submits memories from every connection until ctx ends,
+// recording the acknowledged ones.
+func writers(ctx context.Context, conns []*mcpConn, c *counters, acked *ackLog) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	for _, m := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				code := "rc" + randHex(6)
+				c.ops.Add(1)
+				var mem memory
+				err := m.call(ctx, "submit_memory", map[string]any{"text": "reliability note " + code + " about the lighthouse", "permission": "private"}, &mem)
+				if err == nil && mem.ID != "" {
+					c.acked.Add(1)
+					acked.add(ackedWrite{id: mem.ID, code: code, owner: m.u.id})
+				} else if ctx.Err() == nil && !errors.Is(err, errToolFailed) {
+					time.Sleep(20 * time.Millisecond) // the server is gone: don't spin
+				}
+			}
+		}()
+	}
+	return &wg
+}
+
+type ackLog struct {
+	mu sync.Mutex
+	w  []ackedWrite
+}
+
+func (a *ackLog) add(w ackedWrite) { a.mu.Lock(); a.w = append(a.w, w); a.mu.Unlock() }
+func (a *ackLog) all() []ackedWrite {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]ackedWrite(nil), a.w...)
+}
+
+// verify checks every acknowledged write: present with its full text, and
+// found by query_memory (waiting up to wait for the outbox to catch up).
+// It returns the number lost.
+func verify(ctx context.Context, base string, users []user, acked []ackedWrite, wait time.Duration) (int64, string, error) {
+	hc := &http.Client{Timeout: 30 * time.Second}
+	conns := map[string]*mcpConn{}
+	for _, u := range users {
+		m, err := connect(ctx, base, u, hc)
+		if err != nil {
+			return 0, "", fmt.Errorf("reconnect: %w", err)
+		}
+		defer m.c.Close()
+		conns[u.id] = m
+	}
+	stored := map[string]string{}
+	for _, m := range conns {
+		all, err := m.listAll(ctx)
+		if err != nil {
+			return 0, "", err
+		}
+		for id, text := range all {
+			if !strings.HasPrefix(text, "reliability note rc") {
+				return 0, "", fmt.Errorf("a half-written or foreign record is visible: %s %q", id, text)
+			}
+			stored[id] = text
+		}
+	}
+	var lost, unsearchable int64
+	deadline := time.Now().Add(wait)
+	for _, w := range acked {
+		text, ok := stored[w.id]
+		if !ok || !strings.Contains(text, w.code) {
+			lost++
+			continue
+		}
+		for {
+			found, err := conns[w.owner].finds(ctx, w.code, w.id)
+			if err == nil && found {
+				break
+			}
+			if time.Now().After(deadline) {
+				unsearchable++
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	note := fmt.Sprintf("%d stored", len(stored))
+	if unsearchable > 0 {
+		note += fmt.Sprintf(", %d not searchable", unsearchable)
+	}
+	return lost + unsearchable, note, nil
+}
+
+// crash: writers on every connection, kill -9 mid-stream, restart, verify.
+func crash(ctx context.Context, o Options, name, dsn string) Row {
+	row := Row{Scenario: name}
+	s, err := newServer(o, dsn)
+	if err != nil {
+		row.Err = err
+		return row
+	}
+	defer s.stop()
+	if err := s.start(ctx); err != nil {
+		row.Err = err
+		return row
+	}
+	users, err := setupUsers(ctx, s.url(), o.Clients)
+	if err != nil {
+		row.Err = err
+		return row
+	}
+	var c counters
+	hc := httpClient(&c)
+	var conns []*mcpConn
+	for _, u := range users {
+		m, err := connect(ctx, s.url(), u, hc)
+		if err != nil {
+			row.Err = err
+			return row
+		}
+		defer m.c.Close()
+		conns = append(conns, m)
+	}
+	var acked ackLog
+	wctx, stopWriters := context.WithCancel(ctx)
+	wg := writers(wctx, conns, &c, &acked)
+	time.Sleep(o.Duration)
+	s.kill9() // while the writers are mid-request
+	stopWriters()
+	wg.Wait()
+	panics := s.panics()
+	if err := s.start(ctx); err != nil {
+		row.Err = fmt.Errorf("restart after kill -9: %w", err)
+		return row
+	}
+	row.Ops, row.Acked, row.FiveXX = c.ops.Load(), c.acked.Load(), c.fiveXX.Load()
+	row.Lost, row.Note, row.Err = verify(ctx, s.url(), users, acked.all(), 60*time.Second)
+	row.Panics = panics + s.panics()
+	return row
+}
+
+// outage: pgvector behind a proxy that is cut for o.Outage while writers
+// and searchers run; writes must stay acknowledged, searches answer a
+// typed "unavailable", /readyz reports it, and the backlog is indexed.
+func outage(ctx context.Context, o Options, dsn string) Row {
+	row := Row{Scenario: "vector store outage (pgvector)"}
+	p, err := newProxy(dsn)
+	if err != nil {
+		row.Err = err
+		return row
+	}
+	defer p.close()
+	s, err := newServer(o, p.dsn)
+	if err != nil {
+		row.Err = err
+		return row
+	}
+	defer s.stop()
+	if err := s.start(ctx); err != nil {
+		row.Err = err
+		return row
+	}
+	users, err := setupUsers(ctx, s.url(), o.Clients)
+	if err != nil {
+		row.Err = err
+		return row
+	}
+	var c counters
+	hc := httpClient(&c)
+	var conns []*mcpConn
+	for _, u := range users {
+		m, err := connect(ctx, s.url(), u, hc)
+		if err != nil {
+			row.Err = err
+			return row
+		}
+		defer m.c.Close()
+		conns = append(conns, m)
+	}
+	var acked ackLog
+	wctx, stop := context.WithCancel(ctx)
+	half := len(conns) / 2
+	wg := writers(wctx, conns[:half], &c, &acked)
+	var degraded, searchErrs atomic.Int64
+	for _, m := range conns[half:] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for wctx.Err() == nil {
+				c.ops.Add(1)
+				_, err := m.finds(wctx, "lighthouse", "")
+				switch {
+				case err == nil:
+				case errors.Is(err, errToolFailed) && strings.Contains(err.Error(), "unavailable"):
+					degraded.Add(1)
+				case wctx.Err() == nil:
+					searchErrs.Add(1)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}()
+	}
+	time.Sleep(o.Duration / 2)
+	p.cut()
+	readyzDown := false
+	cutUntil := time.Now().Add(o.Outage)
+	for time.Now().Before(cutUntil) {
+		if !ready(ctx, s.url()) {
+			readyzDown = true
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	p.restore()
+	time.Sleep(o.Duration / 2)
+	stop()
+	wg.Wait()
+	row.Ops, row.Acked, row.FiveXX, row.Degraded = c.ops.Load(), c.acked.Load(), c.fiveXX.Load(), degraded.Load()
+	row.Lost, row.Note, row.Err = verify(ctx, s.url(), users, acked.all(), 90*time.Second)
+	if row.Err == nil && !readyzDown {
+		row.Err = errors.New("/readyz never reported the outage")
+	}
+	if row.Err == nil && searchErrs.Load() > 0 {
+		row.Err = fmt.Errorf("%d searches failed with something other than a typed unavailable error", searchErrs.Load())
+	}
+	row.Note += fmt.Sprintf("; outage %s, /readyz down seen", o.Outage)
+	row.Panics = s.panics()
+	return row
+}
+
+// soak: a mixed MCP + REST workload for o.Soak; RSS after warm-up and at
+// the end, every acknowledged write present afterwards.
+func soak(ctx context.Context, o Options, dsn string) Row {
+	if o.SoakConn == 0 {
+		o.SoakConn = o.Clients
+	}
+	row := Row{Scenario: fmt.Sprintf("soak %d conns × %s", o.SoakConn, o.Soak)}
+	s, err := newServer(o, dsn)
+	if err != nil {
+		row.Err = err
+		return row
+	}
+	defer s.stop()
+	if err := s.start(ctx); err != nil {
+		row.Err = err
+		return row
+	}
+	users, err := setupUsers(ctx, s.url(), o.SoakConn)
+	if err != nil {
+		row.Err = err
+		return row
+	}
+	var c counters
+	hc := httpClient(&c)
+	var conns []*mcpConn
+	for _, u := range users {
+		m, err := connect(ctx, s.url(), u, hc)
+		if err != nil {
+			row.Err = err
+			return row
+		}
+		defer m.c.Close()
+		conns = append(conns, m)
+	}
+	var acked ackLog
+	var failures atomic.Int64
+	wctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for i, m := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(i), 7)) //nolint:gosec // a workload mix, not a secret
+			for wctx.Err() == nil {
+				c.ops.Add(1)
+				var err error
+				switch n := rng.IntN(100); {
+				case n < 10:
+					code := "rc" + randHex(6)
+					var mem memory
+					if err = m.call(wctx, "submit_memory", map[string]any{"text": "reliability note " + code + " soak", "permission": "private"}, &mem); err == nil {
+						c.acked.Add(1)
+						acked.add(ackedWrite{id: mem.ID, code: code, owner: m.u.id})
+					}
+				case n < 30:
+					_, err = m.finds(wctx, "reliability soak", "")
+				case n < 65:
+					err = m.call(wctx, "get_memories", map[string]any{"limit": 20}, nil)
+				default: // the same read over REST
+					_, err = postJSON(wctx, hc, s.url()+"/api/tools", "Bearer "+m.u.access, map[string]any{"tool": "get_memories", "data": map[string]any{"limit": 20}}, nil)
+				}
+				if err != nil && wctx.Err() == nil {
+					failures.Add(1)
+				}
+			}
+		}()
+	}
+	warm := o.Soak / 5
+	time.Sleep(warm)
+	rssWarm := s.rssKB()
+	time.Sleep(o.Soak - warm)
+	rssEnd := s.rssKB()
+	stop()
+	wg.Wait()
+	row.Ops, row.Acked, row.FiveXX = c.ops.Load(), c.acked.Load(), c.fiveXX.Load()
+	row.Lost, row.Note, row.Err = verify(ctx, s.url(), users, acked.all(), 60*time.Second)
+	growth := 0.0
+	if rssWarm > 0 {
+		growth = float64(rssEnd-rssWarm) / float64(rssWarm) * 100
+	}
+	row.Note += fmt.Sprintf("; RSS %d→%d MB (%+.1f%% after warm-up); %d failed requests", rssWarm/1024, rssEnd/1024, growth, failures.Load())
+	if row.Err == nil && failures.Load() > 0 {
+		row.Err = fmt.Errorf("%d requests failed", failures.Load())
+	}
+	row.Panics = s.panics()
+	return row
+}
+
+// proxy is a TCP proxy in front of PostgreSQL that can be cut: while cut,
+// connections are refused, exactly as when the server is stopped.
+type proxy struct {
+	target, dsn string
+	mu          sync.Mutex
+	ln          net.Listener
+	addr        string
+	conns       map[net.Conn]struct{}
+}
+
+func newProxy(dsn string) (*proxy, error) {
+	host, err := dsnHost(dsn)
+	if err != nil {
+		return nil, err
+	}
+	p := &proxy{target: host, conns: map[net.Conn]struct{}{}}
+	if err := p.listen(""); err != nil {
+		return nil, err
+	}
+	p.dsn = strings.Replace(dsn, "@"+host+"/", "@"+p.addr+"/", 1)
+	return p, nil
+}
+
+func dsnHost(dsn string) (string, error) {
+	at := strings.Index(dsn, "@")
+	if at < 0 {
+		return "", errors.New("the DSN must be postgres://user@host:port/db")
+	}
+	rest := dsn[at+1:]
+	slash := strings.Index(rest, "/")
+	if slash < 0 {
+		return "", errors.New("the DSN has no database")
+	}
+	return rest[:slash], nil
+}
+
+func (p *proxy) listen(addr string) error {
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	var ln net.Listener
+	var err error
+	for range 50 { // the port of a just-closed listener may take a moment
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.ln, p.addr = ln, ln.Addr().String()
+	p.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go p.pipe(c)
+		}
+	}()
+	return nil
+}
+
+func (p *proxy) pipe(c net.Conn) {
+	up, err := net.Dial("tcp", p.target)
+	if err != nil {
+		c.Close()
+		return
+	}
+	p.mu.Lock()
+	p.conns[c], p.conns[up] = struct{}{}, struct{}{}
+	p.mu.Unlock()
+	go func() { _, _ = io.Copy(up, c); up.Close() }()
+	_, _ = io.Copy(c, up)
+	c.Close()
+}
+
+// cut closes the listener and every connection.
+func (p *proxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ln.Close()
+	for c := range p.conns {
+		c.Close()
+	}
+	p.conns = map[net.Conn]struct{}{}
+}
+
+func (p *proxy) restore() { _ = p.listen(p.addr) }
+
+func (p *proxy) close() { p.cut() }
