@@ -69,7 +69,7 @@ func init() {
 	}
 	schemas["list_permissions"] = [2]obj{
 		object(obj{}),
-		obj{
+		{
 			"type": "object",
 			"properties": obj{"permissions": obj{"type": "array", "items": obj{
 				"type":       "object",

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestBadConfigNamesTheVariable(t *testing.T) {
+	cases := []struct {
+		vars map[string]string
+		want string
+	}{
+		{map[string]string{"CLIENTAPP_PICARD_URL": "ftp://x"}, "CLIENTAPP_PICARD_URL"},
+		{map[string]string{"CLIENTAPP_PUBLIC_URL": "not a url"}, "CLIENTAPP_PUBLIC_URL"},
+		{map[string]string{"CLIENTAPP_DATABASE_URL": "mysql://x"}, "CLIENTAPP_DATABASE_URL"},
+		{map[string]string{"CLIENTAPP_SECRET_KEY": "short"}, "CLIENTAPP_SECRET_KEY"},
+		{map[string]string{"CLIENTAPP_CLIENT_ID": "abc"}, "CLIENTAPP_CLIENT_SECRET"},
+	}
+	for _, c := range cases {
+		_, err := LoadConfig(func(k string) string { return c.vars[k] }, "127.0.0.1:8000", t.TempDir())
+		var ce *ConfigError
+		if !errors.As(err, &ce) || ce.Var != c.want {
+			t.Errorf("%v: want an error naming %s, got %v", c.vars, c.want, err)
+		}
+	}
+	cfg, err := LoadConfig(func(string) string { return "" }, "127.0.0.1:8000", "d")
+	if err != nil || cfg.PicardURL != "http://127.0.0.1:8001" || cfg.PublicURL != "http://127.0.0.1:8000" || cfg.Secure() {
+		t.Fatalf("defaults: %+v %v", cfg, err)
+	}
+	cfg, _ = LoadConfig(func(k string) string {
+		return map[string]string{"CLIENTAPP_PUBLIC_URL": "https://notes.example"}[k]
+	}, "127.0.0.1:8000", "d")
+	if !cfg.Secure() || cfg.CallbackURL() != "https://notes.example/oauth/callback" {
+		t.Fatalf("https public URL: %+v", cfg)
+	}
+}
+
+func TestDataDirAndKeyArePrivate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	cfg, _ := LoadConfig(func(string) string { return "" }, "127.0.0.1:0", dir)
+	app, err := NewApp(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	for path, mode := range map[string]os.FileMode{dir: 0o700, filepath.Join(dir, KeyFile): 0o600, filepath.Join(dir, SQLiteFile): 0o600} {
+		st, err := os.Stat(path)
+		if err != nil || st.Mode().Perm() != mode {
+			t.Errorf("%s: want mode %o, got %v %v", path, mode, st.Mode().Perm(), err)
+		}
+	}
+}
+
+// TestPicardDownIsAClearPage: with Picard gone, pages answer quickly with
+// "Picard is unreachable" (503) and the app stays up.
+func TestPicardDownIsAClearPage(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String()
+	ln.Close() // nothing listens here any more
+	e := start(t, false, nil, func(c *Config) {
+		c.PicardURL, c.ClientID, c.ClientSecret = dead, "id", "secret"
+	})
+	e.app.picard.URL = dead
+	e.app.mcp.URL = dead + "/mcp"
+	b := e.browser()
+	b.signup("carol")
+	must(t, b.post("/connect/direct", nil), http.StatusServiceUnavailable, "Picard is unreachable")
+	ctx := context.Background()
+	u, _ := e.app.store.UserByUsername(ctx, "carol")
+	if err := e.app.store.SaveConnection(ctx, &Connection{UserID: u.ID, PicardUserID: "p", Method: "direct", AccessToken: "a", RefreshToken: "r", Expiry: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/", "/memories", "/memories/new", "/search?query=x"} {
+		p := b.get(path)
+		must(t, p, http.StatusServiceUnavailable, "Picard is unreachable")
+		if strings.Contains(p.Body, "goroutine") || strings.Contains(p.Body, "dial tcp") {
+			t.Fatalf("%s leaks internals: %s", path, p.Body)
+		}
+	}
+	must(t, b.get("/readyz"), 200, `"picard":"unreachable"`)
+	must(t, b.get("/account"), 200)
+}
