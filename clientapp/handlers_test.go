@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -223,11 +224,33 @@ func TestEveryRoute(t *testing.T) {
 			if err := e.app.store.SaveConnection(ctx, c); err != nil {
 				t.Fatal(err)
 			}
-			must(t, bob.get("/memories"), 200)
-			c2, _ := e.app.store.Connection(ctx, u.ID)
-			if c2.AccessToken == old || c2.RefreshToken == c.RefreshToken {
-				t.Fatal("tokens were not refreshed")
+			// Eight pages at once with an expired token: one refresh, no
+			// replayed refresh token (Picard would revoke the whole family).
+			var wg sync.WaitGroup
+			statuses := make([]int, 8)
+			for i := range statuses {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					req, _ := http.NewRequest(http.MethodGet, e.URL+"/memories", nil)
+					resp, err := bob.http.Do(req)
+					if err == nil {
+						statuses[i] = resp.StatusCode
+						resp.Body.Close()
+					}
+				}()
 			}
+			wg.Wait()
+			for i, st := range statuses {
+				if st != http.StatusOK {
+					t.Fatalf("parallel request %d during refresh: %d", i, st)
+				}
+			}
+			c2, _ := e.app.store.Connection(ctx, u.ID)
+			if c2.AccessToken == old || c2.RefreshToken == c.RefreshToken || c2.NeedsReconnect {
+				t.Fatal("tokens were not refreshed cleanly")
+			}
+			must(t, bob.get("/memories"), 200)
 			c2.RefreshToken, c2.Expiry = "revoked-or-bogus", time.Now().Add(-time.Minute)
 			if err := e.app.store.SaveConnection(ctx, c2); err != nil {
 				t.Fatal(err)
