@@ -38,7 +38,7 @@ func (a *App) renderConnect(w http.ResponseWriter, r *http.Request, status int, 
 // confidential client for the signed-in person.
 func (a *App) connectDirect(w http.ResponseWriter, r *http.Request) {
 	u := userFrom(r)
-	ts, err := a.picard.DirectConnect(r.Context(), u.Username, u.Email)
+	ts, err := a.picard.DirectConnect(r.Context(), u.Username, directConnectEmail(u))
 	if err != nil {
 		var ue *UnreachableError
 		if errors.As(err, &ue) || errors.Is(err, ErrNoClient) {
@@ -46,7 +46,7 @@ func (a *App) connectDirect(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		a.log.Warn("direct connect refused", "error", err)
-		a.renderConnect(w, r, http.StatusBadGateway, "Picard refused to connect this account. If you already have a Picard account under this username, use Sign in with Picard.")
+		a.renderConnect(w, r, http.StatusBadGateway, "Picard refused to connect this account: the username may already belong to a Picard account. If it is yours, use Sign in with Picard.")
 		return
 	}
 	c := &Connection{UserID: u.ID, PicardUserID: ts.UserID, Method: "direct", AccessToken: ts.AccessToken, RefreshToken: ts.RefreshToken,
@@ -60,6 +60,17 @@ func (a *App) connectDirect(w http.ResponseWriter, r *http.Request) {
 	}
 	a.flash(r, "Connected to Picard.")
 	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// directConnectEmail is the email this app gives Picard for a person.
+// Picard binds direct connect to an existing verified account by email,
+// and this app does not verify emails: sending the address typed at sign-up
+// would let anyone who types a victim's email receive the victim's Picard
+// account. An address unique to this app's person (never deliverable)
+// makes Picard create, and later find, only the account this app made for
+// them. People with an existing Picard account use Sign in with Picard.
+func directConnectEmail(u *User) string {
+	return u.ID + "@clientapp.invalid"
 }
 
 func randomString() string {

@@ -12,6 +12,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pocketbase/pocketbase/core"
+
+	"github.com/picard-mcp/picard/internal/picardtest"
 )
 
 // TestEveryRoute walks every route as two people would, on SQLite and on
@@ -81,6 +85,31 @@ func TestEveryRoute(t *testing.T) {
 			must(t, alice.get("/"), 200, "Memories by permission", "statistical")
 		})
 
+		t.Run("direct connect never binds another person's Picard account by email", func(t *testing.T) {
+			cr, err := e.app.credentials(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			victim := e.picard.UserToken(picardtest.Client{ID: cr.ID, Secret: cr.Secret}, "victim")
+			e.picard.Tool(victim, "submit_memory", map[string]any{"text": "victim's private thoughts", "permission": "private"})
+			mallory := e.browser()
+			p := mallory.post("/signup", url.Values{"username": {"mallory"}, "email": {"victim@picard.test"}, "password": {"password-mallory"}})
+			must(t, p, http.StatusSeeOther)
+			mallory.connect()
+			p = mallory.get("/search?query=victim+private+thoughts&scope=own")
+			must(t, p, 200)
+			mustNot(t, p, "victim's private thoughts")
+			ctx := context.Background()
+			mu, _ := e.app.store.UserByUsername(ctx, "mallory")
+			if c, _ := e.app.store.Connection(ctx, mu.ID); c == nil || c.PicardUserID == victim.ID {
+				t.Fatal("mallory was connected to the victim's Picard account")
+			}
+			// the same username as an existing Picard account: refused, with a way out
+			imp := e.browser()
+			imp.post("/signup", url.Values{"username": {"victim"}, "email": {"imp@example.test"}, "password": {"password-imp"}})
+			must(t, imp.post("/connect/direct", nil), http.StatusBadGateway, "Sign in with Picard")
+		})
+
 		var private, public, shared string
 		t.Run("create: validation, sharing by username, plugin permissions listed", func(t *testing.T) {
 			must(t, alice.get("/memories/new"), 200, `<option value="statistical"`, `<label for="share_with">Share with</label>`)
@@ -96,6 +125,34 @@ func TestEveryRoute(t *testing.T) {
 			public = alice.create("alice public: I love sailing on the lake", "public", "")
 			shared = alice.create("alice shared with bob: the party is on friday", "shared", "bob")
 			must(t, alice.get("/memories/"+shared), 200, "the party is on friday", "bob")
+		})
+
+		t.Run("share with a group by its name", func(t *testing.T) {
+			ctx := context.Background()
+			bu, _ := e.app.store.UserByUsername(ctx, "bob")
+			bc, err := e.app.store.Connection(ctx, bu.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			col, err := e.picard.App.FindCollectionByNameOrId("groups")
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := core.NewRecord(col)
+			g.Set("name", "Sailors")
+			g.Set("members", []string{bc.PicardUserID})
+			if err := e.picard.App.Save(g); err != nil {
+				t.Fatal(err)
+			}
+			p := alice.post("/memories/new", url.Values{"text": {"regatta plans"}, "permission": {"shared"}, "share_groups": {"no-such-group"}})
+			must(t, p, http.StatusUnprocessableEntity, "No such group: no-such-group")
+			p = alice.post("/memories/new", url.Values{"text": {"regatta plans for the sailors"}, "permission": {"shared"}, "share_groups": {"sailors"}})
+			id := memoryLink.FindStringSubmatch(p.Location)
+			if id == nil {
+				t.Fatalf("share with group: %d %s", p.Status, p.Body)
+			}
+			must(t, alice.get("/memories/"+id[1]), 200, "Sailors")
+			must(t, bob.get("/search?query=regatta"), 200, "regatta plans for the sailors")
 		})
 
 		t.Run("list, filters, pagination link", func(t *testing.T) {

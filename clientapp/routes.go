@@ -23,6 +23,7 @@ func (a *App) Routes() http.Handler {
 		r.NotFound(a.notFound)
 
 		r.Get("/signup", a.signupForm)
+		r.Get("/register", http.RedirectHandler("/signup", http.StatusMovedPermanently).ServeHTTP) // the seed's path
 		r.Post("/signup", a.signup)
 		r.Get("/login", a.loginForm)
 		r.Post("/login", a.login)
