@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/pocketbase/pocketbase/core"
@@ -195,6 +196,9 @@ func TestBrowserEndToEnd(t *testing.T) {
 	alice.screenshot("connect")
 	alice.run("direct connect", chromedp.Click(button("Connect to Picard")), chromedp.WaitVisible(heading("Dashboard")), chromedp.WaitVisible(flash("Connected")))
 	alice.screenshot("dashboard")
+	if typ, err := chromedp.Run(alice.ctx, chromedp.Evaluate[string]("typeof htmx")); err != nil || typ != "object" {
+		t.Fatalf("htmx (served from the binary) is not active: %q %v", typ, err)
+	}
 
 	// Bob: sign up, Sign in with Picard on Picard's own pages (code + PKCE).
 	bob.signup()
@@ -273,6 +277,29 @@ func TestBrowserEndToEnd(t *testing.T) {
 	bob.screenshot("memories-bob")
 	bob.open("/", "Dashboard")
 	bob.screenshot("dashboard-bob")
+
+	// With JavaScript off every form still works: carol signs up,
+	// connects, writes, edits and deletes with the confirmation page.
+	carol := newPerson("carol")
+	carol.run("disable JavaScript", chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true})
+		return err
+	}))
+	carol.signup()
+	carol.run("direct connect without JS", chromedp.Click(button("Connect to Picard")), chromedp.WaitVisible(flash("Connected")))
+	if typ, _ := chromedp.Run(carol.ctx, chromedp.Evaluate[string]("typeof htmx")); typ == "object" {
+		t.Fatal("JavaScript still runs for carol")
+	}
+	carol.createMemory("Carol writes without JavaScript", "public", "")
+	carol.run("edit without JS", chromedp.Click(link("Edit")), chromedp.WaitVisible(heading("Edit memory")),
+		carol.fill("Text", "Carol edits without JavaScript"), chromedp.Click(button("Save")), chromedp.WaitVisible(flash("Memory updated")))
+	carol.open("/memories", "Memories")
+	carol.run("delete without JS", chromedp.Click(memoryItem("Carol edits")+`//button[normalize-space()="Delete"]`), chromedp.WaitVisible(button("Confirm")))
+	carol.screenshot("delete-confirm-no-js")
+	carol.run("confirm without JS", chromedp.Click(button("Confirm")), chromedp.WaitVisible(flash("Memory deleted")))
+	if strings.Contains(carol.pageText(), "Carol edits") {
+		t.Fatal("carol's memory still listed after delete")
+	}
 
 	// Remaining pages, for the record.
 	alice.open("/account", "Account")
