@@ -151,29 +151,107 @@ func (m *MCP) Call(ctx context.Context, userID, tool string, args map[string]any
 	return nil
 }
 
+// call runs one tool on an MCP session opened with token. Within one page
+// request the session is kept (see WithSessions) and reused by the next
+// call, so a page that makes four calls initializes once.
 func (m *MCP) call(ctx context.Context, token, tool string, args map[string]any) (*mcp.CallToolResult, error) {
-	c, err := mcpclient.NewStreamableHttpClient(m.URL,
-		transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + token}),
-		transport.WithHTTPTimeout(PicardTimeout))
-	if err != nil {
-		return nil, fmt.Errorf("mcp client: %w", err)
-	}
-	defer c.Close()
-	if err := c.Start(ctx); err != nil {
-		return nil, fmt.Errorf("mcp start: %w", err)
-	}
-	init := mcp.InitializeRequest{}
-	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
-	init.Params.ClientInfo = mcp.Implementation{Name: "picard-clientapp", Version: "1"}
-	if _, err := c.Initialize(ctx, init); err != nil {
-		return nil, fmt.Errorf("mcp initialize: %w", err)
+	pool, _ := ctx.Value(sessionsKey{}).(*sessionPool)
+	c := pool.get(token)
+	if c == nil {
+		var err error
+		if c, err = m.open(ctx, token); err != nil {
+			return nil, err
+		}
+		if !pool.put(token, c) {
+			defer c.Close()
+		}
 	}
 	req := mcp.CallToolRequest{}
 	req.Params.Name = tool
 	req.Params.Arguments = args
 	res, err := c.CallTool(ctx, req)
 	if err != nil {
+		pool.drop(token)
 		return nil, fmt.Errorf("mcp %s: %w", tool, err)
 	}
 	return res, nil
+}
+
+func (m *MCP) open(ctx context.Context, token string) (*mcpclient.Client, error) {
+	c, err := mcpclient.NewStreamableHttpClient(m.URL,
+		transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + token}),
+		transport.WithHTTPTimeout(PicardTimeout))
+	if err != nil {
+		return nil, fmt.Errorf("mcp client: %w", err)
+	}
+	if err := c.Start(ctx); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("mcp start: %w", err)
+	}
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
+	init.Params.ClientInfo = mcp.Implementation{Name: "picard-clientapp", Version: "1"}
+	if _, err := c.Initialize(ctx, init); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("mcp initialize: %w", err)
+	}
+	return c, nil
+}
+
+type sessionsKey struct{}
+
+// sessionPool holds the MCP sessions opened during one page request, by
+// access token; all are closed (DELETE at Picard) when the request ends.
+type sessionPool struct {
+	mu sync.Mutex
+	m  map[string]*mcpclient.Client
+}
+
+// WithSessions lets calls made with the returned context share MCP
+// sessions; done closes them.
+func WithSessions(ctx context.Context) (context.Context, func()) {
+	p := &sessionPool{m: map[string]*mcpclient.Client{}}
+	return context.WithValue(ctx, sessionsKey{}, p), func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for k, c := range p.m {
+			c.Close()
+			delete(p.m, k)
+		}
+	}
+}
+
+func (p *sessionPool) get(token string) *mcpclient.Client {
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.m[token]
+}
+
+// put keeps c; false when there is no pool (the caller closes c).
+func (p *sessionPool) put(token string, c *mcpclient.Client) bool {
+	if p == nil {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if old := p.m[token]; old != nil && old != c {
+		old.Close()
+	}
+	p.m[token] = c
+	return true
+}
+
+func (p *sessionPool) drop(token string) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c := p.m[token]; c != nil {
+		c.Close()
+		delete(p.m, token)
+	}
 }

@@ -63,6 +63,15 @@ func (a *App) loadUser(next http.Handler) http.Handler {
 	})
 }
 
+// mcpSessions lets the Picard calls of one request share an MCP session.
+func mcpSessions(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, done := WithSessions(r.Context())
+		defer done()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
 // requireUser sends anonymous visitors to /login.
 func requireUser(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -31,7 +31,7 @@ func (a *App) Routes() http.Handler {
 		r.Post("/logout", a.logout)
 
 		r.Group(func(r chi.Router) {
-			r.Use(requireUser)
+			r.Use(requireUser, mcpSessions)
 			r.Get("/", a.dashboard)
 
 			r.Get("/connect", a.connectPage)
