@@ -53,6 +53,10 @@ func TestEveryRoute(t *testing.T) {
 				}
 			}
 			must(t, anon.get("/login"), 200, "Sign in")
+			if p := anon.get("/register"); p.Status != http.StatusMovedPermanently || p.Location != "/signup" {
+				t.Fatalf("/register: %d %s", p.Status, p.Location)
+			}
+			must(t, anon.get("/no/such/page"), http.StatusNotFound, "Not found")
 			must(t, anon.get("/logout"), 200, "Sign out")
 			must(t, anon.post("/login", url.Values{"username": {"alice"}, "password": {"wrong-password"}}), http.StatusUnauthorized, "Wrong username or password", `value="alice"`)
 			p := anon.post("/login", url.Values{"username": {"alice"}, "password": {"password-alice"}})
