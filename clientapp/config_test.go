@@ -89,4 +89,29 @@ func TestPicardDownIsAClearPage(t *testing.T) {
 	}
 	must(t, b.get("/readyz"), 200, `"picard":"unreachable"`)
 	must(t, b.get("/account"), 200)
+
+	// A Picard that accepts connections and never answers: the page still
+	// comes back (after PicardTimeout) instead of hanging.
+	hang, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hang.Close()
+	go func() {
+		var held []net.Conn // kept open, never answered
+		for {
+			c, err := hang.Accept()
+			if err != nil {
+				for _, c := range held {
+					c.Close()
+				}
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	e.app.mcp.URL = "http://" + hang.Addr().String() + "/mcp"
+	began := time.Now()
+	must(t, b.get("/memories"), http.StatusServiceUnavailable, "Picard is unreachable")
+	t.Logf("hanging Picard: page answered in %v", time.Since(began).Round(time.Millisecond))
 }
