@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -114,4 +115,71 @@ func TestPicardDownIsAClearPage(t *testing.T) {
 	began := time.Now()
 	must(t, b.get("/memories"), http.StatusServiceUnavailable, "Picard is unreachable")
 	t.Logf("hanging Picard: page answered in %v", time.Since(began).Round(time.Millisecond))
+}
+
+// TestCommands runs the CLI as an operator would: register against a real
+// Picard, serve, healthcheck (exit status 0 only when ready), bad config.
+func TestCommands(t *testing.T) {
+	e := start(t, false, nil, nil) // only for its Picard
+	e.picard.SuperuserToken()
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	getenv := func(k string) string {
+		return map[string]string{"CLIENTAPP_PICARD_URL": e.picard.URL, "CLIENTAPP_PUBLIC_URL": "http://" + addr}[k]
+	}
+	run := func(ctx context.Context, args ...string) (string, error) {
+		cmd := rootCmd(getenv)
+		var out strings.Builder
+		cmd.SetOut(&out)
+		cmd.SetErr(&out)
+		cmd.SetArgs(args)
+		err := cmd.ExecuteContext(ctx)
+		return out.String(), err
+	}
+	ctx := context.Background()
+	if _, err := run(ctx, "healthcheck", "--url", "http://"+addr); err == nil {
+		t.Fatal("healthcheck succeeded with nothing listening")
+	}
+	out, err := run(ctx, "register", "--dir", dir, "--admin-email", "root@picard.test", "--admin-password", "correct horse battery")
+	if err != nil || !strings.Contains(out, "registered at "+e.picard.URL) {
+		t.Fatalf("register: %v %s", err, out)
+	}
+	if _, err := run(ctx, "register", "--dir", dir, "--admin-email", "root@picard.test", "--admin-password", "wrong"); err == nil {
+		t.Fatal("register with a wrong admin password succeeded")
+	}
+	sctx, stop := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() {
+		_, err := run(sctx, "serve", "--dir", dir, "--http", addr)
+		served <- err
+	}()
+	var herr error
+	for range 50 {
+		if _, herr = run(ctx, "healthcheck", "--url", "http://"+addr); herr == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if herr != nil {
+		t.Fatalf("healthcheck against serve: %v", herr)
+	}
+	// serve used the stored registration: direct connect works.
+	b := &browser{t: t, e: &env{t: t, URL: "http://" + addr}, http: e.browser().http}
+	b.signup("dora")
+	b.connect()
+	stop()
+	if err := <-served; err != nil {
+		t.Fatalf("serve did not stop cleanly: %v", err)
+	}
+	bad := rootCmd(func(k string) string { return map[string]string{"CLIENTAPP_PICARD_URL": "nope"}[k] })
+	bad.SetArgs([]string{"serve", "--dir", dir})
+	bad.SetOut(io.Discard)
+	if err := bad.Execute(); err == nil || !strings.Contains(err.Error(), "CLIENTAPP_PICARD_URL") {
+		t.Fatalf("bad config: %v", err)
+	}
 }
