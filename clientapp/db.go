@@ -24,6 +24,7 @@ type DB struct {
 	Postgres bool
 	Path     string // SQLite file, "" on PostgreSQL
 	pool     *pgxpool.Pool
+	sessions interface{ StopCleanup() }
 }
 
 // SQLiteFile is the database file name inside --dir.
@@ -69,8 +70,11 @@ func OpenDB(ctx context.Context, cfg Config) (*DB, error) {
 	return db, nil
 }
 
-// Close closes the database.
+// Close stops the session cleanup and closes the database.
 func (db *DB) Close() error {
+	if db.sessions != nil {
+		db.sessions.StopCleanup()
+	}
 	err := db.DB.Close()
 	if db.pool != nil {
 		db.pool.Close()
@@ -81,9 +85,13 @@ func (db *DB) Close() error {
 // SessionStore is the scs store on this database.
 func (db *DB) SessionStore() scs.Store {
 	if db.Postgres {
-		return pgxstore.New(db.pool)
+		s := pgxstore.New(db.pool)
+		db.sessions = s
+		return s
 	}
-	return sqlite3store.New(db.DB)
+	s := sqlite3store.New(db.DB)
+	db.sessions = s
+	return s
 }
 
 // migrations run in order on both engines; {{blob}} and {{expiry}} are the
