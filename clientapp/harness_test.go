@@ -21,7 +21,7 @@ import (
 
 // env is a running Picard plus a running client app.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	picard *picardtest.Server
 	app    *App
 	cfg    Config
@@ -35,7 +35,7 @@ func backends(t *testing.T, f func(t *testing.T, pg bool)) {
 }
 
 // pgURL gives this test its own schema on the shared test cluster.
-func pgURL(t *testing.T) string {
+func pgURL(t testing.TB) string {
 	dsn := testpg.DSN(t)
 	schema := testpg.Schema(t, dsn)
 	ctx := context.Background()
@@ -59,7 +59,7 @@ func pgURL(t *testing.T) string {
 
 // start runs Picard (in process) and the client app; picard may be nil to
 // share one.
-func start(t *testing.T, pg bool, picard *picardtest.Server, edit func(*Config)) *env {
+func start(t testing.TB, pg bool, picard *picardtest.Server, edit func(*Config)) *env {
 	t.Helper()
 	if picard == nil {
 		picard = picardtest.Start(t, picardtest.Options{})
@@ -104,7 +104,7 @@ func (e *env) register() {
 
 // browser is one person's cookie jar; it does not follow redirects.
 type browser struct {
-	t    *testing.T
+	t    testing.TB
 	e    *env
 	http *http.Client
 }
@@ -177,7 +177,7 @@ func (b *browser) create(text, permission, shareWith string) string {
 	return m[1]
 }
 
-func must(t *testing.T, p *page, status int, contains ...string) {
+func must(t testing.TB, p *page, status int, contains ...string) {
 	t.Helper()
 	if p.Status != status {
 		t.Fatalf("want %d, got %d (location %q): %s", status, p.Status, p.Location, p.Body)
@@ -189,7 +189,7 @@ func must(t *testing.T, p *page, status int, contains ...string) {
 	}
 }
 
-func mustNot(t *testing.T, p *page, texts ...string) {
+func mustNot(t testing.TB, p *page, texts ...string) {
 	t.Helper()
 	for _, c := range texts {
 		if strings.Contains(p.Body, c) {
