@@ -216,6 +216,8 @@ func TestBrowserEndToEnd(t *testing.T) {
 	bob.screenshot("connected-oauth")
 
 	// Alice writes private, public and shared memories.
+	alice.open("/memories/new", "New memory")
+	alice.screenshot("memory-new")
 	alice.createMemory("My bank PIN is 8642", "private", "")
 	alice.screenshot("memory-view")
 	alice.createMemory("I grow tomatoes on my balcony", "public", "")
@@ -270,6 +272,17 @@ func TestBrowserEndToEnd(t *testing.T) {
 	if text := bob.pageText(); !strings.Contains(text, "tomatoes") || strings.Contains(text, "8642") || !strings.Contains(text, "offline fallback") {
 		t.Fatalf("persona answer: %s", text)
 	}
+	// The private memory's own URL, typed by bob: 404, like a missing one.
+	alice.open("/memories", "Memories")
+	pinURL, err := chromedp.Run(alice.ctx, chromedp.Evaluate[string](`[...document.querySelectorAll("a.text")].find(a => a.textContent.includes("PIN")).getAttribute("href")`))
+	if err != nil || !strings.HasPrefix(pinURL, "/memories/") {
+		t.Fatalf("private memory link: %q %v", pinURL, err)
+	}
+	bob.open(pinURL, "Not found")
+	if strings.Contains(bob.pageText(), "8642") {
+		t.Fatal("bob sees alice's private memory by URL")
+	}
+	bob.screenshot("not-found")
 	bob.open("/memories", "Memories")
 	if strings.Contains(bob.pageText(), "8642") {
 		t.Fatal("alice's private memory in bob's list")
