@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/pocketbase/pocketbase/core"
+
 	"github.com/picard-mcp/picard/internal/picardtest"
 )
 
@@ -34,6 +36,31 @@ func TestDirectoryTools(t *testing.T) {
 		r.JSON(t, &out)
 		if len(out.Users) != 1 || out.Users[0].Name != "Bob" {
 			t.Fatalf("by id: %+v", out.Users)
+		}
+	})
+
+	t.Run("lookup_groups resolves names and reports unknown ones", func(t *testing.T) {
+		col, err := s.App.FindCollectionByNameOrId("groups")
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := core.NewRecord(col)
+		g.Set("name", "Book Club")
+		if err := s.App.Save(g); err != nil {
+			t.Fatal(err)
+		}
+		r := s.Tool(alice, "lookup_groups", map[string]any{"names": []string{"book club", "chess"}})
+		var out struct {
+			Groups  []struct{ ID, Name string } `json:"groups"`
+			Unknown []string                    `json:"unknown"`
+		}
+		r.JSON(t, &out)
+		if len(out.Groups) != 1 || out.Groups[0].ID != g.Id || out.Groups[0].Name != "Book Club" || !slices.Equal(out.Unknown, []string{"chess"}) {
+			t.Fatalf("lookup_groups: %s", r.Body)
+		}
+		r = s.Tool(alice, "lookup_groups", map[string]any{"names": make([]string, 101)})
+		if r.Status != http.StatusBadRequest {
+			t.Fatalf("101 names: %d %s", r.Status, r.Body)
 		}
 	})
 
