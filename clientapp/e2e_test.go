@@ -247,6 +247,15 @@ func TestBrowserEndToEnd(t *testing.T) {
 		t.Fatalf("after bulk delete: %s", text)
 	}
 
+	// Delete one memory from the list (JavaScript on), with confirmation.
+	alice.createMemory("Temporary note", "private", "")
+	alice.open("/memories", "Memories")
+	alice.run("delete one", chromedp.Click(memoryItem("Temporary note")+`//button[normalize-space()="Delete"]`), chromedp.WaitVisible(button("Confirm")),
+		chromedp.Click(button("Confirm")), chromedp.WaitVisible(flash("Memory deleted")))
+	if strings.Contains(alice.pageText(), "Temporary note") {
+		t.Fatal("deleted memory still listed")
+	}
+
 	// Alice searches her own memories.
 	alice.open("/search", "Search")
 	alice.run("search", alice.fill("Query", "bank PIN"), chromedp.SetValue(field("Scope"), "own"), chromedp.Click(button("Search")),
