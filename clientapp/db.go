@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,7 +25,8 @@ type DB struct {
 	Postgres bool
 	Path     string // SQLite file, "" on PostgreSQL
 	pool     *pgxpool.Pool
-	sessions interface{ StopCleanup() }
+	stop     chan struct{} // ends the expired-session cleanup
+	stopped  chan struct{}
 }
 
 // SQLiteFile is the database file name inside --dir.
@@ -72,8 +74,10 @@ func OpenDB(ctx context.Context, cfg Config) (*DB, error) {
 
 // Close stops the session cleanup and closes the database.
 func (db *DB) Close() error {
-	if db.sessions != nil {
-		db.sessions.StopCleanup()
+	if db.stop != nil {
+		close(db.stop)
+		<-db.stopped
+		db.stop = nil
 	}
 	err := db.DB.Close()
 	if db.pool != nil {
@@ -82,16 +86,35 @@ func (db *DB) Close() error {
 	return err
 }
 
-// SessionStore is the scs store on this database.
+// SessionStore is the scs store on this database. The stores' own cleanup
+// goroutines are off (pgxstore's races with StopCleanup); one goroutine
+// here deletes expired sessions every 5 minutes until Close.
 func (db *DB) SessionStore() scs.Store {
+	expired := `DELETE FROM sessions WHERE expiry < julianday('now')`
+	var store scs.Store = sqlite3store.NewWithCleanupInterval(db.DB, 0)
 	if db.Postgres {
-		s := pgxstore.New(db.pool)
-		db.sessions = s
-		return s
+		expired = `DELETE FROM sessions WHERE expiry < current_timestamp`
+		store = pgxstore.NewWithCleanupInterval(db.pool, 0)
 	}
-	s := sqlite3store.New(db.DB)
-	db.sessions = s
-	return s
+	if db.stop == nil {
+		db.stop, db.stopped = make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(db.stopped)
+			tick := time.NewTicker(5 * time.Minute)
+			defer tick.Stop()
+			for {
+				select {
+				case <-db.stop:
+					return
+				case <-tick.C:
+					if _, err := db.Exec(expired); err != nil {
+						slog.Warn("deleting expired sessions", "error", err)
+					}
+				}
+			}
+		}()
+	}
+	return store
 }
 
 // migrations run in order on both engines; {{blob}} and {{expiry}} are the
