@@ -171,7 +171,7 @@ func (a *App) accountDeleteConfirm(w http.ResponseWriter, r *http.Request) {
 
 func (a *App) accountDelete(w http.ResponseWriter, r *http.Request) {
 	u := userFrom(r)
-	if c, err := a.store.Connection(r.Context(), u.ID); err == nil {
+	if c, err := a.store.Connection(r.Context(), u.ID); err == nil && c.RefreshToken != "" {
 		if rerr := a.picard.Revoke(r.Context(), c.RefreshToken); rerr != nil {
 			a.log.Warn("revoke on account deletion failed", "error", rerr)
 		}

@@ -134,7 +134,7 @@ func (a *App) oauthCallback(w http.ResponseWriter, r *http.Request) {
 func (a *App) disconnect(w http.ResponseWriter, r *http.Request) {
 	u := userFrom(r)
 	c, err := a.store.Connection(r.Context(), u.ID)
-	if err == nil {
+	if err == nil && c.RefreshToken != "" {
 		if rerr := a.picard.Revoke(r.Context(), c.RefreshToken); rerr != nil {
 			a.log.Warn("revoke at Picard failed; forgetting the tokens anyway", "error", rerr)
 		}

@@ -325,6 +325,21 @@ func TestEveryRoute(t *testing.T) {
 			must(t, bob.get("/memories"), 200)
 		})
 
+		t.Run("a lost secret key asks to reconnect instead of failing", func(t *testing.T) {
+			seal := e.app.store.seal
+			other, err := LoadSealer(Config{Dir: t.TempDir()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.app.store.seal = other
+			p := bob.get("/memories")
+			if p.Status != http.StatusSeeOther || p.Location != "/connect" {
+				t.Fatalf("undecryptable tokens: %d %s", p.Status, p.Location)
+			}
+			must(t, bob.get("/connect"), 200, "expired or was revoked")
+			e.app.store.seal = seal
+		})
+
 		t.Run("disconnect revokes at Picard", func(t *testing.T) {
 			ctx := context.Background()
 			u, _ := e.app.store.UserByUsername(ctx, "bob")

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -151,14 +152,18 @@ func (s *Store) Connection(ctx context.Context, userID string) (*Connection, err
 	if err != nil {
 		return nil, fmt.Errorf("load connection: %w", err)
 	}
-	if c.AccessToken, err = s.seal.Open(at); err != nil {
-		return nil, err
-	}
-	if c.RefreshToken, err = s.seal.Open(rt); err != nil {
-		return nil, err
-	}
 	c.Expiry = time.Unix(exp, 0).UTC()
 	c.NeedsReconnect = reconnect != 0
+	c.AccessToken, err = s.seal.Open(at)
+	if err == nil {
+		c.RefreshToken, err = s.seal.Open(rt)
+	}
+	if err != nil {
+		// CLIENTAPP_SECRET_KEY changed or was lost: the tokens are gone,
+		// the person connects again (which overwrites them).
+		slog.Warn("stored Picard tokens cannot be decrypted (was CLIENTAPP_SECRET_KEY changed?); asking to reconnect", "user_id", userID)
+		c.AccessToken, c.RefreshToken, c.NeedsReconnect = "", "", true
+	}
 	return c, nil
 }
 
