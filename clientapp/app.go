@@ -36,7 +36,7 @@ func NewApp(ctx context.Context, cfg Config) (*App, error) {
 		return nil, err
 	}
 	a := &App{cfg: cfg, db: db, store: &Store{db: db, seal: seal}, limiter: NewLoginLimiter(), log: slog.Default()}
-	a.picard = &Picard{URL: cfg.PicardURL, Callback: cfg.CallbackURL(), Creds: a.credentials}
+	a.picard = &Picard{URL: cfg.PicardURL, AuthURL: cfg.PicardPublicURL + "/authorize", Callback: cfg.CallbackURL(), Creds: a.credentials}
 	a.tokens = &Tokens{store: a.store, picard: a.picard}
 	a.mcp = &MCP{URL: cfg.PicardURL + "/mcp", Tokens: a.tokens}
 	if a.pages, err = LoadPages(); err != nil {

@@ -10,14 +10,19 @@ import (
 
 // Config is the client app's configuration: flags plus environment.
 type Config struct {
-	Addr         string // listen address
-	Dir          string // data directory (SQLite file, generated key)
-	PicardURL    string // CLIENTAPP_PICARD_URL
-	PublicURL    string // CLIENTAPP_PUBLIC_URL, this app's external base URL
-	DatabaseURL  string // CLIENTAPP_DATABASE_URL (postgres://…); empty: SQLite in Dir
-	SecretKey    string // CLIENTAPP_SECRET_KEY (Fernet); empty: generated into Dir
-	ClientID     string // CLIENTAPP_CLIENT_ID, overrides what register stored
-	ClientSecret string // CLIENTAPP_CLIENT_SECRET
+	Addr      string // listen address
+	Dir       string // data directory (SQLite file, generated key)
+	PicardURL string // CLIENTAPP_PICARD_URL: where this server reaches Picard
+	// PicardPublicURL is Picard as browsers reach it (CLIENTAPP_PICARD_PUBLIC_URL,
+	// default PicardURL): "Sign in with Picard" sends people to its /authorize.
+	// Differs only when the server reaches Picard by an internal name
+	// (docker compose's http://mcp_server:8001).
+	PicardPublicURL string
+	PublicURL       string // CLIENTAPP_PUBLIC_URL, this app's external base URL
+	DatabaseURL     string // CLIENTAPP_DATABASE_URL (postgres://…); empty: SQLite in Dir
+	SecretKey       string // CLIENTAPP_SECRET_KEY (Fernet); empty: generated into Dir
+	ClientID        string // CLIENTAPP_CLIENT_ID, overrides what register stored
+	ClientSecret    string // CLIENTAPP_CLIENT_SECRET
 }
 
 // ConfigError names the setting at fault.
@@ -31,20 +36,27 @@ func (e *ConfigError) Error() string { return e.Var + ": " + e.Msg }
 // flags. Every bad value fails here, naming its variable.
 func LoadConfig(getenv func(string) string, addr, dir string) (Config, error) {
 	c := Config{
-		Addr:         addr,
-		Dir:          dir,
-		PicardURL:    strings.TrimRight(getenv("CLIENTAPP_PICARD_URL"), "/"),
-		PublicURL:    strings.TrimRight(getenv("CLIENTAPP_PUBLIC_URL"), "/"),
-		DatabaseURL:  getenv("CLIENTAPP_DATABASE_URL"),
-		SecretKey:    strings.TrimSpace(getenv("CLIENTAPP_SECRET_KEY")),
-		ClientID:     getenv("CLIENTAPP_CLIENT_ID"),
-		ClientSecret: getenv("CLIENTAPP_CLIENT_SECRET"),
+		Addr:            addr,
+		Dir:             dir,
+		PicardURL:       strings.TrimRight(getenv("CLIENTAPP_PICARD_URL"), "/"),
+		PicardPublicURL: strings.TrimRight(getenv("CLIENTAPP_PICARD_PUBLIC_URL"), "/"),
+		PublicURL:       strings.TrimRight(getenv("CLIENTAPP_PUBLIC_URL"), "/"),
+		DatabaseURL:     getenv("CLIENTAPP_DATABASE_URL"),
+		SecretKey:       strings.TrimSpace(getenv("CLIENTAPP_SECRET_KEY")),
+		ClientID:        getenv("CLIENTAPP_CLIENT_ID"),
+		ClientSecret:    getenv("CLIENTAPP_CLIENT_SECRET"),
 	}
 	if c.PicardURL == "" {
 		c.PicardURL = "http://127.0.0.1:8001"
 	}
 	if err := checkBaseURL(c.PicardURL); err != nil {
 		return c, &ConfigError{"CLIENTAPP_PICARD_URL", err.Error()}
+	}
+	if c.PicardPublicURL == "" {
+		c.PicardPublicURL = c.PicardURL
+	}
+	if err := checkBaseURL(c.PicardPublicURL); err != nil {
+		return c, &ConfigError{"CLIENTAPP_PICARD_PUBLIC_URL", err.Error()}
 	}
 	if c.PublicURL == "" {
 		c.PublicURL = "http://" + addr

@@ -20,6 +20,7 @@ func TestBadConfigNamesTheVariable(t *testing.T) {
 	}{
 		{map[string]string{"CLIENTAPP_PICARD_URL": "ftp://x"}, "CLIENTAPP_PICARD_URL"},
 		{map[string]string{"CLIENTAPP_PUBLIC_URL": "not a url"}, "CLIENTAPP_PUBLIC_URL"},
+		{map[string]string{"CLIENTAPP_PICARD_PUBLIC_URL": "mcp_server:8001"}, "CLIENTAPP_PICARD_PUBLIC_URL"},
 		{map[string]string{"CLIENTAPP_DATABASE_URL": "mysql://x"}, "CLIENTAPP_DATABASE_URL"},
 		{map[string]string{"CLIENTAPP_SECRET_KEY": "short"}, "CLIENTAPP_SECRET_KEY"},
 		{map[string]string{"CLIENTAPP_CLIENT_ID": "abc"}, "CLIENTAPP_CLIENT_SECRET"},
@@ -32,7 +33,7 @@ func TestBadConfigNamesTheVariable(t *testing.T) {
 		}
 	}
 	cfg, err := LoadConfig(func(string) string { return "" }, "127.0.0.1:8000", "d")
-	if err != nil || cfg.PicardURL != "http://127.0.0.1:8001" || cfg.PublicURL != "http://127.0.0.1:8000" || cfg.Secure() {
+	if err != nil || cfg.PicardURL != "http://127.0.0.1:8001" || cfg.PicardPublicURL != cfg.PicardURL || cfg.PublicURL != "http://127.0.0.1:8000" || cfg.Secure() {
 		t.Fatalf("defaults: %+v %v", cfg, err)
 	}
 	cfg, _ = LoadConfig(func(k string) string {
@@ -41,6 +42,23 @@ func TestBadConfigNamesTheVariable(t *testing.T) {
 	if !cfg.Secure() || cfg.CallbackURL() != "https://notes.example/oauth/callback" {
 		t.Fatalf("https public URL: %+v", cfg)
 	}
+}
+
+// TestOAuthGoesToPicardsPublicURL: when the server reaches Picard by an
+// internal name, browsers are still sent to Picard's public /authorize.
+func TestOAuthGoesToPicardsPublicURL(t *testing.T) {
+	e := start(t, false, nil, func(c *Config) { c.PicardPublicURL = "https://picard.example" })
+	e.register()
+	b := e.browser()
+	b.signup("erin")
+	p := b.post("/connect/oauth", nil)
+	if p.Status != http.StatusSeeOther || !strings.HasPrefix(p.Location, "https://picard.example/authorize?") {
+		t.Fatalf("authorize redirect: %d %s", p.Status, p.Location)
+	}
+	if csp := p.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self' https://picard.example") {
+		t.Fatalf("CSP must allow the redirect to Picard: %s", csp)
+	}
+	b.connect() // server-to-server calls still use the internal URL
 }
 
 func TestDataDirAndKeyArePrivate(t *testing.T) {

@@ -17,7 +17,7 @@ func userFrom(r *http.Request) *User {
 // secureHeaders sets the headers every page carries. form-action allows
 // Picard's origin: "Sign in with Picard" redirects there.
 func (a *App) secureHeaders(next http.Handler) http.Handler {
-	picard := a.cfg.PicardURL
+	picard := a.cfg.PicardPublicURL
 	if u, err := url.Parse(picard); err == nil {
 		picard = u.Scheme + "://" + u.Host
 	}

@@ -43,7 +43,8 @@ type Credentials struct{ ID, Secret string }
 
 // Picard talks to Picard's HTTP endpoints (everything but MCP).
 type Picard struct {
-	URL      string
+	URL      string // server-to-server
+	AuthURL  string // Picard's /authorize as browsers reach it
 	Callback string
 	HTTP     *http.Client
 	Creds    func(ctx context.Context) (Credentials, error)
@@ -147,7 +148,7 @@ func (p *Picard) OAuth(ctx context.Context) (*oauth2.Config, error) {
 	}
 	return &oauth2.Config{
 		ClientID: cr.ID, ClientSecret: cr.Secret, RedirectURL: p.Callback, Scopes: Scopes,
-		Endpoint: oauth2.Endpoint{AuthURL: p.URL + "/authorize", TokenURL: p.URL + "/token", AuthStyle: oauth2.AuthStyleInHeader},
+		Endpoint: oauth2.Endpoint{AuthURL: p.AuthURL, TokenURL: p.URL + "/token", AuthStyle: oauth2.AuthStyleInHeader},
 	}, nil
 }
 
