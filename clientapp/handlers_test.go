@@ -192,6 +192,11 @@ func TestEveryRoute(t *testing.T) {
 			p := alice.post("/memories/"+public+"/edit", url.Values{"text": {"alice public: I love sailing and rowing"}, "permission": {"public"}, "expires": {time.Now().AddDate(0, 0, 3).Format("2006-01-02")}})
 			must(t, p, http.StatusSeeOther)
 			must(t, alice.get("/memories/"+public), 200, "sailing and rowing")
+			p = alice.post("/memories/"+public+"/edit", url.Values{"text": {"changed while refused"}, "permission": {"shared"}})
+			must(t, p, http.StatusUnprocessableEntity, "Picard says", "changed while refused")
+			p = alice.get("/memories/" + public)
+			must(t, p, 200, "sailing and rowing", "<dd>public</dd>")
+			mustNot(t, p, "changed while refused")
 			must(t, alice.get("/"), 200, "sailing and rowing") // expiring within 7 days
 		})
 

@@ -282,10 +282,12 @@ func (a *App) memoryUpdate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(errs) == 0 {
-		err = a.call(r.Context(), u, "update_memory", map[string]any{"memory_id": m.ID, "text": args["text"], "expiration_date": args["expiration_date"]}, nil)
+		// Two tools, no transaction: the sharing change (the one Picard's
+		// policies may refuse) goes first, so a refusal changes nothing.
+		err = a.call(r.Context(), u, "modify_permissions", map[string]any{"memory_id": m.ID, "permission": args["permission"],
+			"shared_with": args["shared_with"], "shared_with_groups": args["shared_with_groups"]}, nil)
 		if err == nil {
-			err = a.call(r.Context(), u, "modify_permissions", map[string]any{"memory_id": m.ID, "permission": args["permission"],
-				"shared_with": args["shared_with"], "shared_with_groups": args["shared_with_groups"]}, nil)
+			err = a.call(r.Context(), u, "update_memory", map[string]any{"memory_id": m.ID, "text": args["text"], "expiration_date": args["expiration_date"]}, nil)
 		}
 		if fe, ok := toolFieldErrors(err); ok {
 			errs = fe
