@@ -138,6 +138,9 @@ func Wire(app core.App, cfg Config, opts Options) (*Components, error) {
 	c.Tools.Add(mcpserver.PersonaTool(func(ctx context.Context, caller, target, q string) (any, error) {
 		return c.Persona.Ask(ctx, caller, target, q)
 	}))
+	for _, t := range mcpserver.DirectoryTools(app, c.Policies, c.Memories) {
+		c.Tools.Add(t)
+	}
 	var hosts []string
 	for _, o := range cfg.AllowedOrigins {
 		if u, err := url.Parse(o); err == nil {
