@@ -11,6 +11,7 @@ import (
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
+	"github.com/moby/buildkit/frontend/dockerfile/shell"
 )
 
 // runtimeBinDir is where the image keeps its programs; compose and
@@ -68,7 +69,11 @@ func parseDockerfile(t testing.TB) *dockerfile {
 				continue
 			}
 			for _, seg := range strings.Split(strings.Join(run.CmdLine, " "), "&&") {
-				fields := strings.Fields(seg)
+				// split like the shell that runs the line does (quotes)
+				fields, err := shell.NewLex('\\').ProcessWords(seg, shell.EnvsFromSlice(nil))
+				if err != nil {
+					t.Fatalf("RUN %s: %v", seg, err)
+				}
 				if len(fields) < 3 || fields[0] != "go" || fields[1] != "build" {
 					continue
 				}
