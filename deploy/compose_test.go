@@ -323,6 +323,11 @@ func TestCompose(t *testing.T) {
 				t.Errorf("register %s %q, want %q", f, got, want)
 			}
 		}
+		// the same data directory as the server: with CLIENTAPP_SECRET_KEY
+		// unset, the key that encrypts the stored client secret lives there
+		if got, want := flag(cmd, "--dir"), flag(client.Command, "--dir"); got != want {
+			t.Errorf("register --dir %q, clientapp serve --dir %q: they must share the data directory", got, want)
+		}
 		renv := env(register)
 		for k, v := range cenv {
 			if renv[k] != v {

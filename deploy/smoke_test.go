@@ -155,6 +155,7 @@ type composeHost struct {
 	dbs     map[string]string // database service -> database created for it
 	ports   map[string]int    // service -> local port
 	volumes map[string]string // named volume -> directory
+	workdir string            // the image's WORKDIR
 	repl    *strings.Replacer // host:port in URLs
 }
 
@@ -164,6 +165,9 @@ func newComposeHost(t *testing.T, p *types.Project, dsn string, bins map[string]
 		t.Fatal(err)
 	}
 	h := &composeHost{t: t, p: p, bins: bins, admin: admin, dbs: map[string]string{}, ports: map[string]int{}, volumes: map[string]string{}}
+	for _, w := range stageCommands[*instructions.WorkdirCommand](parseDockerfile(t).final) {
+		h.workdir = w.Path
+	}
 	var pairs []string
 	for name, s := range p.Services {
 		if strings.HasPrefix(name, "db-") {
@@ -303,6 +307,13 @@ func (h *composeHost) command(svc string, argv []string) *exec.Cmd {
 		args = append(args, a)
 	}
 	cmd := exec.Command(bin, args...)
+	// the image's working directory, on the volume mounted there if any
+	cmd.Dir = h.t.TempDir()
+	for _, v := range s.Volumes {
+		if v.Target == h.workdir {
+			cmd.Dir = h.volumes[v.Source]
+		}
+	}
 	// exactly the compose environment, nothing inherited
 	cmd.Env = []string{}
 	for k, v := range h.env(svc) {
