@@ -43,6 +43,10 @@ func TestComposeWithoutContainers(t *testing.T) {
 	bins := buildImageBinaries(t)
 	h := newComposeHost(t, p, dsn, bins)
 
+	// the probe fails while nothing listens (the real binary's exit code)
+	if out, err := h.probe(svcPicard).CombinedOutput(); err == nil {
+		t.Fatalf("picard healthcheck passed before picard started:\n%s", out)
+	}
 	picard := h.start(svcPicard)
 	h.waitHealthy(picard)
 
@@ -177,9 +181,11 @@ func newComposeHost(t *testing.T, p *types.Project, dsn string, bins map[string]
 		for _, port := range s.Ports {
 			h.ports[name] = freePort(t)
 			local := strconv.Itoa(h.ports[name])
+			// the service name and the published address stay two
+			// different host names, as they are for a container
 			pairs = append(pairs,
 				name+":"+strconv.Itoa(int(port.Target)), "127.0.0.1:"+local,
-				"localhost:"+port.Published, "127.0.0.1:"+local,
+				"localhost:"+port.Published, "localhost:"+local,
 				"127.0.0.1:"+port.Published, "127.0.0.1:"+local)
 		}
 	}
@@ -357,20 +363,14 @@ func (h *composeHost) start(svc string) *process {
 
 // waitHealthy runs the service's compose health check until it passes,
 // within the budget the compose file gives it (start period + retries ×
-// interval). The check runs on this machine, so it is pointed at the
-// service's local port with --url.
+// interval).
 func (h *composeHost) waitHealthy(pr *process) {
 	h.t.Helper()
 	hc := h.p.Services[pr.svc].HealthCheck
-	test := []string(hc.Test)
-	if len(test) < 2 || test[0] != "CMD" {
-		h.t.Fatalf("%s health check %v: want the exec form", pr.svc, test)
-	}
 	budget := time.Duration(*hc.StartPeriod) + time.Duration(*hc.Retries)*time.Duration(*hc.Interval)
 	deadline := time.Now().Add(budget)
 	for {
-		cmd := h.command(pr.svc, append(test[1:len(test):len(test)], "--url", h.localURL(pr.svc)))
-		out, err := cmd.CombinedOutput()
+		out, err := h.probe(pr.svc).CombinedOutput()
 		if err == nil {
 			return
 		}
@@ -384,6 +384,17 @@ func (h *composeHost) waitHealthy(pr *process) {
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
+}
+
+// probe is the service's compose health check on this machine, pointed at
+// the service's local port with --url.
+func (h *composeHost) probe(svc string) *exec.Cmd {
+	h.t.Helper()
+	test := []string(h.p.Services[svc].HealthCheck.Test)
+	if len(test) < 2 || test[0] != "CMD" {
+		h.t.Fatalf("%s health check %v: want the exec form", svc, test)
+	}
+	return h.command(svc, append(test[1:len(test):len(test)], "--url", h.localURL(svc)))
 }
 
 // run runs a one-shot service to completion (`docker compose run --rm`).
