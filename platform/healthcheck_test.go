@@ -89,3 +89,21 @@ func TestHealthcheckVectorStoreDown(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+func TestHealthcheckIgnoresServerConfiguration(t *testing.T) {
+	// the probe runs inside the server's container, with the server's
+	// environment: it must neither validate nor use it (no database
+	// connections of its own), so a setting the probe cannot satisfy
+	// does not make a healthy server look unhealthy
+	s := picardtest.Start(t, picardtest.Options{})
+	t.Setenv("PICARD_VECTOR_DSN", "postgres://nobody@127.0.0.1:1/none?connect_timeout=1")
+	t.Setenv("PICARD_EMBEDDER", "not-an-embedder")
+	if err := healthcheck(s.URL); err != nil {
+		t.Fatalf("healthcheck with an environment it cannot use: %v", err)
+	}
+	// while the same environment stops the server itself, naming the variable
+	err := platform.Run([]string{"serve", "--http", "127.0.0.1:0", "--dir", t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "PICARD_EMBEDDER") {
+		t.Fatalf("serve with a bad PICARD_EMBEDDER: want a configuration error naming it, got %v", err)
+	}
+}
