@@ -449,3 +449,15 @@ func TestNoSecretsCommitted(t *testing.T) {
 		}
 	}
 }
+
+// TestEnvExampleListsEveryVariable: every variable docker-compose.yml
+// interpolates is explained in .env.example, so an operator finds every
+// setting in one place.
+func TestEnvExampleListsEveryVariable(t *testing.T) {
+	example := readFile(t, ".env.example")
+	for _, m := range regexp.MustCompile(`\$\{([A-Z0-9_]+)`).FindAllStringSubmatch(readFile(t, "docker-compose.yml"), -1) {
+		if !regexp.MustCompile(`(?m)^` + m[1] + `=`).MatchString(example) {
+			t.Errorf("docker-compose.yml reads ${%s}, which .env.example does not list", m[1])
+		}
+	}
+}
