@@ -284,7 +284,7 @@ func (p *Picard) addCommands() {
 			return nil
 		},
 	}
-	p.RootCmd.AddCommand(keys, reindex)
+	p.RootCmd.AddCommand(keys, reindex, NewHealthcheckCommand())
 	p.RootCmd.AddCommand(cmd.NewSuperuserCommand(p.PocketBase))
 	serve := cmd.NewServeCommand(p.PocketBase, true)
 	if f := serve.PersistentFlags().Lookup("http"); f != nil {
@@ -309,6 +309,13 @@ func listenFromArgs(args []string) string {
 
 // Run builds and executes the picard command line.
 func Run(args []string) error {
+	if len(args) > 0 && args[0] == "healthcheck" {
+		// a probe must not load the configuration or open the databases
+		// the server it checks is using: run it on its own
+		hc := NewHealthcheckCommand()
+		hc.SetArgs(args[1:])
+		return hc.Execute()
+	}
 	p, err := New(Options{Args: args})
 	if err != nil {
 		var ce *ConfigError
