@@ -121,6 +121,7 @@ func Register(ctx context.Context, cfg Config, adminEmail, adminPassword string,
 		return err
 	}
 	defer app.Close()
+	app.picard.Timeout = 30 * time.Second // a superuser sign-in hashes a password: slow on a busy host
 	cr, err := app.picard.Register(ctx, adminEmail, adminPassword, "Picard web client")
 	if err != nil {
 		return err

@@ -48,6 +48,16 @@ type Picard struct {
 	Callback string
 	HTTP     *http.Client
 	Creds    func(ctx context.Context) (Credentials, error)
+	// Timeout bounds each call (PicardTimeout when zero); the one-off
+	// register command allows more than a page does.
+	Timeout time.Duration
+}
+
+func (p *Picard) timeout() time.Duration {
+	if p.Timeout > 0 {
+		return p.Timeout
+	}
+	return PicardTimeout
 }
 
 // TokenSet is what Picard's token endpoints answer.
@@ -62,7 +72,7 @@ func (p *Picard) client() *http.Client {
 	if p.HTTP != nil {
 		return p.HTTP
 	}
-	return &http.Client{Timeout: PicardTimeout}
+	return &http.Client{Timeout: p.timeout()}
 }
 
 func (p *Picard) postJSON(ctx context.Context, path, auth string, body, out any) (int, error) {
@@ -70,7 +80,7 @@ func (p *Picard) postJSON(ctx context.Context, path, auth string, body, out any)
 	if err != nil {
 		return 0, fmt.Errorf("encode: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, PicardTimeout)
+	ctx, cancel := context.WithTimeout(ctx, p.timeout())
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.URL+path, bytes.NewReader(b))
 	if err != nil {
