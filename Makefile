@@ -1,6 +1,6 @@
 # Picard — see README.md. `make run` serves with embedded defaults;
 # `make test` provisions PostgreSQL+pgvector and runs every test.
-.PHONY: run build test lint bench locomo fmt
+.PHONY: run build test lint bench locomo fmt loadbench
 
 run:
 	go run . serve
@@ -22,3 +22,8 @@ locomo:
 
 fmt:
 	gofmt -w .
+
+# MCP hot-path load bench against a bare mcp-go server (see README,
+# "Performance"). Pass flags with ARGS, e.g. make loadbench ARGS="-n 10000 -d 5s".
+loadbench:
+	go run ./cmd/loadbench $(ARGS)

@@ -155,6 +155,7 @@ func Wire(app core.App, cfg Config, opts Options) (*Components, error) {
 			return err
 		}
 		e.Router.GET("/readyz", c.handleReady)
+		routeDebug(e)
 		return e.Next()
 	})
 	return c, nil
