@@ -2,11 +2,18 @@ package platform_test
 
 import (
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/pocketbase/dbx"
+	"github.com/pocketbase/pocketbase/core"
 
 	"github.com/picard-mcp/picard/internal/picardtest"
+	"github.com/picard-mcp/picard/plugins/oauth"
 )
 
 // TestDebugProfilesSuperuserOnly: the pprof route answers superusers only;
@@ -50,4 +57,100 @@ func TestDebugProfilesSuperuserOnly(t *testing.T) {
 	if r.Status != http.StatusOK || !strings.Contains(string(r.Body), "goroutine") {
 		t.Fatalf("superuser: %d %.200s", r.Status, r.Body)
 	}
+}
+
+// TestRevocationDespiteTokenCache: access tokens are verified once and then
+// trusted from a cache, yet every way of ending a token still ends it: at
+// once when the change goes through this server (RFC 7009 revoke, deleting
+// the user, disabling the client or revoking the grant in the dashboard),
+// and within oauth.DefaultRevocationRecheck when the database is changed
+// behind the server's back (another replica, a manual SQL edit).
+func TestRevocationDespiteTokenCache(t *testing.T) {
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	s := picardtest.Start(t, picardtest.Options{Now: now})
+	su := s.SuperuserToken()
+	client := s.RegisterClient(su)
+	call := func(u picardtest.User) int {
+		t.Helper()
+		return s.Tool(u, "get_memories", map[string]any{"limit": 1}).Status
+	}
+	warm := func(name string) picardtest.User {
+		t.Helper()
+		u := s.UserToken(client, name)
+		for range 3 { // verified, then served from the cache
+			if st := call(u); st != http.StatusOK {
+				t.Fatalf("%s: fresh token answered %d", name, st)
+			}
+		}
+		return u
+	}
+	grantOf := func(u picardtest.User) *core.Record {
+		t.Helper()
+		g, err := s.App.FindFirstRecordByData("oauth_grants", "user", u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+
+	t.Run("revoked through /revoke stops at once", func(t *testing.T) {
+		u := warm("rev-endpoint")
+		form := url.Values{"client_id": {client.ID}, "client_secret": {client.Secret}, "token": {u.Access}}
+		r := s.Do("POST", "/revoke", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, form.Encode())
+		if r.Status != http.StatusOK {
+			t.Fatalf("revoke: %d %s", r.Status, r.Body)
+		}
+		if st := call(u); st != http.StatusUnauthorized {
+			t.Fatalf("revoked token answered %d, want 401", st)
+		}
+	})
+	t.Run("deleted user stops at once", func(t *testing.T) {
+		u := warm("rev-deleted")
+		rec, err := s.App.FindRecordById("users", u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.App.Delete(rec); err != nil {
+			t.Fatal(err)
+		}
+		if st := call(u); st != http.StatusUnauthorized {
+			t.Fatalf("deleted user's token answered %d, want 401", st)
+		}
+	})
+	t.Run("grant revoked in the dashboard stops at once", func(t *testing.T) {
+		u := warm("rev-dashboard")
+		g := grantOf(u)
+		g.Set("revoked", true)
+		if err := s.App.Save(g); err != nil {
+			t.Fatal(err)
+		}
+		if st := call(u); st != http.StatusUnauthorized {
+			t.Fatalf("token of a revoked grant answered %d, want 401", st)
+		}
+	})
+	t.Run("revoked behind the server's back stops within the bound", func(t *testing.T) {
+		u := warm("rev-sql")
+		other := warm("rev-sql-other")
+		// another process writes the database directly: no hook runs here
+		if _, err := s.App.NonconcurrentDB().NewQuery("UPDATE oauth_grants SET revoked = TRUE WHERE id = {:id}").
+			Bind(dbx.Params{"id": grantOf(u).Id}).Execute(); err != nil {
+			t.Fatal(err)
+		}
+		clock.Add(int64(oauth.DefaultRevocationRecheck + time.Second))
+		if st := call(u); st != http.StatusUnauthorized {
+			t.Fatalf("token revoked %v ago answered %d, want 401", oauth.DefaultRevocationRecheck+time.Second, st)
+		}
+		if st := call(other); st != http.StatusOK {
+			t.Fatalf("an unrelated user's token answered %d after the recheck", st)
+		}
+	})
+	t.Run("expired token stops although cached", func(t *testing.T) {
+		u := warm("rev-expired")
+		clock.Add(int64(2 * time.Hour))
+		if st := call(u); st != http.StatusUnauthorized {
+			t.Fatalf("expired token answered %d, want 401", st)
+		}
+	})
 }
