@@ -65,6 +65,7 @@ type Service struct {
 	embedder vectorstore.Embedder
 	now      func() time.Time
 	kick     chan struct{}
+	batcher  indexBatcher
 }
 
 func (s *Service) timeNow() time.Time { return s.now().UTC() }
@@ -120,7 +121,7 @@ func (s *Service) Submit(ctx context.Context, ownerID string, in SubmitInput) (*
 	rec.Set("shared_users", users)
 	rec.Set("shared_groups", groups)
 	rec.Set("expires_at", exp)
-	if err := s.app.Save(rec); err != nil {
+	if err := s.app.SaveWithContext(indexedByCaller(ctx), rec); err != nil {
 		return nil, internal("save memory", err)
 	}
 	s.indexNow(ctx, rec.Id)
@@ -156,7 +157,7 @@ func (s *Service) Update(ctx context.Context, ownerID, id string, in UpdateInput
 		}
 		rec.Set("expires_at", exp)
 	}
-	if err := s.app.Save(rec); err != nil {
+	if err := s.app.SaveWithContext(indexedByCaller(ctx), rec); err != nil {
 		return nil, internal("save memory", err)
 	}
 	s.indexNow(ctx, rec.Id)
@@ -179,7 +180,7 @@ func (s *Service) ModifyPermissions(ctx context.Context, ownerID, id, permission
 	rec.Set("permission", permission)
 	rec.Set("shared_users", users)
 	rec.Set("shared_groups", groups)
-	if err := s.app.Save(rec); err != nil {
+	if err := s.app.SaveWithContext(indexedByCaller(ctx), rec); err != nil {
 		return nil, internal("save memory", err)
 	}
 	s.indexNow(ctx, rec.Id)
