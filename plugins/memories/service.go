@@ -265,7 +265,7 @@ func (s *Service) List(ownerID string, in ListInput) (*ListResult, error) {
 	default:
 		return nil, invalid("sort", "must be newest or oldest")
 	}
-	q := s.app.RecordQuery(pb_migrations.Memories).
+	q := s.app.DB().Select(memoryColumns...).From(pb_migrations.Memories).
 		AndWhere(dbx.HashExp{"owner": ownerID})
 	if in.Permission != "" {
 		q = q.AndWhere(dbx.HashExp{"permission": in.Permission})
@@ -288,18 +288,18 @@ func (s *Service) List(ownerID string, in ListInput) (*ListResult, error) {
 	if desc {
 		order = "DESC"
 	}
-	var recs []*core.Record
+	var recs []memoryRow
 	if err := q.OrderBy("created "+order, "id "+order).Limit(int64(in.Limit + 1)).All(&recs); err != nil {
 		return nil, internal("list memories", err)
 	}
 	res := &ListResult{Memories: []*Memory{}}
-	for i, r := range recs {
+	for i := range recs {
 		if i == in.Limit {
 			last := recs[i-1]
-			res.NextCursor = encodeCursor(last.GetString("created"), last.Id)
+			res.NextCursor = encodeCursor(last.Created, last.ID)
 			break
 		}
-		m, err := s.toMemory(r, nil)
+		m, err := s.rowToMemory(&recs[i])
 		if err != nil {
 			return nil, err
 		}
