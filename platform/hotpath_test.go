@@ -13,6 +13,7 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 
 	"github.com/picard-mcp/picard/internal/picardtest"
+	"github.com/picard-mcp/picard/pb_migrations"
 	"github.com/picard-mcp/picard/plugins/oauth"
 )
 
@@ -153,4 +154,31 @@ func TestRevocationDespiteTokenCache(t *testing.T) {
 			t.Fatalf("expired token answered %d, want 401", st)
 		}
 	})
+}
+
+// TestNewRecordIDCheckUsesAnIndex: PocketBase checks a new record's id with
+// `id = ? COLLATE NOCASE`; on the collections written on the hot path that
+// lookup must use an index, or every insert scans the whole table and
+// writes slow down as memories accumulate.
+func TestNewRecordIDCheckUsesAnIndex(t *testing.T) {
+	s := picardtest.Start(t, picardtest.Options{})
+	for _, name := range pb_migrations.NoCaseIDIndexed {
+		var plan []struct {
+			Detail string `db:"detail"`
+		}
+		err := s.App.DB().NewQuery("EXPLAIN QUERY PLAN SELECT (1) FROM " + name + " WHERE id = {:id} COLLATE NOCASE LIMIT 1").
+			Bind(dbx.Params{"id": "00000000-0000-4000-8000-000000000000"}).All(&plan)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ok := false
+		for _, p := range plan {
+			if strings.HasPrefix(p.Detail, "SEARCH") { // not "SCAN"
+				ok = true
+			}
+		}
+		if !ok {
+			t.Errorf("%s: the id check scans the table: %+v", name, plan)
+		}
+	}
 }
