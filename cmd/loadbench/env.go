@@ -520,13 +520,13 @@ func (env *environment) profile(ctx context.Context, p *picard, name string) err
 }
 
 // printTable writes the results, each Picard line as a ratio of the bare
-// mcp-go server in the same mode.
+// mcp-go server in the same mode (both of its runs together).
 func printTable(w io.Writer, results []Result, bare map[string]Result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "mode\tworkload\treq/s\tp50\tp99\terrors\tvs bare\t")
 	for _, r := range results {
 		ratio := "—"
-		if b, ok := bare[r.Mode]; ok && b.RPS() > 0 && r.Workload != b.Workload {
+		if b, ok := bare[r.Mode]; ok && b.RPS() > 0 && !strings.HasPrefix(r.Workload, "bare ") {
 			ratio = fmt.Sprintf("%.0f%%", 100*r.RPS()/b.RPS())
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%d\t%s\t\n", r.Mode, r.Workload, r.RPS(), ms(r.P50), ms(r.P99), r.Errors, ratio)

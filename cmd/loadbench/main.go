@@ -10,7 +10,8 @@
 // keep-alive connections for D seconds each) and prints req/s, p50, p99 and
 // errors per workload. A bare mcp-go server with one trivial tool, on the
 // same streamable HTTP transport and in its own process, is measured in the
-// same run; every Picard line is printed as a ratio of it. Both stateful
+// same run, before and after Picard's lines; every Picard line is printed
+// as a ratio of the two together. Both stateful
 // and PICARD_MCP_STATELESS modes are measured.
 //
 //	go run ./cmd/loadbench                       # quick defaults
@@ -124,7 +125,6 @@ func Run(ctx context.Context, w io.Writer, o Options) error {
 		if err != nil {
 			return err
 		}
-		bare[mode] = b
 		results = append(results, b)
 
 		p, err := env.startPicard(ctx, mode == "stateless")
@@ -150,6 +150,15 @@ func Run(ctx context.Context, w io.Writer, o Options) error {
 			results = append(results, r)
 		}
 		p.Stop()
+		// the bare server again after Picard: the ratio's base is both
+		// runs together, which evens out load that came and went meanwhile
+		b2, err := measureBare(ctx, o, mode)
+		if err != nil {
+			return err
+		}
+		b2.Workload += " (again)"
+		results = append(results, b2)
+		bare[mode] = Result{Mode: mode, Workload: b.Workload, Requests: b.Requests + b2.Requests, Elapsed: b.Elapsed + b2.Elapsed}
 	}
 	fmt.Fprintln(w)
 	printTable(w, results, bare)
