@@ -75,10 +75,14 @@ func measureBare(ctx context.Context, o Options, mode string) (Result, error) {
 			return Result{}, fmt.Errorf("bare: %w", err)
 		}
 	}
-	r := drive(ctx, clients, o.Duration, func(cl *mcpClient, _ int) error {
-		_, err := cl.callTool(ctx, "echo", map[string]any{"text": "hello"})
-		return err
+	var r Result
+	cpu := measureCPU(c.cmd.Process.Pid, func() {
+		r = drive(ctx, clients, o.Duration, func(cl *mcpClient, _ int) error {
+			_, err := cl.callTool(ctx, "echo", map[string]any{"text": "hello"})
+			return err
+		})
 	})
+	r.CPU = cpu
 	r.Mode, r.Workload = mode, "bare mcp-go echo"
 	return r, nil
 }

@@ -223,3 +223,11 @@ func drive(ctx context.Context, clients []*mcpClient, d time.Duration, op func(*
 func ms(d time.Duration) string {
 	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 1, 64) + " ms"
 }
+
+// us formats a CPU time per request in microseconds.
+func us(d time.Duration) string {
+	if d <= 0 {
+		return "—"
+	}
+	return strconv.FormatInt(d.Microseconds(), 10) + " µs"
+}

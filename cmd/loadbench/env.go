@@ -468,8 +468,12 @@ func (env *environment) measure(ctx context.Context, p *picard, mode, wl string)
 		}()
 		time.Sleep(50 * time.Millisecond) // let the profile start first
 	}
-	r := drive(ctx, clients, env.o.Duration, env.op(ctx, wl, rngs))
+	var r Result
+	cpu := measureCPU(p.cmd.Process.Pid, func() {
+		r = drive(ctx, clients, env.o.Duration, env.op(ctx, wl, rngs))
+	})
 	prof.Wait()
+	r.CPU = cpu
 	if profErr != nil {
 		return Result{}, profErr
 	}
@@ -523,15 +527,22 @@ func (env *environment) profile(ctx context.Context, p *picard, name string) err
 // mcp-go server in the same mode (both of its runs together).
 func printTable(w io.Writer, results []Result, bare map[string]Result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "mode\tworkload\treq/s\tp50\tp99\terrors\tvs bare\t")
+	fmt.Fprintln(tw, "mode\tworkload\treq/s\tp50\tp99\tcpu/req\terrors\tvs bare\tcpu vs bare\t")
 	for _, r := range results {
-		ratio := "—"
-		if b, ok := bare[r.Mode]; ok && b.RPS() > 0 && !strings.HasPrefix(r.Workload, "bare ") {
-			ratio = fmt.Sprintf("%.0f%%", 100*r.RPS()/b.RPS())
+		ratio, cpuRatio := "—", "—"
+		if b, ok := bare[r.Mode]; ok && !strings.HasPrefix(r.Workload, "bare ") {
+			if b.RPS() > 0 {
+				ratio = fmt.Sprintf("%.0f%%", 100*r.RPS()/b.RPS())
+			}
+			if b.CPUPerRequest() > 0 && r.CPUPerRequest() > 0 {
+				cpuRatio = fmt.Sprintf("%.0f%%", 100*float64(b.CPUPerRequest())/float64(r.CPUPerRequest()))
+			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%d\t%s\t\n", r.Mode, r.Workload, r.RPS(), ms(r.P50), ms(r.P99), r.Errors, ratio)
+		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%s\t%d\t%s\t%s\t\n", r.Mode, r.Workload, r.RPS(), ms(r.P50), ms(r.P99), us(r.CPUPerRequest()), r.Errors, ratio, cpuRatio)
 	}
 	tw.Flush()
+	fmt.Fprintln(w, "cpu/req: the server process's CPU time per request; cpu vs bare: bare's cpu/req over this line's,")
+	fmt.Fprintln(w, "i.e. the share of bare mcp-go's rate this line would reach with the same CPU (load on a shared machine does not move it)")
 	for _, r := range results {
 		if r.FirstError != "" {
 			fmt.Fprintf(w, "first error in %s %s: %s\n", r.Mode, r.Workload, r.FirstError)

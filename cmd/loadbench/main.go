@@ -82,6 +82,17 @@ type Result struct {
 	Elapsed        time.Duration
 	P50, P99       time.Duration
 	FirstError     string
+	// CPU is the server process's CPU time during the line (0: unknown).
+	CPU time.Duration
+}
+
+// CPUPerRequest is the server's CPU time per request: unlike req/s it does
+// not depend on how much of the shared machine the server was given.
+func (r Result) CPUPerRequest() time.Duration {
+	if r.Requests == 0 {
+		return 0
+	}
+	return r.CPU / time.Duration(r.Requests)
 }
 
 // RPS is requests per second.
@@ -158,7 +169,7 @@ func Run(ctx context.Context, w io.Writer, o Options) error {
 		}
 		b2.Workload += " (again)"
 		results = append(results, b2)
-		bare[mode] = Result{Mode: mode, Workload: b.Workload, Requests: b.Requests + b2.Requests, Elapsed: b.Elapsed + b2.Elapsed}
+		bare[mode] = Result{Mode: mode, Workload: b.Workload, Requests: b.Requests + b2.Requests, Elapsed: b.Elapsed + b2.Elapsed, CPU: b.CPU + b2.CPU}
 	}
 	fmt.Fprintln(w)
 	printTable(w, results, bare)
