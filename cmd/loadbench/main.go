@@ -160,6 +160,9 @@ func Run(ctx context.Context, w io.Writer, o Options) error {
 			}
 			results = append(results, r)
 		}
+		if mb, ok := rssMB(p.cmd.Process.Pid); ok {
+			fmt.Fprintf(w, "picard (%s) resident memory after its lines: %.0f MiB\n", mode, mb)
+		}
 		p.Stop()
 		// the bare server again after Picard: the ratio's base is both
 		// runs together, which evens out load that came and went meanwhile
