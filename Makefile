@@ -1,6 +1,6 @@
 # Picard — see README.md. `make run` serves with embedded defaults;
 # `make test` provisions PostgreSQL+pgvector and runs every test.
-.PHONY: run build test lint bench locomo fmt fuzz reliability
+.PHONY: run build test lint bench locomo fmt fuzz reliability loadbench
 
 run:
 	go run . serve
@@ -31,3 +31,7 @@ fuzz:
 # outage, 50 connections x 120 s soak); CI runs a short form in go test
 reliability:
 	PICARD_TEST_PG_DSN="$$(bash scripts/pgvector-up.sh)" go run ./cmd/reliability -clients 20 -duration 10s -outage 30s -soak 120s -soak-clients 50
+# MCP hot-path load bench against a bare mcp-go server (see README,
+# "Performance"). Pass flags with ARGS, e.g. make loadbench ARGS="-n 10000 -d 5s".
+loadbench:
+	go run ./cmd/loadbench $(ARGS)

@@ -101,7 +101,8 @@ func toolHandler(t *Tool) server.ToolHandlerFunc {
 		if err != nil {
 			return nil, fmt.Errorf("encode %s result: %w", t.Name, err)
 		}
-		return mcp.NewToolResultStructured(res, string(text)), nil
+		// encoded once: the structured content is the same bytes as the text
+		return mcp.NewToolResultStructured(json.RawMessage(text), string(text)), nil
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/mark3labs/mcp-go/server"
+	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 
 	"github.com/picard-mcp/picard/internal/strictjson"
@@ -52,8 +53,10 @@ func Register(app core.App, cfg Config) error {
 		server.WithDisableLocalhostProtection(true),
 	)
 	app.OnServe().BindFunc(func(e *core.ServeEvent) error {
-		e.Router.POST("/api/tools", h.serve).BindFunc(cfg.OAuth.RequireBearer())
-		e.Router.Any("/mcp", m.serve).BindFunc(m.checkOrigin, cfg.OAuth.RequireBearer())
+		// authenticated successes skip PocketBase's request log (one
+		// logs.db write per call); refusals and failures are still logged
+		e.Router.POST("/api/tools", h.serve).BindFunc(cfg.OAuth.RequireBearer()).Bind(apis.SkipSuccessActivityLog())
+		e.Router.Any("/mcp", m.serve).BindFunc(m.checkOrigin, cfg.OAuth.RequireBearer()).Bind(apis.SkipSuccessActivityLog())
 		routeDocs(e, cfg.PublicURL, cfg.Tools)
 		return e.Next()
 	})

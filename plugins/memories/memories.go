@@ -70,7 +70,12 @@ func Register(app core.App, cfg Config) (*Service, error) {
 			Bind(dbx.Params{"id": core.GenerateDefaultRandomId(), "mid": e.Record.Id}).Execute()
 		return err
 	})
-	kick := func(e *core.RecordEvent) error { s.Kick(); return e.Next() }
+	kick := func(e *core.RecordEvent) error {
+		if !isIndexedByCaller(e.Context) { // the service indexes its own writes (indexNow)
+			s.Kick()
+		}
+		return e.Next()
+	}
 	app.OnRecordAfterCreateSuccess(pb_migrations.Memories).BindFunc(kick)
 	app.OnRecordAfterUpdateSuccess(pb_migrations.Memories).BindFunc(kick)
 	app.OnRecordAfterDeleteSuccess(pb_migrations.Memories).BindFunc(kick)

@@ -65,7 +65,7 @@ func (s *Service) Reconcile(ctx context.Context) (int, error) {
 func (s *Service) indexNow(ctx context.Context, id string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), indexTimeout)
 	defer cancel()
-	if _, err := s.index(ctx, []string{id}); err != nil {
+	if err := s.indexNowBatched(ctx, id); err != nil {
 		slog.Warn("memory saved but not indexed yet; the reconciler will retry", "memory", id, "error", err)
 		s.Kick()
 	}
@@ -100,14 +100,19 @@ func (s *Service) index(ctx context.Context, ids []string) (int, error) {
 	if err := s.store.Upsert(ctx, s.embedder.Space(), items...); err != nil {
 		return 0, fmt.Errorf("index: upsert: %w", err)
 	}
-	for _, r := range recs {
-		_, err := s.app.DB().Update(pb_migrations.Memories,
-			dbx.Params{"index_status": "ready", "index_error": ""},
-			dbx.HashExp{"id": r.Id, "updated": r.GetString("updated")},
-		).Execute()
-		if err != nil {
-			return 0, fmt.Errorf("index: mark ready: %w", err)
+	err = s.app.RunInTransaction(func(tx core.App) error { // one commit per batch
+		for _, r := range recs {
+			if _, err := tx.DB().Update(pb_migrations.Memories,
+				dbx.Params{"index_status": "ready", "index_error": ""},
+				dbx.HashExp{"id": r.Id, "updated": r.GetString("updated")},
+			).Execute(); err != nil {
+				return err
+			}
 		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("index: mark ready: %w", err)
 	}
 	return len(recs), nil
 }

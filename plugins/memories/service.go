@@ -65,6 +65,7 @@ type Service struct {
 	embedder vectorstore.Embedder
 	now      func() time.Time
 	kick     chan struct{}
+	batcher  indexBatcher
 }
 
 func (s *Service) timeNow() time.Time { return s.now().UTC() }
@@ -120,7 +121,7 @@ func (s *Service) Submit(ctx context.Context, ownerID string, in SubmitInput) (*
 	rec.Set("shared_users", users)
 	rec.Set("shared_groups", groups)
 	rec.Set("expires_at", exp)
-	if err := s.app.Save(rec); err != nil {
+	if err := s.app.SaveWithContext(indexedByCaller(ctx), rec); err != nil {
 		return nil, internal("save memory", err)
 	}
 	s.indexNow(ctx, rec.Id)
@@ -156,7 +157,7 @@ func (s *Service) Update(ctx context.Context, ownerID, id string, in UpdateInput
 		}
 		rec.Set("expires_at", exp)
 	}
-	if err := s.app.Save(rec); err != nil {
+	if err := s.app.SaveWithContext(indexedByCaller(ctx), rec); err != nil {
 		return nil, internal("save memory", err)
 	}
 	s.indexNow(ctx, rec.Id)
@@ -179,7 +180,7 @@ func (s *Service) ModifyPermissions(ctx context.Context, ownerID, id, permission
 	rec.Set("permission", permission)
 	rec.Set("shared_users", users)
 	rec.Set("shared_groups", groups)
-	if err := s.app.Save(rec); err != nil {
+	if err := s.app.SaveWithContext(indexedByCaller(ctx), rec); err != nil {
 		return nil, internal("save memory", err)
 	}
 	s.indexNow(ctx, rec.Id)
@@ -264,7 +265,7 @@ func (s *Service) List(ownerID string, in ListInput) (*ListResult, error) {
 	default:
 		return nil, invalid("sort", "must be newest or oldest")
 	}
-	q := s.app.RecordQuery(pb_migrations.Memories).
+	q := s.app.DB().Select(memoryColumns...).From(pb_migrations.Memories).
 		AndWhere(dbx.HashExp{"owner": ownerID})
 	if in.Permission != "" {
 		q = q.AndWhere(dbx.HashExp{"permission": in.Permission})
@@ -287,18 +288,18 @@ func (s *Service) List(ownerID string, in ListInput) (*ListResult, error) {
 	if desc {
 		order = "DESC"
 	}
-	var recs []*core.Record
+	var recs []memoryRow
 	if err := q.OrderBy("created "+order, "id "+order).Limit(int64(in.Limit + 1)).All(&recs); err != nil {
 		return nil, internal("list memories", err)
 	}
 	res := &ListResult{Memories: []*Memory{}}
-	for i, r := range recs {
+	for i := range recs {
 		if i == in.Limit {
 			last := recs[i-1]
-			res.NextCursor = encodeCursor(last.GetString("created"), last.Id)
+			res.NextCursor = encodeCursor(last.Created, last.ID)
 			break
 		}
-		m, err := s.toMemory(r, nil)
+		m, err := s.rowToMemory(&recs[i])
 		if err != nil {
 			return nil, err
 		}

@@ -85,6 +85,7 @@ func (s *Server) ConnectedApps(userID string) ([]ConnectedApp, error) {
 func (s *Server) DisconnectApp(userID, clientRecordID string) (bool, error) {
 	res, err := s.app.DB().Update(pb_migrations.OAuthGrants, dbx.Params{"revoked": true},
 		dbx.NewExp("user = {:u} AND client = {:c} AND revoked = FALSE", dbx.Params{"u": userID, "c": clientRecordID})).Execute()
+	s.verified.invalidate()
 	if err != nil {
 		return false, err
 	}

@@ -30,6 +30,10 @@ type Config struct {
 	// http and from private, loopback and link-local addresses. Development
 	// only (PICARD_OAUTH_ALLOW_PRIVATE_CIMD=true): it opens the server to SSRF.
 	AllowPrivateCIMD bool
+	// RevocationRecheck bounds how long a verified access token is trusted
+	// before its revocation state is read again (default
+	// DefaultRevocationRecheck; negative: read on every request).
+	RevocationRecheck time.Duration
 }
 
 // DefaultRefreshGrace is the window in which a just-rotated refresh token
@@ -46,6 +50,8 @@ type Server struct {
 
 	csrfKey []byte // HMAC key for CSRF tokens, kept in oauth_secrets
 	cimd    *cimdResolver
+
+	verified *verifyCache // access tokens already verified
 
 	signInFailsByAccount   *limiter
 	signInFailsByAccountIP *limiter
@@ -84,9 +90,13 @@ func Register(app core.App, cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.RevocationRecheck == 0 {
+		cfg.RevocationRecheck = DefaultRevocationRecheck
+	}
 	s := &Server{
 		app: app, cfg: cfg, cipher: cfg.Cipher,
 		cimd:                   newCIMDResolver(cfg.AllowPrivateCIMD),
+		verified:               newVerifyCache(),
 		signInFailsByAccountIP: newLimiter(5, 15*time.Minute),
 		signInFailsByAccount:   newLimiter(100, 15*time.Minute),
 		signInFailsByIP:        newLimiter(20, 15*time.Minute),
@@ -97,6 +107,7 @@ func Register(app core.App, cfg Config) (*Server, error) {
 	if cfg.AllowPrivateCIMD {
 		slog.Warn("oauth: PICARD_OAUTH_ALLOW_PRIVATE_CIMD is on: client metadata documents may be fetched over http and from private addresses; never use this in production")
 	}
+	s.bindRevocationHooks(app)
 	app.OnServe().BindFunc(func(e *core.ServeEvent) error {
 		// load (or create) the signing key and the CSRF secret now:
 		// creating them lazily inside a token transaction would need a

@@ -101,6 +101,7 @@ func (s *Server) handleRevoke(e *core.RequestEvent) error {
 					dbx.HashExp{"id": jti}).Execute(); err != nil {
 					return e.InternalServerError("", err)
 				}
+				s.verified.invalidate()
 			}
 		}
 	}

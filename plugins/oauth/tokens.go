@@ -165,10 +165,51 @@ var (
 	ErrInvalidToken = errors.New("invalid access token")
 )
 
+// verifyLeeway is the clock skew allowed on exp and iat.
+const verifyLeeway = 30 * time.Second
+
 // Verify checks an access token: algorithm allow-list (ES256 only), key id,
 // signature, typ, iss, aud, exp (required), iat, and that neither the
-// token, its grant, nor its client was revoked or disabled.
+// token, its grant, its client nor its user was revoked, disabled or
+// deleted.
+//
+// A token that passed is remembered by its hash until it expires, so later
+// requests skip the signature check; its revocation state is read again
+// after Config.RevocationRecheck, and at once after this process revoked
+// anything (see DefaultRevocationRecheck).
 func (s *Server) Verify(raw string) (*Claims, error) {
+	now := s.now()
+	key := tokenKey(raw)
+	epoch := s.verified.epoch.Load()
+	if v := s.verified.get(key); v != nil {
+		if !now.Before(v.expires) {
+			s.verified.remove(key)
+			return nil, fmt.Errorf("%w: token is expired", ErrInvalidToken)
+		}
+		if v.epoch == epoch && now.Sub(v.checked) < s.cfg.RevocationRecheck && !now.Before(v.checked) {
+			return v.claims, nil
+		}
+		// the signature was verified already: only the revocation state is stale
+		if err := s.checkNotRevoked(v.claims); err != nil {
+			s.verified.remove(key)
+			return nil, err
+		}
+		s.verified.put(key, &verifiedToken{claims: v.claims, expires: v.expires, checked: now, epoch: epoch}, now)
+		return v.claims, nil
+	}
+	claims, err := s.verifySignedClaims(raw)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkNotRevoked(claims); err != nil {
+		return nil, err
+	}
+	s.verified.put(key, &verifiedToken{claims: claims, expires: claims.ExpiresAt.Add(verifyLeeway), checked: now, epoch: epoch}, now)
+	return claims, nil
+}
+
+// verifySignedClaims checks the JWT itself (no database).
+func (s *Server) verifySignedClaims(raw string) (*Claims, error) {
 	claims := &Claims{}
 	parser := jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodES256.Alg()}),
@@ -177,7 +218,7 @@ func (s *Server) Verify(raw string) (*Claims, error) {
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithTimeFunc(s.now),
-		jwt.WithLeeway(30*time.Second),
+		jwt.WithLeeway(verifyLeeway),
 	)
 	tok, err := parser.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
 		if typ, _ := t.Header["typ"].(string); !strings.EqualFold(typ, "at+jwt") {
@@ -196,6 +237,12 @@ func (s *Server) Verify(raw string) (*Claims, error) {
 	if claims.ID == "" || claims.Subject == "" || claims.ClientID == "" {
 		return nil, fmt.Errorf("%w: missing jti, sub or client_id", ErrInvalidToken)
 	}
+	return claims, nil
+}
+
+// checkNotRevoked reads the token's row, its grant, its client and its
+// user: all must exist and none be revoked or disabled.
+func (s *Server) checkNotRevoked(claims *Claims) error {
 	var row struct {
 		Revoked      bool   `db:"revoked"`
 		TokenRevoked bool   `db:"token_revoked"`
@@ -203,18 +250,19 @@ func (s *Server) Verify(raw string) (*Claims, error) {
 		User         string `db:"user"`
 		Client       string `db:"client"`
 	}
-	err = s.app.DB().NewQuery(`SELECT g.revoked AS revoked, t.revoked AS token_revoked, c.disabled AS disabled, g.user AS user, g.client AS client
+	err := s.app.DB().NewQuery(`SELECT g.revoked AS revoked, t.revoked AS token_revoked, c.disabled AS disabled, g.user AS user, g.client AS client
 		FROM ` + pb_migrations.OAuthTokens + ` t
 		JOIN ` + pb_migrations.OAuthGrants + ` g ON g.id = t.[[grant]]
 		JOIN ` + pb_migrations.OAuthClients + ` c ON c.id = g.client
+		JOIN ` + pb_migrations.Users + ` u ON u.id = g.user
 		WHERE t.id = {:jti} AND t.kind = 'access'`).Bind(dbx.Params{"jti": claims.ID}).One(&row)
 	if err != nil {
-		return nil, fmt.Errorf("%w: token not known or its grant was removed", ErrInvalidToken)
+		return fmt.Errorf("%w: token not known or its grant was removed", ErrInvalidToken)
 	}
 	if row.Revoked || row.TokenRevoked || row.Disabled || row.User != claims.Subject || row.Client != claims.ClientID {
-		return nil, fmt.Errorf("%w: revoked", ErrInvalidToken)
+		return fmt.Errorf("%w: revoked", ErrInvalidToken)
 	}
-	return claims, nil
+	return nil
 }
 
 // Refresh exchanges a refresh token for a new pair (rotation). A token
@@ -293,6 +341,7 @@ func (s *Server) Refresh(client *core.Record, refreshToken, scope string) (*Toke
 // RevokeGrant ends a token family: its access and refresh tokens stop working.
 func (s *Server) RevokeGrant(grantID string) error {
 	_, err := s.app.DB().Update(pb_migrations.OAuthGrants, dbx.Params{"revoked": true}, dbx.HashExp{"id": grantID}).Execute()
+	s.verified.invalidate()
 	if err != nil {
 		return fmt.Errorf("oauth: revoke grant: %w", err)
 	}

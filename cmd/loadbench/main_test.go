@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// buildBench compiles this command (the bench re-executes itself as Picard
+// and as the bare server, so it must run as a real binary).
+func buildBench(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "loadbench")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestLoadbenchShortRun runs the real bench briefly in both modes with
+// profiling on and checks it printed a full table without a single error.
+// No timing is asserted: the figures are for people, not for CI.
+func TestLoadbenchShortRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real servers")
+	}
+	bin := buildBench(t)
+	prof := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "-n", "40", "-users", "3", "-c", "4", "-d", "300ms", "-dsn", "", "-profile", prof)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("loadbench: %v\n%s", err, out.String())
+	}
+	t.Log("\n" + out.String())
+	table := out.String()
+	for _, mode := range []string{"stateful", "stateless"} {
+		for _, wl := range append([]string{"bare mcp-go echo"}, allWorkloads...) {
+			line := findLine(table, mode, wl)
+			if line == "" {
+				t.Fatalf("no %s %q line in:\n%s", mode, wl, table)
+			}
+			// … req/s, p50, "ms", p99, "ms", cpu/req, ["µs"], errors, ratio, cpu ratio
+			f := strings.Fields(line)
+			if len(f) < 11 || f[len(f)-3] != "0" {
+				t.Errorf("%s %s: errors or malformed line %q", mode, wl, line)
+				continue
+			}
+			rps := f[len(f)-9] // cpu/req is "—" where /proc is missing
+			if f[len(f)-4] == "µs" {
+				rps = f[len(f)-10]
+			}
+			if rps == "0" {
+				t.Errorf("%s %s: no request completed: %q", mode, wl, line)
+			}
+		}
+	}
+	if strings.Contains(table, "first error") {
+		t.Errorf("bench reported errors:\n%s", table)
+	}
+	for _, name := range []string{"stateful-mixed.cpu.pprof", "stateless-get_memories.allocs.pprof"} {
+		st, err := os.Stat(filepath.Join(prof, name))
+		if err != nil || st.Size() == 0 {
+			t.Errorf("profile %s missing or empty: %v", name, err)
+		}
+	}
+}
+
+func findLine(table, mode, wl string) string {
+	for _, l := range strings.Split(table, "\n") {
+		l = strings.TrimSpace(l)
+		if strings.HasPrefix(l, mode+" ") && strings.HasPrefix(strings.TrimSpace(strings.TrimPrefix(l, mode)), wl+" ") {
+			return l
+		}
+	}
+	return ""
+}
