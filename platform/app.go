@@ -285,6 +285,7 @@ func (p *Picard) addCommands() {
 		},
 	}
 	p.RootCmd.AddCommand(keys, reindex, NewHealthcheckCommand())
+	p.RootCmd.AddCommand(p.transferCommands()...)
 	p.RootCmd.AddCommand(cmd.NewSuperuserCommand(p.PocketBase))
 	serve := cmd.NewServeCommand(p.PocketBase, true)
 	if f := serve.PersistentFlags().Lookup("http"); f != nil {

@@ -55,6 +55,7 @@ func Register(app core.App, cfg Config) error {
 		e.Router.POST("/api/tools", h.serve).BindFunc(cfg.OAuth.RequireBearer())
 		e.Router.Any("/mcp", m.serve).BindFunc(m.checkOrigin, cfg.OAuth.RequireBearer())
 		routeDocs(e, cfg.PublicURL, cfg.Tools)
+		routeTransfer(e, cfg)
 		return e.Next()
 	})
 	return nil
