@@ -47,9 +47,9 @@ type Server struct {
 	csrfKey []byte // HMAC key for CSRF tokens, kept in oauth_secrets
 	cimd    *cimdResolver
 
-	signInFailsByAccount   *limiter
-	signInFailsByAccountIP *limiter
-	signInFailsByIP        *limiter
+	signInFailsByAccount   failureCounter
+	signInFailsByAccountIP failureCounter
+	signInFailsByIP        failureCounter
 	signUps                *limiter
 	registrations          *limiter
 	cimdFetches            *limiter
@@ -87,9 +87,9 @@ func Register(app core.App, cfg Config) (*Server, error) {
 	s := &Server{
 		app: app, cfg: cfg, cipher: cfg.Cipher,
 		cimd:                   newCIMDResolver(cfg.AllowPrivateCIMD),
-		signInFailsByAccountIP: newLimiter(5, 15*time.Minute),
-		signInFailsByAccount:   newLimiter(100, 15*time.Minute),
-		signInFailsByIP:        newLimiter(20, 15*time.Minute),
+		signInFailsByAccountIP: newStoredLimiter(app, "account_ip", 5, 15*time.Minute),
+		signInFailsByAccount:   newStoredLimiter(app, "account", 100, 15*time.Minute),
+		signInFailsByIP:        newStoredLimiter(app, "ip", 20, 15*time.Minute),
 		signUps:                newLimiter(10, time.Hour),
 		registrations:          newLimiter(20, time.Hour),
 		cimdFetches:            newLimiter(30, time.Hour),
