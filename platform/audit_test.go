@@ -3,6 +3,7 @@ package platform_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,6 +80,12 @@ func TestAccessLogShowsOwnerWhoTouchedWhat(t *testing.T) {
 		t.Fatal(string(r.Body))
 	}
 
+	exp := s.Do("GET", "/api/memories/export", map[string]string{"Authorization": "Bearer " + alice.Access}, nil)
+	edited := strings.Replace(string(exp.Body), "plum cake recipe for bob", "plum cake recipe, revised", 1)
+	if r := importOwner(s, alice, []byte(edited)); r.Status != http.StatusOK {
+		t.Fatalf("import: %d %s", r.Status, r.Body)
+	}
+
 	log := accessLog(t, s, alice, map[string]any{"limit": 100})
 	for _, c := range []struct {
 		action, memory, actor, client string
@@ -91,6 +98,7 @@ func TestAccessLogShowsOwnerWhoTouchedWhat(t *testing.T) {
 		{audit.ActionShare, private.ID, alice.ID, aliceApp.ID},
 		{audit.ActionUpdate, private.ID, alice.ID, aliceApp.ID},
 		{audit.ActionDelete, private.ID, alice.ID, aliceApp.ID},
+		{audit.ActionImport, shared.ID, alice.ID, aliceApp.ID},
 	} {
 		if !has(log, c.action, c.memory, c.actor, c.client) {
 			t.Errorf("alice's log lacks %s of %s by %s via %s; log: %+v", c.action, c.memory, c.actor, c.client, log.Entries)

@@ -35,6 +35,7 @@ const (
 	ActionUpdate       = "update"
 	ActionShare        = "share" // modify_permissions
 	ActionDelete       = "delete"
+	ActionImport       = "import" // created or updated by POST /api/memories/import
 )
 
 // Entry is one access to one memory.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/pocketbase/pocketbase/core"
 
+	"github.com/picard-mcp/picard/plugins/audit"
 	"github.com/picard-mcp/picard/plugins/oauth"
 )
 
@@ -48,6 +49,14 @@ func routeTransfer(e *core.ServeEvent, cfg Config) {
 		res, err := cfg.Memories.ImportOwner(re.Request.Context(), claims.Subject, io.Reader(body))
 		if err != nil {
 			return writeError(re, err)
+		}
+		if cfg.Access != nil && len(res.Written) > 0 {
+			c := Caller{UserID: claims.Subject, Claims: claims}
+			entries := make([]audit.Entry, len(res.Written))
+			for i, w := range res.Written {
+				entries[i] = entry(c, audit.ActionImport, w.ID, w.OwnerID)
+			}
+			cfg.Access.Record(entries...)
 		}
 		return re.JSON(http.StatusOK, res)
 	}).BindFunc(cfg.OAuth.RequireBearer())

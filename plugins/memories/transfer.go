@@ -157,7 +157,13 @@ type ImportResult struct {
 	Expired   int `json:"skipped_expired"`
 	Users     int `json:"users_created"`
 	Groups    int `json:"groups_created"`
+	// Written are the memories created or updated, with their owners,
+	// for the access log.
+	Written []Written `json:"-"`
 }
+
+// Written is one memory an import created or updated.
+type Written struct{ ID, OwnerID string }
 
 // ImportOwner imports memories into ownerID's account. Lines' owner_id is
 // ignored (an account may have another id on the instance it came from);
@@ -390,6 +396,7 @@ func (s *Service) importMemory(tx core.App, col *core.Collection, m MemoryLine, 
 	} else {
 		res.Updated++
 	}
+	res.Written = append(res.Written, Written{ID: m.ID, OwnerID: m.OwnerID})
 	return nil
 }
 
