@@ -14,9 +14,10 @@ import (
 func (p *Picard) transferCommands() []*cobra.Command {
 	var out string
 	export := &cobra.Command{
-		Use:   "export --out FILE",
-		Short: "Write every user, group and memory (decrypted) as JSON Lines, for migration",
-		Args:  cobra.NoArgs,
+		Use:          "export --out FILE",
+		Short:        "Write every user, group and memory (decrypted) as JSON Lines, for migration",
+		SilenceUsage: true,
+		Args:         cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if out == "" {
 				return fmt.Errorf("--out FILE is required")
@@ -47,9 +48,10 @@ func (p *Picard) transferCommands() []*cobra.Command {
 	}
 	export.Flags().StringVar(&out, "out", "", "file to write (created 0600; must not exist)")
 	imp := &cobra.Command{
-		Use:   "import FILE",
-		Short: "Load a `picard export` file: missing users and groups are created, memories re-encrypted and re-indexed (all or nothing; idempotent)",
-		Args:  cobra.ExactArgs(1),
+		Use:          "import FILE",
+		Short:        "Load a `picard export` file: missing users and groups are created, memories re-encrypted and re-indexed (all or nothing; idempotent)",
+		Args:         cobra.ExactArgs(1),
+		SilenceUsage: true,
 		RunE: func(c *cobra.Command, args []string) error {
 			if err := p.RunAllMigrations(); err != nil {
 				return err
