@@ -179,7 +179,7 @@ func TestOfficialSDKFullOAuthFlow(t *testing.T) {
 	if strings.Join(sum.Steps, ",") != "open sign-up,sign up,consent,redirected back" {
 		t.Fatalf("pages: %v", sum.Steps)
 	}
-	want := "delete_memory,get_memories,get_memory,list_permissions,lookup_groups,lookup_users,modify_permissions,query_memory,query_user,submit_memory,update_memory"
+	want := "delete_memory,get_memories,get_memory,list_permissions,lookup_groups,lookup_users,memory_access_log,modify_permissions,query_memory,query_user,submit_memory,update_memory"
 	if strings.Join(sum.Tools, ",") != want {
 		t.Fatalf("tools: %v", sum.Tools)
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/picard-mcp/picard/pb_migrations"
 	"github.com/picard-mcp/picard/platform/policy"
+	"github.com/picard-mcp/picard/plugins/audit"
 	"github.com/picard-mcp/picard/plugins/fernet"
 	"github.com/picard-mcp/picard/plugins/mcpserver"
 	"github.com/picard-mcp/picard/plugins/memories"
@@ -39,6 +40,7 @@ type Components struct {
 	OAuth    *oauth.Server
 	Tools    *mcpserver.Toolset
 	Persona  *persona.Service
+	Audit    *audit.Log
 }
 
 // Picard is the assembled application: PocketBase plus Components.
@@ -152,6 +154,8 @@ func Wire(app core.App, cfg Config, opts Options) (*Components, error) {
 	for _, t := range mcpserver.DirectoryTools(app, c.Policies, c.Memories) {
 		c.Tools.Add(t)
 	}
+	c.Audit = audit.MustRegister(app, audit.Config{Retention: cfg.AuditRetention, Now: opts.Now})
+	c.Tools.Add(mcpserver.AccessLogTool(c.Audit))
 	var hosts []string
 	for _, o := range cfg.AllowedOrigins {
 		if u, err := url.Parse(o); err == nil {
@@ -161,7 +165,7 @@ func Wire(app core.App, cfg Config, opts Options) (*Components, error) {
 	mcpserver.MustRegister(app, mcpserver.Config{
 		OAuth: c.OAuth, Tools: c.Tools, Memories: c.Memories, Persona: c.Persona,
 		PublicURL: cfg.PublicURL, AllowedOrigins: cfg.AllowedOrigins, AllowedHosts: hosts,
-		Stateless: cfg.MCPStateless,
+		Stateless: cfg.MCPStateless, Access: c.Audit,
 	})
 
 	app.OnServe().BindFunc(func(e *core.ServeEvent) error {
@@ -297,6 +301,7 @@ func (p *Picard) addCommands() {
 		},
 	}
 	p.RootCmd.AddCommand(keys, reindex, NewHealthcheckCommand())
+	p.RootCmd.AddCommand(p.transferCommands()...)
 	p.RootCmd.AddCommand(cmd.NewSuperuserCommand(p.PocketBase))
 	serve := cmd.NewServeCommand(p.PocketBase, true)
 	if f := serve.PersistentFlags().Lookup("http"); f != nil {

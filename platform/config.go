@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/picard-mcp/picard/plugins/fernet"
 )
@@ -34,6 +35,8 @@ type Config struct {
 	// OAuthAllowPrivateCIMD lets Client ID Metadata Documents live on
 	// private or loopback addresses and plain http (development only).
 	OAuthAllowPrivateCIMD bool
+	// AuditRetention is how long access log entries are kept (0: default).
+	AuditRetention time.Duration
 }
 
 // ConfigError names the variable that is wrong.
@@ -66,6 +69,9 @@ func LoadConfig(getenv func(string) string, listen string) (Config, error) {
 		return c, err
 	}
 	if c.OAuthAllowPrivateCIMD, err = boolVar(getenv, "PICARD_OAUTH_ALLOW_PRIVATE_CIMD"); err != nil {
+		return c, err
+	}
+	if c.AuditRetention, err = retentionVar(getenv, "PICARD_AUDIT_RETENTION"); err != nil {
 		return c, err
 	}
 	for _, o := range strings.Split(getenv("PICARD_ALLOWED_ORIGINS"), ",") {

@@ -80,7 +80,7 @@ func TestMCPToolsListAndSchemas(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]bool{"submit_memory": false, "update_memory": false, "delete_memory": false, "get_memories": false, "query_memory": false, "modify_permissions": false, "query_user": false,
-		"lookup_users": false, "lookup_groups": false, "list_permissions": false, "get_memory": false}
+		"lookup_users": false, "lookup_groups": false, "list_permissions": false, "get_memory": false, "memory_access_log": false}
 	for _, tool := range res.Tools {
 		if _, ok := want[tool.Name]; !ok {
 			t.Errorf("unexpected tool %s", tool.Name)

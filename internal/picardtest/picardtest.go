@@ -27,6 +27,9 @@ type Options struct {
 	Env     map[string]string
 	Vectors vectorstore.Store // nil: the embedded store in the data dir
 	Now     func() time.Time
+	// DataDir, when set, is copied and the server starts on the copy
+	// (restores, migrations); default an empty data dir.
+	DataDir string
 }
 
 // Server is a running Picard.
@@ -54,12 +57,14 @@ func Start(t testing.TB, opts Options) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir, err := os.MkdirTemp("", "picard-test-*")
-	if err != nil {
-		t.Fatal(err)
+	dir := opts.DataDir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "picard-test-*"); err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(dir) // NewTestAppWithConfig works on a clone
 	}
 	app, err := tests.NewTestAppWithConfig(core.BaseAppConfig{DataDir: dir})
-	os.RemoveAll(dir) // NewTestAppWithConfig works on a clone
 	if err != nil {
 		t.Fatal(err)
 	}

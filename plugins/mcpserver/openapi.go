@@ -144,6 +144,9 @@ func OpenAPI(publicURL string, tools *Toolset) map[string]any {
 		}}},
 		"/api/health": obj{"get": obj{"summary": "Liveness (PocketBase)", "operationId": "health", "responses": obj{"200": resp("alive", obj{"type": "object"})}}},
 	}
+	for k, v := range transferPaths() {
+		paths[k] = v
+	}
 	return obj{
 		"openapi": "3.1.0",
 		"info": obj{

@@ -10,6 +10,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/picard-mcp/picard/plugins/audit"
 	"github.com/picard-mcp/picard/plugins/memories"
 	"github.com/picard-mcp/picard/plugins/oauth"
 )
@@ -33,6 +34,7 @@ func addResources(s *server.MCPServer, cfg Config) {
 		if err != nil {
 			return nil, err
 		}
+		cfg.recordResource(c, audit.ActionRead, page.Memories...)
 		b, err := json.Marshal(page)
 		if err != nil {
 			return nil, err
@@ -60,6 +62,7 @@ func addResources(s *server.MCPServer, cfg Config) {
 			}
 			return nil, err
 		}
+		cfg.recordResource(c, audit.ActionResourceRead, m)
 		return []mcp.ResourceContents{mcp.TextResourceContents{URI: req.Params.URI, MIMEType: "text/plain", Text: m.Text}}, nil
 	})
 }

@@ -29,6 +29,8 @@ type Config struct {
 	AllowedHosts, AllowedOrigins []string
 	// Stateless serves /mcp without sessions, for several replicas.
 	Stateless bool
+	// Access, when set, records every memory the tools and resources touch.
+	Access AccessRecorder
 }
 
 // MustRegister is Register that panics on error.
@@ -42,6 +44,9 @@ func MustRegister(app core.App, cfg Config) {
 func Register(app core.App, cfg Config) error {
 	if cfg.OAuth == nil || cfg.Tools == nil || cfg.Memories == nil || cfg.PublicURL == "" {
 		return errors.New("mcpserver: Config needs OAuth, Tools, Memories and PublicURL")
+	}
+	if cfg.Access != nil {
+		recordAccess(cfg.Tools, cfg.Access)
 	}
 	h := &restHandler{cfg: cfg}
 	m := &mcpHandler{cfg: cfg, sessions: map[string]*sessionOwner{}}
@@ -58,6 +63,7 @@ func Register(app core.App, cfg Config) error {
 		e.Router.POST("/api/tools", h.serve).BindFunc(cfg.OAuth.RequireBearer()).Bind(apis.SkipSuccessActivityLog())
 		e.Router.Any("/mcp", m.serve).BindFunc(m.checkOrigin, cfg.OAuth.RequireBearer()).Bind(apis.SkipSuccessActivityLog())
 		routeDocs(e, cfg.PublicURL, cfg.Tools)
+		routeTransfer(e, cfg)
 		return e.Next()
 	})
 	return nil

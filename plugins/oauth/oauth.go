@@ -53,9 +53,9 @@ type Server struct {
 
 	verified *verifyCache // access tokens already verified
 
-	signInFailsByAccount   *limiter
-	signInFailsByAccountIP *limiter
-	signInFailsByIP        *limiter
+	signInFailsByAccount   failureCounter
+	signInFailsByAccountIP failureCounter
+	signInFailsByIP        failureCounter
 	signUps                *limiter
 	registrations          *limiter
 	cimdFetches            *limiter
@@ -97,9 +97,9 @@ func Register(app core.App, cfg Config) (*Server, error) {
 		app: app, cfg: cfg, cipher: cfg.Cipher,
 		cimd:                   newCIMDResolver(cfg.AllowPrivateCIMD),
 		verified:               newVerifyCache(),
-		signInFailsByAccountIP: newLimiter(5, 15*time.Minute),
-		signInFailsByAccount:   newLimiter(100, 15*time.Minute),
-		signInFailsByIP:        newLimiter(20, 15*time.Minute),
+		signInFailsByAccountIP: newStoredLimiter(app, "account_ip", 5, 15*time.Minute),
+		signInFailsByAccount:   newStoredLimiter(app, "account", 100, 15*time.Minute),
+		signInFailsByIP:        newStoredLimiter(app, "ip", 20, 15*time.Minute),
 		signUps:                newLimiter(10, time.Hour),
 		registrations:          newLimiter(20, time.Hour),
 		cimdFetches:            newLimiter(30, time.Hour),

@@ -1,0 +1,334 @@
+// Package audit is the per-memory access log: who read, changed or shared
+// which memory, when, through which OAuth client. The tool layer records
+// entries; they are buffered in memory and written in batches by one
+// background writer, so recording costs a slice append on the hot path.
+// Pending entries are flushed when the app terminates (graceful shutdown)
+// and before an owner reads their log. Entries older than the retention
+// are purged daily.
+package audit
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/pocketbase/dbx"
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/types"
+
+	"github.com/picard-mcp/picard/pb_migrations"
+)
+
+// Actions.
+const (
+	ActionRead         = "read"          // get_memories, memories://mine
+	ActionSearchHit    = "search_hit"    // returned by query_memory
+	ActionResourceRead = "resource_read" // memory://{id}
+	ActionPersonaUse   = "persona_use"   // an answer of query_user drew on it
+	ActionCreate       = "create"
+	ActionUpdate       = "update"
+	ActionShare        = "share" // modify_permissions
+	ActionDelete       = "delete"
+	ActionImport       = "import" // created or updated by POST /api/memories/import
+)
+
+// Entry is one access to one memory.
+type Entry struct {
+	MemoryID string    `json:"memory_id"`
+	OwnerID  string    `json:"owner_id"`
+	ActorID  string    `json:"actor_id"`
+	Actor    string    `json:"actor_username,omitempty"`
+	ClientID string    `json:"client_id"`
+	Action   string    `json:"action"`
+	At       time.Time `json:"at"`
+}
+
+// Config configures the log.
+type Config struct {
+	// Retention is how long entries are kept; default 90 days.
+	Retention time.Duration
+	// PurgeCron is when old entries are deleted; default daily 03:47.
+	PurgeCron string
+	// FlushInterval is the longest an entry waits in memory; default 1s.
+	FlushInterval time.Duration
+	// Now is the clock (tests).
+	Now func() time.Time
+}
+
+// DefaultRetention is how long entries are kept without PICARD_AUDIT_RETENTION.
+const DefaultRetention = 90 * 24 * time.Hour
+
+const (
+	maxBatch   = 500
+	maxPending = 100_000
+)
+
+// Log records and lists access entries.
+type Log struct {
+	app core.App
+	cfg Config
+
+	mu      sync.Mutex
+	pending []Entry
+	dropped int
+
+	flushMu   sync.Mutex
+	wake      chan struct{}
+	once      sync.Once
+	closeOnce sync.Once
+	stop      chan struct{}
+	done      chan struct{}
+}
+
+// MustRegister is Register that panics on error.
+func MustRegister(app core.App, cfg Config) *Log {
+	l, err := Register(app, cfg)
+	if err != nil {
+		panic(err)
+	}
+	return l
+}
+
+// Register binds the final flush on terminate and the retention purge.
+func Register(app core.App, cfg Config) (*Log, error) {
+	if cfg.Retention == 0 {
+		cfg.Retention = DefaultRetention
+	}
+	if cfg.Retention < 0 {
+		return nil, errors.New("audit: Retention must be positive")
+	}
+	if cfg.PurgeCron == "" {
+		cfg.PurgeCron = "47 3 * * *"
+	}
+	if cfg.FlushInterval <= 0 {
+		cfg.FlushInterval = time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	l := &Log{app: app, cfg: cfg, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	app.OnTerminate().BindFunc(func(e *core.TerminateEvent) error {
+		l.Close()
+		return e.Next()
+	})
+	app.Cron().MustAdd("picard_purge_access_log", cfg.PurgeCron, func() {
+		if n, err := l.Purge(context.Background()); err != nil {
+			slog.Warn("purge of the access log failed", "error", err)
+		} else if n > 0 {
+			slog.Info("purged old access log entries", "count", n)
+		}
+	})
+	return l, nil
+}
+
+// Record queues entries; it never blocks on the database.
+func (l *Log) Record(entries ...Entry) {
+	if len(entries) == 0 {
+		return
+	}
+	now := l.cfg.Now().UTC()
+	l.mu.Lock()
+	for _, e := range entries {
+		if e.At.IsZero() {
+			e.At = now
+		}
+		l.pending = append(l.pending, e)
+	}
+	if over := len(l.pending) - maxPending; over > 0 {
+		// the database has been unwritable for long: keep the newest
+		l.pending = append(l.pending[:0:0], l.pending[over:]...)
+		l.dropped += over
+	}
+	n := len(l.pending)
+	l.mu.Unlock()
+	l.once.Do(func() { go l.run() })
+	if n >= maxBatch {
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (l *Log) run() {
+	defer close(l.done)
+	t := time.NewTicker(l.cfg.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-t.C:
+		case <-l.wake:
+		}
+		if err := l.Flush(); err != nil {
+			slog.Warn("access log: write failed; will retry", "error", err)
+		}
+	}
+}
+
+// Close stops the writer and flushes what is pending. Entries recorded
+// after Close stay queued until the next Flush.
+func (l *Log) Close() {
+	l.closeOnce.Do(func() {
+		l.once.Do(func() { close(l.done) }) // never started: nothing to wait for
+		close(l.stop)
+		<-l.done
+		if err := l.Flush(); err != nil {
+			slog.Error("access log: final flush failed", "error", err)
+		}
+	})
+}
+
+// Flush writes every pending entry now.
+func (l *Log) Flush() error {
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
+	for {
+		l.mu.Lock()
+		batch := l.pending
+		if len(batch) > maxBatch {
+			batch = batch[:maxBatch]
+		}
+		l.pending = l.pending[len(batch):]
+		dropped := l.dropped
+		l.dropped = 0
+		l.mu.Unlock()
+		if dropped > 0 {
+			slog.Error("access log: dropped entries while the database was unwritable", "count", dropped)
+		}
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := l.write(batch); err != nil {
+			l.mu.Lock()
+			l.pending = append(append([]Entry{}, batch...), l.pending...)
+			l.mu.Unlock()
+			return err
+		}
+	}
+}
+
+func (l *Log) write(batch []Entry) error {
+	now := dbTime(l.cfg.Now())
+	return l.app.RunInTransaction(func(tx core.App) error {
+		for _, e := range batch {
+			_, err := tx.DB().Insert(pb_migrations.AccessLog, dbx.Params{
+				"id": uuid.NewString(), "memory_id": e.MemoryID, "owner": e.OwnerID,
+				"actor": e.ActorID, "client_id": e.ClientID, "action": e.Action,
+				"at": dbTime(e.At), "created": now, "updated": now,
+			}).Execute()
+			if err != nil {
+				// the owner was deleted meanwhile: the entry has nobody to show it to
+				if strings.Contains(err.Error(), "FOREIGN KEY") {
+					continue
+				}
+				return fmt.Errorf("access log: insert: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// Query is memory_access_log's arguments.
+type Query struct {
+	MemoryID string
+	Limit    int
+	Cursor   string
+}
+
+// Page is one page of an owner's log, newest first.
+type Page struct {
+	Entries    []Entry `json:"entries"`
+	NextCursor string  `json:"next_cursor,omitempty"`
+}
+
+// ErrBadCursor is returned for a cursor List did not issue.
+var ErrBadCursor = errors.New("cursor: is not a cursor returned by memory_access_log")
+
+// List returns the entries about ownerID's memories, newest first.
+func (l *Log) List(ownerID string, q Query) (*Page, error) {
+	if err := l.Flush(); err != nil {
+		slog.Warn("access log: flush before listing failed", "error", err)
+	}
+	sel := l.app.DB().Select("id", "memory_id", "owner", "actor", "client_id", "action", "at").
+		From(pb_migrations.AccessLog).Where(dbx.HashExp{"owner": ownerID})
+	if q.MemoryID != "" {
+		sel = sel.AndWhere(dbx.HashExp{"memory_id": q.MemoryID})
+	}
+	if q.Cursor != "" {
+		b, err := base64.RawURLEncoding.DecodeString(q.Cursor)
+		at, id, ok := strings.Cut(string(b), "|")
+		if err != nil || !ok {
+			return nil, ErrBadCursor
+		}
+		sel = sel.AndWhere(dbx.NewExp("(at < {:at} OR (at = {:at} AND id < {:id}))", dbx.Params{"at": at, "id": id}))
+	}
+	var rows []struct {
+		ID       string `db:"id"`
+		MemoryID string `db:"memory_id"`
+		Owner    string `db:"owner"`
+		Actor    string `db:"actor"`
+		ClientID string `db:"client_id"`
+		Action   string `db:"action"`
+		At       string `db:"at"`
+	}
+	if err := sel.OrderBy("at DESC", "id DESC").Limit(int64(q.Limit + 1)).All(&rows); err != nil {
+		return nil, fmt.Errorf("access log: list: %w", err)
+	}
+	page := &Page{Entries: []Entry{}}
+	actors := map[string]string{}
+	for i, r := range rows {
+		if i == q.Limit {
+			last := rows[i-1]
+			page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(last.At + "|" + last.ID))
+			break
+		}
+		at, _ := types.ParseDateTime(r.At)
+		page.Entries = append(page.Entries, Entry{
+			MemoryID: r.MemoryID, OwnerID: r.Owner, ActorID: r.Actor, ClientID: r.ClientID,
+			Action: r.Action, At: at.Time().UTC(),
+		})
+		actors[r.Actor] = ""
+	}
+	if len(actors) > 0 {
+		ids := make([]any, 0, len(actors))
+		for id := range actors {
+			ids = append(ids, id)
+		}
+		var users []struct {
+			ID       string `db:"id"`
+			Username string `db:"username"`
+		}
+		if err := l.app.DB().Select("id", "username").From(pb_migrations.Users).Where(dbx.In("id", ids...)).All(&users); err == nil {
+			for _, u := range users {
+				actors[u.ID] = u.Username
+			}
+		}
+		for i := range page.Entries {
+			page.Entries[i].Actor = actors[page.Entries[i].ActorID]
+		}
+	}
+	return page, nil
+}
+
+// Purge deletes entries older than the retention and returns how many.
+func (l *Log) Purge(_ context.Context) (int64, error) {
+	cut := dbTime(l.cfg.Now().Add(-l.cfg.Retention))
+	res, err := l.app.DB().Delete(pb_migrations.AccessLog, dbx.NewExp("at < {:cut}", dbx.Params{"cut": cut})).Execute()
+	if err != nil {
+		return 0, fmt.Errorf("access log: purge: %w", err)
+	}
+	return res.RowsAffected()
+}
+
+func dbTime(t time.Time) string {
+	dt, _ := types.ParseDateTime(t.UTC())
+	return dt.String()
+}
