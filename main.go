@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -11,7 +12,10 @@ import (
 
 func main() {
 	if err := platform.Run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "picard:", err)
+		var ce *platform.CommandError
+		if !errors.As(err, &ce) { // a command's own failure is already printed
+			fmt.Fprintln(os.Stderr, "picard:", err)
+		}
 		os.Exit(1)
 	}
 }

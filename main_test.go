@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"os"
 	"os/exec"
@@ -104,5 +105,27 @@ func TestBadConfigurationFailsFast(t *testing.T) {
 		if err == nil || !strings.Contains(string(out), name) {
 			t.Errorf("%s: want a failed start naming %s, got err %v:\n%s", kv, name, err, out)
 		}
+	}
+}
+
+// TestFailingCommandExitsNonZero: a subcommand that fails (here an import
+// of a file that is not JSONL) makes the process exit non-zero, so
+// scripts and operators notice.
+func TestFailingCommandExitsNonZero(t *testing.T) {
+	bin := buildPicard(t)
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.jsonl")
+	if err := os.WriteFile(bad, []byte("not json\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "import", bad, "--dir", filepath.Join(dir, "pb_data"))
+	cmd.Env = cleanEnv()
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() == 0 {
+		t.Fatalf("want a non-zero exit, got %v:\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "line 1") || strings.Count(string(out), "line 1") != 1 {
+		t.Fatalf("want the error once, naming the line:\n%s", out)
 	}
 }

@@ -341,5 +341,37 @@ func Run(args []string) error {
 		}
 		return err
 	}
-	return p.Execute()
+	// PocketBase's Execute drops the root command's error: keep the first
+	// one a command returns so the process exits non-zero (cobra has
+	// already printed it)
+	var cmdErr error
+	captureErrors(p.RootCmd, &cmdErr)
+	if err := p.Execute(); err != nil {
+		return err
+	}
+	if cmdErr != nil {
+		return &CommandError{cmdErr}
+	}
+	return nil
+}
+
+// CommandError is a subcommand's failure that cobra already reported.
+type CommandError struct{ Err error }
+
+func (e *CommandError) Error() string { return e.Err.Error() }
+func (e *CommandError) Unwrap() error { return e.Err }
+
+func captureErrors(c *cobra.Command, dst *error) {
+	if run := c.RunE; run != nil {
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			err := run(cmd, args)
+			if err != nil && *dst == nil {
+				*dst = err
+			}
+			return err
+		}
+	}
+	for _, sub := range c.Commands() {
+		captureErrors(sub, dst)
+	}
 }
