@@ -121,8 +121,11 @@ func Wire(app core.App, cfg Config, opts Options) (*Components, error) {
 	}
 
 	fernet.MustRegister(app, c.fernetConfig())
+	search := vectorstore.DefaultHybridOptions()
+	search.Context, search.PRF = cfg.SearchContext, cfg.SearchPRF
 	c.Memories = memories.MustRegister(app, memories.Config{
 		Cipher: cipher, Policies: c.Policies, Store: c.Vectors, Embedder: c.Embedder, Now: opts.Now,
+		KeywordKey: cfg.KeywordKey, Search: &search, Dense: cfg.SearchDense,
 	})
 	c.OAuth = oauth.MustRegister(app, oauth.Config{
 		Issuer: cfg.PublicURL, Resource: cfg.MCPResource(), Cipher: cipher, Now: opts.Now,

@@ -100,6 +100,11 @@ func (s *Service) index(ctx context.Context, ids []string) (int, error) {
 	if err := s.store.Upsert(ctx, s.embedder.Space(), items...); err != nil {
 		return 0, fmt.Errorf("index: upsert: %w", err)
 	}
+	if s.keywords != nil {
+		if err := s.keywords.IndexDocs(ctx, s.keywordDocs(recs, texts)...); err != nil {
+			return 0, fmt.Errorf("index: keywords: %w", err)
+		}
+	}
 	for _, r := range recs {
 		_, err := s.app.DB().Update(pb_migrations.Memories,
 			dbx.Params{"index_status": "ready", "index_error": ""},
@@ -148,6 +153,11 @@ func (s *Service) flushTombstonesErr(ctx context.Context) error {
 		if err := s.store.Delete(ctx, ids...); err != nil {
 			return fmt.Errorf("tombstones: delete vectors: %w", err)
 		}
+		if s.keywords != nil {
+			if err := s.keywords.DeleteDocs(ctx, ids...); err != nil {
+				return fmt.Errorf("tombstones: delete keywords: %w", err)
+			}
+		}
 		if _, err := s.app.DB().Delete(pb_migrations.Tombstones, dbx.In("memory_id", toAny(ids)...)).Execute(); err != nil {
 			return fmt.Errorf("tombstones: clear: %w", err)
 		}
@@ -189,6 +199,11 @@ func (s *Service) PurgeExpired(ctx context.Context) (int, error) {
 func (s *Service) Reindex(ctx context.Context, progress func(done, total int)) (int, error) {
 	if err := s.store.Reset(ctx); err != nil {
 		return 0, fmt.Errorf("reindex: reset store: %w", err)
+	}
+	if s.keywords != nil {
+		if err := s.keywords.ResetKeywords(ctx); err != nil {
+			return 0, fmt.Errorf("reindex: reset keyword index: %w", err)
+		}
 	}
 	if _, err := s.app.DB().NewQuery("UPDATE " + pb_migrations.Memories + " SET index_status = 'pending'").Execute(); err != nil {
 		return 0, fmt.Errorf("reindex: mark pending: %w", err)
@@ -242,8 +257,13 @@ func (s *Service) checkSpace(ctx context.Context) {
 	if err := s.app.DB().Select("count(*)").From(pb_migrations.Memories).Where(dbx.HashExp{"index_status": "ready"}).Row(&ready); err != nil {
 		return
 	}
+	if s.keywords != nil {
+		if n, err := s.keywords.KeywordCount(ctx); err == nil && n < have {
+			have = n
+		}
+	}
 	if have < ready {
-		slog.Warn("vector store is missing vectors of the current embedding space; reindexing", "space", s.embedder.Space().String(), "have", have, "memories", ready)
+		slog.Warn("vector store or keyword index is missing memories; reindexing", "space", s.embedder.Space().String(), "have", have, "memories", ready)
 		_, _ = s.app.DB().NewQuery("UPDATE " + pb_migrations.Memories + " SET index_status = 'pending' WHERE index_status = 'ready'").Execute()
 	}
 }

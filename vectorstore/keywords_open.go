@@ -1,0 +1,104 @@
+package vectorstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	_ "modernc.org/sqlite" // the embedded keyword index
+)
+
+var keywordTables = []string{"docs", "postings", "shares", "terms", "stats", "docs_owner_time", "postings_doc"}
+
+// OpenSQLiteKeywords opens (or creates) a keyword index in the SQLite file
+// at path (WAL mode, fully synced commits).
+func OpenSQLiteKeywords(path string) (KeywordIndex, error) {
+	k, err := openSQLiteKeywords(path)
+	if err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+func openSQLiteKeywords(path string) (*sqlKeywords, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("open keyword index: %w", err)
+	}
+	// create the file ourselves so it is 0600 from the start
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open keyword index: %w", err)
+	}
+	f.Close()
+	q := url.Values{}
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(OFF)"} {
+		q.Add("_pragma", p)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open keyword index: %w", err)
+	}
+	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(8)
+	pairs := []string{}
+	for _, t := range keywordTables {
+		pairs = append(pairs, "{"+t+"}", "kw_"+t)
+	}
+	k := &sqlKeywords{db: db, sqlite: true, names: strings.NewReplacer(pairs...),
+		wrapErr: func(op string, err error) error { return fmt.Errorf("keyword index %s: %w", op, err) }}
+	k.ensure = func(ctx context.Context) error {
+		for _, s := range keywordDDL {
+			if _, err := db.ExecContext(ctx, k.sql(s)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := k.ready(context.Background()); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return k, nil
+}
+
+// Close closes the database.
+func (k *sqlKeywords) Close() error { return k.db.Close() }
+
+// newPGKeywords is the keyword index in the store's schema, sharing its
+// connection pool; tables are created on first use.
+func (s *PGStore) newPGKeywords() *sqlKeywords {
+	db := stdlib.OpenDBFromPool(s.pool)
+	pairs := []string{}
+	for _, t := range keywordTables {
+		name := pgx.Identifier{"kw_" + t}.Sanitize()
+		if t != "docs_owner_time" && t != "postings_doc" {
+			name = s.ident("kw_" + t)
+		}
+		pairs = append(pairs, "{"+t+"}", name)
+	}
+	k := &sqlKeywords{db: db, names: strings.NewReplacer(pairs...), wrapErr: pgError}
+	k.ensure = func(ctx context.Context) error {
+		if err := s.ensure(ctx); err != nil {
+			return err
+		}
+		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended('picard-vectorstore', 0))"); err != nil {
+				return err
+			}
+			for _, q := range keywordDDL {
+				if _, err := tx.Exec(ctx, k.sql(q)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	return k
+}
