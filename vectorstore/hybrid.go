@@ -15,8 +15,8 @@ type HybridOptions struct {
 	Context                bool
 	ContextNear            float64
 	ContextFar             float64
-	ContextSpan            int // neighbours looked at on each side (1 or 2)
-	Candidates             int // keyword hits that lend context / enter fusion
+	Candidates             int // hits of each list that enter fusion
+	Budget                 int // see KeywordQuery.Budget
 	PRF                    bool
 	PRFDocs, PRFTerms      int     // feedback from the top PRFDocs hits' best PRFTerms terms
 	PRFWeight              float64 // query weight of an expansion term
@@ -28,7 +28,7 @@ type HybridOptions struct {
 func DefaultHybridOptions() HybridOptions {
 	return HybridOptions{
 		K1: 1.2, B: 0.3,
-		Context: true, ContextNear: 0.5, ContextFar: 0.5, Candidates: 50,
+		Context: true, ContextNear: 0.5, ContextFar: 0.5, Candidates: 50, Budget: 2000,
 		PRF: false, PRFDocs: 3, PRFTerms: 10, PRFWeight: 0.3,
 		RRFK: 60, DenseWeight: 1, KeyWeight: 1,
 	}
@@ -94,7 +94,7 @@ func (h *Hybrid) Search(ctx context.Context, text string, f Filter, limit int) (
 			return nil, err
 		}
 	}
-	q := KeywordQuery{Terms: terms, Filter: f, Limit: limit, K1: o.K1, B: o.B}
+	q := KeywordQuery{Terms: terms, Filter: f, Limit: limit, K1: o.K1, B: o.B, Budget: o.Budget}
 	if o.Context {
 		q.ContextNear, q.ContextFar = o.ContextNear, o.ContextFar
 	}
@@ -117,7 +117,7 @@ func (h *Hybrid) Search(ctx context.Context, text string, f Filter, limit int) (
 // and searches again.
 func (h *Hybrid) feedback(ctx context.Context, terms map[int64]float64, f Filter) (map[int64]float64, error) {
 	o := h.Opts
-	top, err := h.Index.SearchKeywords(ctx, KeywordQuery{Terms: terms, Filter: f, Limit: o.PRFDocs, K1: o.K1, B: o.B})
+	top, err := h.Index.SearchKeywords(ctx, KeywordQuery{Terms: terms, Filter: f, Limit: o.PRFDocs, K1: o.K1, B: o.B, Budget: o.Budget})
 	if err != nil || len(top) == 0 {
 		return terms, err
 	}

@@ -35,6 +35,10 @@ type KeywordQuery struct {
 	// ContextFar × the best of its ±2 neighbours (same owner; only
 	// memories passing Filter lend or receive).
 	ContextNear, ContextFar float64
+	// Budget bounds the work of one query: candidates come from the
+	// rarest query terms whose postings add up to at most Budget (0: every
+	// term, exact BM25 over all matching memories).
+	Budget int
 }
 
 // KeywordHit is one keyword result: its own BM25 score, the best scores its
@@ -134,7 +138,7 @@ var keywordDDL = []string{
 		doc_id TEXT NOT NULL,
 		tf     INTEGER NOT NULL,
 		PRIMARY KEY (term, doc_id))`,
-	`CREATE INDEX IF NOT EXISTS {postings_doc} ON {postings} (doc_id)`,
+	`CREATE INDEX IF NOT EXISTS {postings_doc} ON {postings} (doc_id, term, tf)`,
 	`CREATE TABLE IF NOT EXISTS {shares} (
 		doc_id    TEXT NOT NULL,
 		kind      TEXT NOT NULL,
@@ -157,7 +161,7 @@ func micros(t time.Time) any {
 	return t.UnixMicro()
 }
 
-const kwChunk = 300 // rows per multi-row statement
+const kwChunk = 100 // rows per multi-row statement
 
 func placeholders(a *sqlArgs, vals ...any) string {
 	ps := make([]string, len(vals))
@@ -631,34 +635,59 @@ func (k *sqlKeywords) SearchKeywords(ctx context.Context, q KeywordQuery) ([]Key
 	b := a.add(q.B)
 	avgP := a.add(avg)
 	dbl := func(p string) string { return "CAST(" + p + " AS DOUBLE PRECISION)" }
+	// Candidates: memories holding one of the rarest query terms, taking
+	// terms in order of rarity while their postings fit the budget (the
+	// rarest always). Every query term then scores the candidates, so only
+	// memories holding nothing but very common query words are left out.
+	present := make([]int64, 0, len(terms))
+	for _, t := range terms {
+		if df[t] > 0 {
+			present = append(present, t)
+		}
+	}
+	slices.SortStableFunc(present, func(x, y int64) int { return df[x] - df[y] })
+	rare, sum := present, 0
+	if q.Budget > 0 {
+		for i, t := range present {
+			if i > 0 && sum+df[t] > q.Budget {
+				rare = present[:i]
+				break
+			}
+			sum += df[t]
+		}
+	}
+	capped := q.Budget > 0 && len(rare) == 1 && df[rare[0]] > q.Budget
+	cand := `SELECT DISTINCT p.doc_id AS id FROM {postings} p JOIN {docs} d ON d.id = p.doc_id
+			WHERE p.term IN (` + placeholders(&a, toAnys(rare)...) + `) AND ` + kwFilterSQL(q.Filter, "d", &a)
+	if capped {
+		cand += ` LIMIT ` + strconv.Itoa(q.Budget)
+	}
 	query := `WITH q (term, w) AS (VALUES ` + strings.Join(vals, ", ") + `),
+		cand AS (` + cand + `),
 		s AS (
-			SELECT p.doc_id AS id, SUM(q.w * p.tf * (` + dbl(k1) + ` + 1) /
+			SELECT d.id, d.prev1, d.prev2, d.next1, d.next2, SUM(q.w * p.tf * (` + dbl(k1) + ` + 1) /
 				(p.tf + ` + dbl(k1) + ` * (1 - ` + dbl(b) + ` + ` + dbl(b) + ` * d.len / ` + dbl(avgP) + `))) AS score
-			FROM q JOIN {postings} p ON p.term = q.term JOIN {docs} d ON d.id = p.doc_id
-			WHERE ` + kwFilterSQL(q.Filter, "d", &a) + `
-			GROUP BY p.doc_id)`
+			FROM cand CROSS JOIN q JOIN {postings} p ON p.term = q.term AND p.doc_id = cand.id JOIN {docs} d ON d.id = cand.id
+			GROUP BY d.id, d.prev1, d.prev2, d.next1, d.next2)`
 	if q.ContextNear == 0 && q.ContextFar == 0 {
 		query += `
 		SELECT s.id, s.score, s.score, ` + dbl("0") + `, ` + dbl("0") + ` FROM s ORDER BY s.score DESC, s.id LIMIT ` + strconv.Itoa(q.Limit)
 	} else {
 		zero := dbl("0")
-		var lend []string
-		for _, nb := range []struct{ col, near, far string }{
-			{"prev1", "s.score", zero}, {"next1", "s.score", zero}, {"prev2", zero, "s.score"}, {"next2", zero, "s.score"},
-		} {
-			lend = append(lend, `SELECT d.`+nb.col+` AS id, `+nb.near+` AS near, `+nb.far+` AS far FROM s JOIN {docs} d ON d.id = s.id WHERE d.`+nb.col+` IS NOT NULL`)
-		}
+		// every scored memory keeps its score and lends it to its
+		// neighbours; one GROUP BY takes the best of each kind
 		query += `,
-		lend AS (` + strings.Join(lend, " UNION ALL ") + `),
-		c AS (SELECT id, MAX(near) AS near, MAX(far) AS far FROM lend GROUP BY id),
-		u AS (SELECT id FROM s UNION SELECT id FROM c),
-		t AS (
-			SELECT u.id, COALESCE(s.score, 0) AS kw, COALESCE(c.near, 0) AS near, COALESCE(c.far, 0) AS far
-			FROM u JOIN {docs} d ON d.id = u.id LEFT JOIN s ON s.id = u.id LEFT JOIN c ON c.id = u.id
-			WHERE ` + kwFilterSQL(q.Filter, "d", &a) + `)
-		SELECT t.id, t.kw + ` + dbl(a.add(q.ContextNear)) + ` * t.near + ` + dbl(a.add(q.ContextFar)) + ` * t.far AS total, t.kw, t.near, t.far
-		FROM t ORDER BY total DESC, t.id LIMIT ` + strconv.Itoa(q.Limit)
+		w AS (
+			SELECT id, score AS kw, ` + zero + ` AS near, ` + zero + ` AS far FROM s
+			UNION ALL SELECT prev1, ` + zero + `, score, ` + zero + ` FROM s WHERE prev1 IS NOT NULL
+			UNION ALL SELECT next1, ` + zero + `, score, ` + zero + ` FROM s WHERE next1 IS NOT NULL
+			UNION ALL SELECT prev2, ` + zero + `, ` + zero + `, score FROM s WHERE prev2 IS NOT NULL
+			UNION ALL SELECT next2, ` + zero + `, ` + zero + `, score FROM s WHERE next2 IS NOT NULL),
+		g AS (SELECT id, MAX(kw) AS kw, MAX(near) AS near, MAX(far) AS far FROM w GROUP BY id)
+		SELECT g.id, g.kw + ` + dbl(a.add(q.ContextNear)) + ` * g.near + ` + dbl(a.add(q.ContextFar)) + ` * g.far AS total, g.kw, g.near, g.far
+		FROM g JOIN {docs} d ON d.id = g.id
+		WHERE ` + kwFilterSQL(q.Filter, "d", &a) + `
+		ORDER BY total DESC, g.id LIMIT ` + strconv.Itoa(q.Limit)
 	}
 	rows, err := k.db.QueryContext(ctx, k.sql(query), a...)
 	if err != nil {

@@ -65,6 +65,7 @@ func main() {
 	ctxOn := flag.Bool("context", def.Context, "temporal context")
 	near := flag.Float64("near", def.ContextNear, "context weight of the ±1 neighbours")
 	far := flag.Float64("far", def.ContextFar, "context weight of the ±2 neighbours")
+	budget := flag.Int("budget", def.Budget, "postings budget per query (0: exact)")
 	prf := flag.Bool("prf", def.PRF, "pseudo-relevance feedback")
 	prfDocs := flag.Int("prf-docs", def.PRFDocs, "feedback documents")
 	prfTerms := flag.Int("prf-terms", def.PRFTerms, "feedback terms")
@@ -82,7 +83,7 @@ func main() {
 		defer pprof.StopCPUProfile()
 	}
 	opts := vectorstore.HybridOptions{K1: *k1, B: *b, Context: *ctxOn, ContextNear: *near, ContextFar: *far,
-		Candidates: def.Candidates, PRF: *prf, PRFDocs: *prfDocs, PRFTerms: *prfTerms, PRFWeight: *prfWeight}
+		Candidates: def.Candidates, Budget: *budget, PRF: *prf, PRFDocs: *prfDocs, PRFTerms: *prfTerms, PRFWeight: *prfWeight}
 
 	convs, err := load(*data)
 	if err != nil {
