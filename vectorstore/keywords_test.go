@@ -411,3 +411,33 @@ func TestKeywordsBackendsAgree(t *testing.T) {
 		}
 	}
 }
+
+func TestKeywordsNoPlaintextPG(t *testing.T) {
+	dsn := testpg.DSN(t)
+	s := openTestPG(t, dsn)
+	kw, err := s.Keywords()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := testHasher(t)
+	indexAll(t, kw, []KeywordDoc{
+		doc(h, "m1", "The xylophonist ate marmalade", Meta{OwnerID: "u", Permission: "private", CreatedAt: kwBase}),
+		doc(h, "m2", "quarterback code ORD-5512-ZQ", Meta{OwnerID: "u", Permission: "shared", SharedUsers: []string{"v"}, CreatedAt: kwBase}),
+	})
+	var dump strings.Builder
+	for _, tbl := range []string{"kw_docs", "kw_postings", "kw_shares", "kw_terms", "kw_stats"} {
+		var text string
+		if err := s.pool.QueryRow(context.Background(), "SELECT coalesce(string_agg(t::text, ' '), '') FROM "+s.ident(tbl)+" t").Scan(&text); err != nil {
+			t.Fatal(err)
+		}
+		dump.WriteString(strings.ToLower(text))
+	}
+	if !strings.Contains(dump.String(), "m1") {
+		t.Fatalf("the dump should hold the ids: %s", dump.String())
+	}
+	for _, w := range []string{"xylophonist", "xylophonist", "marmalade", "marmalad", "quarterback", "ord-5512-zq", "5512"} {
+		if strings.Contains(dump.String(), w) {
+			t.Errorf("the keyword tables hold %q in plaintext", w)
+		}
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/pocketbase/dbx"
@@ -194,24 +196,42 @@ func (s *Service) PurgeExpired(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// Reindex empties the vector store and marks every memory pending, then
-// indexes them all, reporting progress. Use it after changing embedder.
+// Reindex empties the vector store and the keyword index, marks every
+// memory pending, then indexes them all, reporting progress. Use it after
+// changing embedder or keyword key. It is resumable: a marker file in the
+// data dir records that a reindex started, and a second run after an
+// interruption only indexes what is still pending.
 func (s *Service) Reindex(ctx context.Context, progress func(done, total int)) (int, error) {
-	if err := s.store.Reset(ctx); err != nil {
-		return 0, fmt.Errorf("reindex: reset store: %w", err)
-	}
-	if s.keywords != nil {
-		if err := s.keywords.ResetKeywords(ctx); err != nil {
-			return 0, fmt.Errorf("reindex: reset keyword index: %w", err)
+	marker := filepath.Join(s.app.DataDir(), "reindex.pending")
+	if _, err := os.Stat(marker); err != nil {
+		if err := os.WriteFile(marker, []byte("a reindex started; run `picard reindex` again to finish it\n"), 0o600); err != nil {
+			return 0, fmt.Errorf("reindex: write marker: %w", err)
 		}
+		if err := s.store.Reset(ctx); err != nil {
+			return 0, fmt.Errorf("reindex: reset store: %w", err)
+		}
+		if s.keywords != nil {
+			if err := s.keywords.ResetKeywords(ctx); err != nil {
+				return 0, fmt.Errorf("reindex: reset keyword index: %w", err)
+			}
+		}
+		if _, err := s.app.DB().NewQuery("UPDATE " + pb_migrations.Memories + " SET index_status = 'pending'").Execute(); err != nil {
+			return 0, fmt.Errorf("reindex: mark pending: %w", err)
+		}
+		if _, err := s.app.DB().Delete(pb_migrations.Tombstones, nil).Execute(); err != nil {
+			return 0, fmt.Errorf("reindex: clear tombstones: %w", err)
+		}
+	} else {
+		slog.Info("resuming an interrupted reindex", "marker", marker)
 	}
-	if _, err := s.app.DB().NewQuery("UPDATE " + pb_migrations.Memories + " SET index_status = 'pending'").Execute(); err != nil {
-		return 0, fmt.Errorf("reindex: mark pending: %w", err)
+	n, err := s.indexAllPending(ctx, progress)
+	if err != nil {
+		return n, err
 	}
-	if _, err := s.app.DB().Delete(pb_migrations.Tombstones, nil).Execute(); err != nil {
-		return 0, fmt.Errorf("reindex: clear tombstones: %w", err)
+	if err := os.Remove(marker); err != nil && !os.IsNotExist(err) {
+		return n, fmt.Errorf("reindex: remove marker: %w", err)
 	}
-	return s.indexAllPending(ctx, progress)
+	return n, nil
 }
 
 func (s *Service) indexAllPending(ctx context.Context, progress func(done, total int)) (int, error) {
