@@ -185,6 +185,17 @@ func (k *sqlKeywords) beginWrite(ctx context.Context) (*sql.Tx, func(), error) {
 		unlock()
 		return nil, nil, err
 	}
+	if !k.sqlite {
+		// one keyword writer at a time, across processes too: a memory
+		// indexed by two writers at once (the request and the
+		// reconciler) must not be inserted twice, and the df and stats
+		// rows are shared by every write anyway
+		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtextextended('picard-keywords', 0))"); err != nil {
+			_ = tx.Rollback()
+			unlock()
+			return nil, nil, err
+		}
+	}
 	return tx, unlock, nil
 }
 

@@ -441,3 +441,50 @@ func TestKeywordsNoPlaintextPG(t *testing.T) {
 		}
 	}
 }
+
+// TestKeywordsConcurrentWriters: the same memories indexed and deleted by
+// several writers at once (a request and the reconciler) end up indexed
+// once, with exact document frequencies.
+func TestKeywordsConcurrentWriters(t *testing.T) {
+	for name, open := range map[string]func(t *testing.T) KeywordIndex{
+		"sqlite":   func(t *testing.T) KeywordIndex { k, _ := openSQLiteKW(t); return k },
+		"postgres": func(t *testing.T) KeywordIndex { return openPGKW(t) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			k := open(t)
+			h := testHasher(t)
+			docs := synthetic(h, 200)
+			errs := make(chan error, 8)
+			for w := range 8 {
+				go func() {
+					var err error
+					for i := w; i < 200 && err == nil; i += 3 {
+						err = k.IndexDocs(context.Background(), docs[i], docs[(i+1)%200])
+					}
+					errs <- err
+				}()
+			}
+			for range 8 {
+				if err := <-errs; err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n, err := k.KeywordCount(context.Background()); err != nil || n != 200 {
+				t.Fatalf("count %d %v", n, err)
+			}
+			df, _, _, err := k.DocFreqs(context.Background(), []int64{h.Hash("heron")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := 0
+			for _, d := range docs {
+				if d.Terms[h.Hash("heron")] > 0 {
+					want++
+				}
+			}
+			if df[h.Hash("heron")] != want {
+				t.Fatalf("df %d, want %d", df[h.Hash("heron")], want)
+			}
+		})
+	}
+}

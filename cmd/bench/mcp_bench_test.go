@@ -14,6 +14,7 @@ import (
 	"fmt"
 	mrand "math/rand/v2"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -38,17 +39,21 @@ var (
 	benchN     = flag.Int("bench-n", 10_000, "memories to seed")
 	benchQ     = flag.Int("bench-q", 2_000, "queries per backend and concurrency")
 	benchConns = flag.String("bench-conns", "1,50", "concurrent MCP connections to measure")
-	benchBack  = flag.String("bench-backends", "embedded,pgvector", "backends (pgvector needs PICARD_TEST_PG_DSN)")
+	benchBack  = flag.String("bench-backends", "embedded,pgvector", "backends (pgvector needs PICARD_TEST_PG_DSN); a -dense suffix (embedded-dense) measures dense-only search, as before the keyword index")
 )
 
 const benchUsers = 100
 
+// denseOnly is a store without its keyword index.
+type denseOnly struct{ vectorstore.Store }
+
 func TestMCPBench(t *testing.T) {
-	fmt.Printf("%-9s %7s %5s %9s %9s %9s %8s %8s\n", "backend", "n", "conns", "p50", "p99", "req/s", "hits", "seed")
+	fmt.Printf("%-15s %7s %5s %9s %9s %9s %8s %8s\n", "backend", "n", "conns", "p50", "p99", "req/s", "hits", "seed")
 	for _, b := range strings.Split(*benchBack, ",") {
 		t.Run(b, func(t *testing.T) {
 			var store vectorstore.Store
-			if b == "pgvector" {
+			switch strings.TrimSuffix(b, "-dense") {
+			case "pgvector":
 				dsn := os.Getenv("PICARD_TEST_PG_DSN")
 				if dsn == "" {
 					t.Skip("PICARD_TEST_PG_DSN is not set")
@@ -61,6 +66,22 @@ func TestMCPBench(t *testing.T) {
 				}
 				t.Cleanup(func() { pg.Close() })
 				store = pg
+			case "embedded":
+				if strings.HasSuffix(b, "-dense") {
+					e, err := vectorstore.OpenEmbedded(filepath.Join(t.TempDir(), "vectors.db"))
+					if err != nil {
+						t.Fatal(err)
+					}
+					t.Cleanup(func() { e.Close() })
+					store = e
+				}
+			default:
+				t.Fatalf("unknown backend %q", b)
+			}
+			if strings.HasSuffix(b, "-dense") {
+				// hides the keyword index: the search before hybrid
+				// (dense only, local embedder), for comparison
+				store = denseOnly{store}
 			}
 			s := picardtest.Start(t, picardtest.Options{Vectors: store})
 			start := time.Now()
@@ -71,7 +92,7 @@ func TestMCPBench(t *testing.T) {
 				fmt.Sscan(cs, &conns)
 				lat, hits, wall := runQueries(t, s, users, queries, conns, *benchQ)
 				sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-				fmt.Printf("%-9s %7d %5d %9s %9s %9.0f %8.2f %8s\n", b, *benchN, conns,
+				fmt.Printf("%-15s %7d %5d %9s %9s %9.0f %8.2f %8s\n", b, *benchN, conns,
 					lat[len(lat)/2].Round(10*time.Microsecond), lat[len(lat)*99/100].Round(10*time.Microsecond),
 					float64(len(lat))/wall.Seconds(), hits, seeded.Round(time.Second))
 			}
