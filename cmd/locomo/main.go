@@ -57,9 +57,10 @@ var sessionKey = regexp.MustCompile(`^session_(\d+)$`)
 
 func main() {
 	data := flag.String("data", "../shared/data/locomo-dev", "folder of LoCoMo conversation JSON files")
-	mode := flag.String("mode", "hybrid", "hybrid (keyword + context, the default search) or dense (local embedder)")
+	mode := flag.String("mode", "hybrid", "hybrid (keyword + context, the default search), dense (local embedder) or fused (both, by reciprocal rank)")
 	pg := flag.String("pg", os.Getenv("PICARD_TEST_PG_DSN"), "PostgreSQL DSN: also measure the pgvector backend")
 	def := vectorstore.DefaultHybridOptions()
+	denseW := flag.Float64("dense-weight", def.DenseWeight, "RRF weight of the dense list (fused)")
 	k1 := flag.Float64("k1", def.K1, "BM25 k1")
 	b := flag.Float64("b", def.B, "BM25 b")
 	ctxOn := flag.Bool("context", def.Context, "temporal context")
@@ -83,7 +84,7 @@ func main() {
 		defer pprof.StopCPUProfile()
 	}
 	opts := vectorstore.HybridOptions{K1: *k1, B: *b, Context: *ctxOn, ContextNear: *near, ContextFar: *far,
-		Candidates: def.Candidates, Budget: *budget, PRF: *prf, PRFDocs: *prfDocs, PRFTerms: *prfTerms, PRFWeight: *prfWeight}
+		Candidates: def.Candidates, Budget: *budget, RRFK: def.RRFK, KeyWeight: def.KeyWeight, DenseWeight: *denseW, PRF: *prf, PRFDocs: *prfDocs, PRFTerms: *prfTerms, PRFWeight: *prfWeight}
 
 	convs, err := load(*data)
 	if err != nil {
@@ -179,8 +180,6 @@ func (t tally) String() string {
 	return fmt.Sprintf("%6.3f %6.3f %5d", t.r5/float64(t.n), t.r10/float64(t.n), t.n)
 }
 
-type searcher func(ctx context.Context, owner, q string, limit int) ([]string, error)
-
 func evaluate(ctx context.Context, backend string, store vectorstore.Store, convs []conversation, mode string, opts vectorstore.HybridOptions) {
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
@@ -188,7 +187,6 @@ func evaluate(ctx context.Context, backend string, store vectorstore.Store, conv
 	if err != nil {
 		log.Fatal(err)
 	}
-	var search searcher
 	filter := func(owner string) vectorstore.Filter {
 		return vectorstore.Filter{Any: []vectorstore.Clause{{OwnerID: owner}}, Now: time.Now()}
 	}
@@ -197,8 +195,9 @@ func evaluate(ctx context.Context, backend string, store vectorstore.Store, conv
 		return vectorstore.Meta{OwnerID: owner, Permission: "private", CreatedAt: base.Add(time.Duration(i) * time.Minute)}
 	}
 	start := time.Now()
-	switch mode {
-	case "hybrid":
+	type ranker func(ctx context.Context, owner, q string, limit int) ([]vectorstore.RankedHit, error)
+	var kw, dense ranker
+	if mode == "hybrid" || mode == "fused" {
 		kp, ok := store.(vectorstore.KeywordProvider)
 		if !ok {
 			log.Fatalf("%s has no keyword index", backend)
@@ -221,15 +220,11 @@ func evaluate(ctx context.Context, backend string, store vectorstore.Store, conv
 			}
 		}
 		h := &vectorstore.Hybrid{Index: idx, Hasher: hasher, Opts: opts}
-		search = func(ctx context.Context, owner, q string, limit int) ([]string, error) {
-			hits, err := h.Search(ctx, q, filter(owner), limit)
-			ids := make([]string, len(hits))
-			for i, x := range hits {
-				ids[i] = x.ID
-			}
-			return ids, err
+		kw = func(ctx context.Context, owner, q string, limit int) ([]vectorstore.RankedHit, error) {
+			return h.Search(ctx, q, filter(owner), limit)
 		}
-	case "dense":
+	}
+	if mode == "dense" || mode == "fused" {
 		emb := vectorstore.NewLocalEmbedder()
 		for _, c := range convs {
 			texts := make([]string, len(c.turns))
@@ -248,20 +243,47 @@ func evaluate(ctx context.Context, backend string, store vectorstore.Store, conv
 				log.Fatal(err)
 			}
 		}
-		search = func(ctx context.Context, owner, q string, limit int) ([]string, error) {
+		dense = func(ctx context.Context, owner, q string, limit int) ([]vectorstore.RankedHit, error) {
 			qv, err := emb.Embed(ctx, []string{q})
 			if err != nil {
 				return nil, err
 			}
 			hits, err := store.Search(ctx, vectorstore.Query{Space: emb.Space(), Vector: qv[0], Limit: limit, Filter: filter(owner)})
-			ids := make([]string, len(hits))
+			out := make([]vectorstore.RankedHit, len(hits))
 			for i, x := range hits {
-				ids[i] = x.ID
+				out[i] = vectorstore.RankedHit{ID: x.ID, Score: x.Score}
 			}
-			return ids, err
+			return out, err
+		}
+	}
+	var rank ranker
+	switch mode {
+	case "hybrid":
+		rank = kw
+	case "dense":
+		rank = dense
+	case "fused":
+		rank = func(ctx context.Context, owner, q string, limit int) ([]vectorstore.RankedHit, error) {
+			a, err := kw(ctx, owner, q, max(limit, opts.Candidates))
+			if err != nil {
+				return nil, err
+			}
+			b, err := dense(ctx, owner, q, max(limit, opts.Candidates))
+			if err != nil {
+				return nil, err
+			}
+			return vectorstore.FuseRRF(opts.RRFK, limit, []float64{opts.KeyWeight, opts.DenseWeight}, a, b), nil
 		}
 	default:
 		log.Fatalf("unknown -mode %q", mode)
+	}
+	search := func(ctx context.Context, owner, q string, limit int) ([]string, error) {
+		hits, err := rank(ctx, owner, q, limit)
+		ids := make([]string, len(hits))
+		for i, x := range hits {
+			ids[i] = x.ID
+		}
+		return ids, err
 	}
 	loaded := time.Since(start)
 
