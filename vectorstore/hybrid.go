@@ -29,7 +29,7 @@ func DefaultHybridOptions() HybridOptions {
 	return HybridOptions{
 		K1: 1.2, B: 0.3,
 		Context: true, ContextNear: 0.5, ContextFar: 0.5, Candidates: 50, Budget: 2000,
-		PRF: false, PRFDocs: 3, PRFTerms: 10, PRFWeight: 0.3,
+		PRF: false, PRFDocs: 3, PRFTerms: 5, PRFWeight: 0.1,
 		RRFK: 60, DenseWeight: 1, KeyWeight: 1,
 	}
 }

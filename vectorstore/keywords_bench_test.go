@@ -73,6 +73,9 @@ func BenchmarkKeywordSearchSQLite10k(b *testing.B) {
 }
 
 func BenchmarkKeywordSearchSQLite10kParallel(b *testing.B) {
+	if v := os.Getenv("BENCH_CONNS"); v != "" {
+		sqliteConns, _ = strconv.Atoi(v)
+	}
 	h := testHasher(b)
 	k, err := openSQLiteKeywords(filepath.Join(b.TempDir(), "kw.db"))
 	if err != nil {
