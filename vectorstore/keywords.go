@@ -576,6 +576,35 @@ func (k *sqlKeywords) DocFreqs(ctx context.Context, terms []int64) (map[int64]in
 		return nil, 0, 0, err
 	}
 	var n, total int64
+	df := make(map[int64]int, len(terms))
+	if len(terms) > 0 && len(terms) <= kwChunk {
+		// the usual query: stats and document frequencies in one statement
+		a := sqlArgs{}
+		in := placeholders(&a, toAnys(terms)...)
+		rows, err := k.db.QueryContext(ctx, k.sql(`SELECT s.n, s.total_len, t.term, t.df FROM {stats} s
+			LEFT JOIN {terms} t ON t.term IN (`+in+`) WHERE s.id = 1`), a...)
+		if err != nil {
+			return nil, 0, 0, k.wrapErr("df", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var t, d sql.NullInt64
+			if err := rows.Scan(&n, &total, &t, &d); err != nil {
+				return nil, 0, 0, k.wrapErr("df", err)
+			}
+			if t.Valid {
+				df[t.Int64] = int(d.Int64)
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return nil, 0, 0, k.wrapErr("df", err)
+		}
+		avg := 0.0
+		if n > 0 {
+			avg = float64(total) / float64(n)
+		}
+		return df, int(n), avg, nil
+	}
 	if err := k.db.QueryRowContext(ctx, k.sql(`SELECT n, total_len FROM {stats} WHERE id = 1`)).Scan(&n, &total); err != nil {
 		return nil, 0, 0, k.wrapErr("stats", err)
 	}
@@ -583,7 +612,6 @@ func (k *sqlKeywords) DocFreqs(ctx context.Context, terms []int64) (map[int64]in
 	if n > 0 {
 		avg = float64(total) / float64(n)
 	}
-	df := make(map[int64]int, len(terms))
 	for lo := 0; lo < len(terms); lo += kwChunk {
 		a := sqlArgs{}
 		in := placeholders(&a, toAnys(terms[lo:min(lo+kwChunk, len(terms))])...)
