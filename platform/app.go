@@ -134,8 +134,11 @@ func Wire(app core.App, cfg Config, opts Options) (*Components, error) {
 	}
 
 	fernet.MustRegister(app, c.fernetConfig())
+	search := vectorstore.DefaultHybridOptions()
+	search.Context, search.PRF = cfg.SearchContext, cfg.SearchPRF
 	c.Memories = memories.MustRegister(app, memories.Config{
 		Cipher: cipher, Policies: c.Policies, Store: c.Vectors, Embedder: c.Embedder, Now: opts.Now,
+		KeywordKey: cfg.KeywordKey, Search: &search, Dense: cfg.SearchDense,
 	})
 	c.OAuth = oauth.MustRegister(app, oauth.Config{
 		Issuer: cfg.PublicURL, Resource: cfg.MCPResource(), Cipher: cipher, Now: opts.Now,
@@ -287,14 +290,14 @@ func (p *Picard) addCommands() {
 	})
 	reindex := &cobra.Command{
 		Use:   "reindex",
-		Short: "Rebuild the vector store from the memories with the configured embedder (stop the server first when using the embedded store)",
+		Short: "Rebuild the vector store and the keyword index from the memories (resumable; stop the server first when using the embedded store)",
 		RunE: func(c *cobra.Command, _ []string) error {
 			if err := p.RunAllMigrations(); err != nil {
 				return err
 			}
 			n, err := p.Memories.Reindex(c.Context(), fernet.ProgressBar(c.ErrOrStderr(), "reindexing"))
 			if err != nil {
-				return fmt.Errorf("reindex stopped after %d memories (run it again, or start the server: pending memories are indexed automatically): %w", n, err)
+				return fmt.Errorf("reindex stopped after %d memories (run it again to resume, or start the server: pending memories are indexed automatically): %w", n, err)
 			}
 			fmt.Fprintf(c.OutOrStdout(), "indexed %d memories into %s\n", n, p.Embedder.Space())
 			return nil

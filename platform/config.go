@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/picard-mcp/picard/plugins/fernet"
+	"github.com/picard-mcp/picard/vectorstore"
 )
 
 // DefaultListen is where `picard serve` listens without --http.
@@ -37,6 +38,14 @@ type Config struct {
 	OAuthAllowPrivateCIMD bool
 	// AuditRetention is how long access log entries are kept (0: default).
 	AuditRetention time.Duration
+	// Search: PICARD_KEYWORD_KEY (base64, keys the keyword index hashes;
+	// default keyword.key in the data dir), PICARD_SEARCH_DENSE
+	// (auto|on|off), PICARD_SEARCH_CONTEXT (default true), PICARD_SEARCH_PRF
+	// (default false).
+	KeywordKey    []byte
+	SearchDense   string
+	SearchContext bool
+	SearchPRF     bool
 }
 
 // ConfigError names the variable that is wrong.
@@ -72,6 +81,9 @@ func LoadConfig(getenv func(string) string, listen string) (Config, error) {
 		return c, err
 	}
 	if c.AuditRetention, err = retentionVar(getenv, "PICARD_AUDIT_RETENTION"); err != nil {
+		return c, err
+	}
+	if err := c.loadSearch(getenv); err != nil {
 		return c, err
 	}
 	for _, o := range strings.Split(getenv("PICARD_ALLOWED_ORIGINS"), ",") {
@@ -135,6 +147,30 @@ func LoadConfig(getenv func(string) string, listen string) (Config, error) {
 		return c, &ConfigError{"PICARD_ADMIN_PASSWORD", "must be at least 10 characters"}
 	}
 	return c, nil
+}
+
+func (c *Config) loadSearch(getenv func(string) string) error {
+	if k := strings.TrimSpace(getenv("PICARD_KEYWORD_KEY")); k != "" {
+		key, err := vectorstore.ParseKeywordKey(k)
+		if err != nil {
+			return &ConfigError{"PICARD_KEYWORD_KEY", err.Error()}
+		}
+		c.KeywordKey = key
+	}
+	switch c.SearchDense = strings.ToLower(strings.TrimSpace(getenv("PICARD_SEARCH_DENSE"))); c.SearchDense {
+	case "", "auto", "on", "off":
+	default:
+		return &ConfigError{"PICARD_SEARCH_DENSE", fmt.Sprintf("%q is not one of auto, on, off", c.SearchDense)}
+	}
+	var err error
+	c.SearchContext = true
+	if strings.TrimSpace(getenv("PICARD_SEARCH_CONTEXT")) != "" {
+		if c.SearchContext, err = boolVar(getenv, "PICARD_SEARCH_CONTEXT"); err != nil {
+			return err
+		}
+	}
+	c.SearchPRF, err = boolVar(getenv, "PICARD_SEARCH_PRF")
+	return err
 }
 
 func boolVar(getenv func(string) string, name string) (bool, error) {

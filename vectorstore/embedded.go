@@ -42,6 +42,9 @@ type EmbeddedStore struct {
 	live    int // items held, over all spaces
 	garbage int // superseded item records in the log
 	closed  bool
+
+	kwMu sync.Mutex
+	kw   *sqlKeywords // keywords.db beside the log, opened on first use
 }
 
 var _ Store = (*EmbeddedStore)(nil)
@@ -419,7 +422,8 @@ func (s *EmbeddedStore) Delete(ctx context.Context, ids ...string) error {
 	return nil
 }
 
-// Reset removes every vector of every space and truncates the log.
+// Reset removes every vector of every space, truncates the log and empties
+// the keyword index.
 func (s *EmbeddedStore) Reset(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("embedded reset: %w", err)
@@ -437,6 +441,19 @@ func (s *EmbeddedStore) Reset(ctx context.Context) error {
 	s.reset()
 	if err := s.rewrite(); err != nil {
 		slog.Warn("vectorstore: compacting the embedded store log failed", "path", s.path, "err", err)
+	}
+	// the keyword index is part of the store: it empties too
+	s.kwMu.Lock()
+	defer s.kwMu.Unlock()
+	if s.kw == nil {
+		k, err := openSQLiteKeywords(filepath.Join(filepath.Dir(s.path), "keywords.db"))
+		if err != nil {
+			return fmt.Errorf("embedded reset: %w", err)
+		}
+		s.kw = k
+	}
+	if err := s.kw.ResetKeywords(ctx); err != nil {
+		return fmt.Errorf("embedded reset: %w", err)
 	}
 	return nil
 }
@@ -473,6 +490,12 @@ func (s *EmbeddedStore) Close() error {
 	}
 	s.closed = true
 	s.spaces = nil
+	s.kwMu.Lock()
+	if s.kw != nil {
+		s.kw.Close()
+		s.kw = nil
+	}
+	s.kwMu.Unlock()
 	defer s.lock.Close() // releases the flock
 	if err := s.f.Close(); err != nil {
 		return fmt.Errorf("close embedded vector store: %w", err)
@@ -481,6 +504,21 @@ func (s *EmbeddedStore) Close() error {
 }
 
 var errStoreClosed = errors.New("embedded vector store is closed")
+
+// Keywords returns the keyword index kept in keywords.db (SQLite) in the
+// store's directory, opening it on first use.
+func (s *EmbeddedStore) Keywords() (KeywordIndex, error) {
+	s.kwMu.Lock()
+	defer s.kwMu.Unlock()
+	if s.kw == nil {
+		k, err := openSQLiteKeywords(filepath.Join(filepath.Dir(s.path), "keywords.db"))
+		if err != nil {
+			return nil, err
+		}
+		s.kw = k
+	}
+	return s.kw, nil
+}
 
 // Search ranks the vectors of q.Space that pass q.Filter by cosine
 // similarity and returns the best q.Limit, ties broken by id.

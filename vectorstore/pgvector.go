@@ -62,6 +62,9 @@ type PGStore struct {
 	maxScanTuples int
 	// exactFallbacks counts searches repeated without the ANN index.
 	exactFallbacks atomic.Int64
+
+	kwOnce sync.Once
+	kw     *sqlKeywords
 }
 
 var _ Store = (*PGStore)(nil)
@@ -420,9 +423,14 @@ func (s *PGStore) Delete(ctx context.Context, ids ...string) error {
 	return nil
 }
 
-// Reset empties every space's table (the tables and the registry stay).
+// Reset empties every space's table and the keyword index (the tables and
+// the registry stay).
 func (s *PGStore) Reset(ctx context.Context) error {
 	if err := s.ensure(ctx); err != nil {
+		return fmt.Errorf("reset: %w", err)
+	}
+	kw, _ := s.Keywords()
+	if err := kw.ResetKeywords(ctx); err != nil {
 		return fmt.Errorf("reset: %w", err)
 	}
 	tables, err := s.allTables(ctx, s.pool)
@@ -466,8 +474,18 @@ func (s *PGStore) Ping(ctx context.Context) error {
 	return nil
 }
 
+// Keywords returns the keyword index kept in the store's schema (tables
+// kw_*), on the same connection pool.
+func (s *PGStore) Keywords() (KeywordIndex, error) {
+	s.kwOnce.Do(func() { s.kw = s.newPGKeywords() })
+	return s.kw, nil
+}
+
 // Close closes the connection pool.
 func (s *PGStore) Close() error {
+	if s.kw != nil {
+		s.kw.db.Close()
+	}
 	s.pool.Close()
 	return nil
 }

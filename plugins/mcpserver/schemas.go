@@ -50,7 +50,8 @@ var MemorySchema = obj{
 		"expiration_date":    obj{"type": []string{"string", "null"}, "format": "date-time"},
 		"created":            obj{"type": "string", "format": "date-time"},
 		"updated":            obj{"type": "string", "format": "date-time"},
-		"score":              obj{"type": "number", "description": "cosine similarity to the query (search results only)"},
+		"score":              obj{"type": "number", "description": "relevance to the query, comparable within one result list; the best result scores 1 (search results only)"},
+		"signals":            obj{"type": "array", "items": obj{"type": "string", "enum": []string{"keyword", "context", "dense"}}, "description": "why it matched (search results only): keyword (it holds query words), context (memories written just before or after it do), dense (embedding similarity)"},
 	},
 	"required": []string{"id", "text", "permission", "shared_with", "shared_with_groups", "owner_id", "expiration_date", "created", "updated"},
 }

@@ -159,7 +159,7 @@ func MemoryTools(svc *memories.Service) *Toolset {
 	})
 	ts.Add(&Tool{
 		Name:        "query_memory",
-		Description: "Search by meaning: the memories you may read (yours, public ones, and ones shared with you; scope own for yours only), most similar first, with a similarity score. limit 1-50, default 5.",
+		Description: "Search: the memories you may read (yours, public ones, and ones shared with you; scope own for yours only), most relevant first, with a score and the signals that matched (keyword, context: written next to a match, dense: by meaning when a semantic embedder is configured). limit 1-50, default 5.",
 		Scope:       oauth.ScopeRead,
 		ReadOnly:    true,
 		Idempotent:  true,

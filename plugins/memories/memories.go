@@ -25,6 +25,15 @@ type Config struct {
 	Now func() time.Time
 	// PurgeCron is when expired memories are deleted; default daily 03:17.
 	PurgeCron string
+	// KeywordKey keys the hashes of the keyword index; when nil it is read
+	// from (or generated into) keyword.key in the data dir.
+	KeywordKey []byte
+	// Search tunes keyword search; zero means vectorstore.DefaultHybridOptions.
+	Search *vectorstore.HybridOptions
+	// Dense is when query_memory also runs the dense (embedding) search:
+	// "auto" (default: only with a semantic embedder, not the local hashing
+	// one), "on" or "off".
+	Dense string
 }
 
 // MustRegister is Register that panics on error.
@@ -52,6 +61,9 @@ func Register(app core.App, cfg Config) (*Service, error) {
 		app: app, cipher: cfg.Cipher, policies: cfg.Policies,
 		store: cfg.Store, embedder: cfg.Embedder, now: cfg.Now,
 		kick: make(chan struct{}, 1),
+	}
+	if err := s.setupSearch(app, cfg); err != nil {
+		return nil, err
 	}
 
 	markPending := func(e *core.RecordEvent) error {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/pocketbase/dbx"
@@ -100,6 +102,11 @@ func (s *Service) index(ctx context.Context, ids []string) (int, error) {
 	if err := s.store.Upsert(ctx, s.embedder.Space(), items...); err != nil {
 		return 0, fmt.Errorf("index: upsert: %w", err)
 	}
+	if s.keywords != nil {
+		if err := s.keywords.IndexDocs(ctx, s.keywordDocs(recs, texts)...); err != nil {
+			return 0, fmt.Errorf("index: keywords: %w", err)
+		}
+	}
 	err = s.app.RunInTransaction(func(tx core.App) error { // one commit per batch
 		for _, r := range recs {
 			if _, err := tx.DB().Update(pb_migrations.Memories,
@@ -153,6 +160,11 @@ func (s *Service) flushTombstonesErr(ctx context.Context) error {
 		if err := s.store.Delete(ctx, ids...); err != nil {
 			return fmt.Errorf("tombstones: delete vectors: %w", err)
 		}
+		if s.keywords != nil {
+			if err := s.keywords.DeleteDocs(ctx, ids...); err != nil {
+				return fmt.Errorf("tombstones: delete keywords: %w", err)
+			}
+		}
 		if _, err := s.app.DB().Delete(pb_migrations.Tombstones, dbx.In("memory_id", toAny(ids)...)).Execute(); err != nil {
 			return fmt.Errorf("tombstones: clear: %w", err)
 		}
@@ -189,19 +201,42 @@ func (s *Service) PurgeExpired(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// Reindex empties the vector store and marks every memory pending, then
-// indexes them all, reporting progress. Use it after changing embedder.
+// Reindex empties the vector store and the keyword index, marks every
+// memory pending, then indexes them all, reporting progress. Use it after
+// changing embedder or keyword key. It is resumable: a marker file in the
+// data dir records that a reindex started, and a second run after an
+// interruption only indexes what is still pending.
 func (s *Service) Reindex(ctx context.Context, progress func(done, total int)) (int, error) {
-	if err := s.store.Reset(ctx); err != nil {
-		return 0, fmt.Errorf("reindex: reset store: %w", err)
+	marker := filepath.Join(s.app.DataDir(), "reindex.pending")
+	if _, err := os.Stat(marker); err != nil {
+		if err := os.WriteFile(marker, []byte("a reindex started; run `picard reindex` again to finish it\n"), 0o600); err != nil {
+			return 0, fmt.Errorf("reindex: write marker: %w", err)
+		}
+		if err := s.store.Reset(ctx); err != nil {
+			return 0, fmt.Errorf("reindex: reset store: %w", err)
+		}
+		if s.keywords != nil {
+			if err := s.keywords.ResetKeywords(ctx); err != nil {
+				return 0, fmt.Errorf("reindex: reset keyword index: %w", err)
+			}
+		}
+		if _, err := s.app.DB().NewQuery("UPDATE " + pb_migrations.Memories + " SET index_status = 'pending'").Execute(); err != nil {
+			return 0, fmt.Errorf("reindex: mark pending: %w", err)
+		}
+		if _, err := s.app.DB().Delete(pb_migrations.Tombstones, nil).Execute(); err != nil {
+			return 0, fmt.Errorf("reindex: clear tombstones: %w", err)
+		}
+	} else {
+		slog.Info("resuming an interrupted reindex", "marker", marker)
 	}
-	if _, err := s.app.DB().NewQuery("UPDATE " + pb_migrations.Memories + " SET index_status = 'pending'").Execute(); err != nil {
-		return 0, fmt.Errorf("reindex: mark pending: %w", err)
+	n, err := s.indexAllPending(ctx, progress)
+	if err != nil {
+		return n, err
 	}
-	if _, err := s.app.DB().Delete(pb_migrations.Tombstones, nil).Execute(); err != nil {
-		return 0, fmt.Errorf("reindex: clear tombstones: %w", err)
+	if err := os.Remove(marker); err != nil && !os.IsNotExist(err) {
+		return n, fmt.Errorf("reindex: remove marker: %w", err)
 	}
-	return s.indexAllPending(ctx, progress)
+	return n, nil
 }
 
 func (s *Service) indexAllPending(ctx context.Context, progress func(done, total int)) (int, error) {
@@ -247,8 +282,13 @@ func (s *Service) checkSpace(ctx context.Context) {
 	if err := s.app.DB().Select("count(*)").From(pb_migrations.Memories).Where(dbx.HashExp{"index_status": "ready"}).Row(&ready); err != nil {
 		return
 	}
+	if s.keywords != nil {
+		if n, err := s.keywords.KeywordCount(ctx); err == nil && n < have {
+			have = n
+		}
+	}
 	if have < ready {
-		slog.Warn("vector store is missing vectors of the current embedding space; reindexing", "space", s.embedder.Space().String(), "have", have, "memories", ready)
+		slog.Warn("vector store or keyword index is missing memories; reindexing", "space", s.embedder.Space().String(), "have", have, "memories", ready)
 		_, _ = s.app.DB().NewQuery("UPDATE " + pb_migrations.Memories + " SET index_status = 'pending' WHERE index_status = 'ready'").Execute()
 	}
 }

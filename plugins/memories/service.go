@@ -10,7 +10,6 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"log/slog"
 	"regexp"
 	"strings"
 	"time"
@@ -54,6 +53,9 @@ type Memory struct {
 	Created          time.Time  `json:"created"`
 	Updated          time.Time  `json:"updated"`
 	Score            *float64   `json:"score,omitempty"`
+	// Signals (search results only) say why it matched: keyword, context
+	// (its neighbours in time matched), dense (embedding similarity).
+	Signals []string `json:"signals,omitempty"`
 }
 
 // Service implements the memory operations for one app.
@@ -66,6 +68,10 @@ type Service struct {
 	now      func() time.Time
 	kick     chan struct{}
 	batcher  indexBatcher
+
+	keywords vectorstore.KeywordIndex // nil: the store keeps none
+	hybrid   *vectorstore.Hybrid
+	dense    bool // queries also run the dense search
 }
 
 func (s *Service) timeNow() time.Time { return s.now().UTC() }
@@ -316,7 +322,9 @@ type SearchInput struct {
 	OwnerID string // only this owner's memories (personas); optional
 }
 
-// Search ranks the memories the viewer may read by similarity to the query.
+// Search ranks the memories the viewer may read by relevance to the query:
+// keyword BM25 with temporal context by default, fused with the dense
+// search when that is on (see rank).
 func (s *Service) Search(ctx context.Context, viewer policy.Viewer, in SearchInput) ([]*Memory, error) {
 	query := strings.TrimSpace(in.Query)
 	if query == "" {
@@ -345,20 +353,11 @@ func (s *Service) Search(ctx context.Context, viewer policy.Viewer, in SearchInp
 		}
 		filter.OwnerID = in.OwnerID
 	}
-	vecs, err := s.embedder.Embed(ctx, []string{query})
-	if err != nil {
-		return nil, &Error{Code: CodeUnavailable, Message: "search temporarily unavailable: the embedder failed", Err: err}
-	}
 	// Ask for a few more than needed: results the record re-check drops
 	// (changed since indexing) must not shorten the page.
-	hits, err := s.store.Search(ctx, vectorstore.Query{
-		Space: s.embedder.Space(), Vector: vecs[0], Filter: filter, Limit: in.Limit + 10,
-	})
+	hits, err := s.rank(ctx, query, filter, in.Limit+10)
 	if err != nil {
-		slog.Warn("vector search failed", "error", err)
-		e := *ErrSearchUnavailable
-		e.Err = err
-		return nil, &e
+		return nil, err
 	}
 	// one query for every hit's authoritative record
 	ids := make([]string, len(hits))
@@ -392,6 +391,7 @@ func (s *Service) Search(ctx context.Context, viewer policy.Viewer, in SearchInp
 		if err != nil {
 			return nil, err
 		}
+		m.Signals = h.Signals.List()
 		out = append(out, redactFor(viewer, m))
 	}
 	return out, nil

@@ -1,0 +1,106 @@
+package vectorstore
+
+import (
+	"context"
+	"fmt"
+	mrand "math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// zipfDocs are n memories of 100 owners over a Zipf-distributed
+// vocabulary, as in the MCP bench.
+func zipfDocs(h *TermHasher, n int) ([]KeywordDoc, []string) {
+	r := mrand.New(mrand.NewPCG(1, 2))
+	syl := strings.Fields("ka lo mi ra te su no vi pe da go ri la me to shi ne ba ku fe")
+	vocab := make([]string, 5000)
+	for i := range vocab {
+		var b strings.Builder
+		for range 2 + r.IntN(3) {
+			b.WriteString(syl[r.IntN(len(syl))])
+		}
+		vocab[i] = b.String()
+	}
+	zipf := mrand.NewZipf(r, 1.1, 2, uint64(len(vocab)-1))
+	docs := make([]KeywordDoc, n)
+	var queries []string
+	for i := range docs {
+		var w []string
+		for range 8 + r.IntN(20) {
+			w = append(w, vocab[zipf.Uint64()])
+		}
+		perm := []string{"private", "private", "public", "shared"}[r.IntN(4)]
+		m := Meta{OwnerID: fmt.Sprintf("owner-%03d", i%100), Permission: perm, CreatedAt: kwBase.Add(time.Duration(i) * time.Second)}
+		if perm == "shared" {
+			m.SharedUsers = []string{fmt.Sprintf("owner-%03d", r.IntN(100))}
+		}
+		docs[i] = doc(h, fmt.Sprintf("mem-%06d", i), strings.Join(w, " "), m)
+		if i%10 == 0 {
+			k := 2 + r.IntN(3)
+			s := r.IntN(len(w) - k)
+			queries = append(queries, strings.Join(w[s:s+k], " "))
+		}
+	}
+	return docs, queries
+}
+
+func BenchmarkKeywordSearchSQLite10k(b *testing.B) {
+	h := testHasher(b)
+	k, err := openSQLiteKeywords(filepath.Join(b.TempDir(), "kw.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer k.Close()
+	docs, queries := zipfDocs(h, 10_000)
+	indexAll(b, k, docs)
+	hy := &Hybrid{Index: k, Hasher: h, Opts: DefaultHybridOptions()}
+	if v := os.Getenv("BENCH_BUDGET"); v != "" {
+		hy.Opts.Budget, _ = strconv.Atoi(v)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		u := fmt.Sprintf("owner-%03d", i%100)
+		f := Filter{Any: []Clause{{OwnerID: u}, {Permission: "public"}, {Permission: "shared", SharedWithUser: u}}, Now: kwBase}
+		if _, err := hy.Search(context.Background(), queries[i%len(queries)], f, 20); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkKeywordSearchSQLite10kParallel(b *testing.B) {
+	if v := os.Getenv("BENCH_CONNS"); v != "" {
+		sqliteConns, _ = strconv.Atoi(v)
+	}
+	h := testHasher(b)
+	k, err := openSQLiteKeywords(filepath.Join(b.TempDir(), "kw.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer k.Close()
+	docs, queries := zipfDocs(h, 10_000)
+	indexAll(b, k, docs)
+	hy := &Hybrid{Index: k, Hasher: h, Opts: DefaultHybridOptions()}
+	b.SetParallelism(25)
+	b.ResetTimer()
+	var n atomicCounter
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.next()
+			u := fmt.Sprintf("owner-%03d", i%100)
+			f := Filter{Any: []Clause{{OwnerID: u}, {Permission: "public"}, {Permission: "shared", SharedWithUser: u}}, Now: kwBase}
+			if _, err := hy.Search(context.Background(), queries[i%len(queries)], f, 20); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+type atomicCounter struct{ v atomic.Int64 }
+
+func (c *atomicCounter) next() int { return int(c.v.Add(1)) }

@@ -1,0 +1,114 @@
+package vectorstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	_ "modernc.org/sqlite" // the embedded keyword index
+)
+
+// sqliteConns is how many connections the SQLite keyword index uses. One:
+// measured on 2 cores with 50 concurrent searches, modernc's SQLite
+// answered 8.4 ms/op on one connection, 11.1 on two and 14.8 on four (the
+// connections contend inside the pure-Go engine), and writes are
+// serialised anyway.
+var sqliteConns = 1
+
+var keywordTables = []string{"docs", "postings", "shares", "terms", "stats", "docs_owner_time", "postings_doc"}
+
+// OpenSQLiteKeywords opens (or creates) a keyword index in the SQLite file
+// at path (WAL mode, fully synced commits).
+func OpenSQLiteKeywords(path string) (KeywordIndex, error) {
+	k, err := openSQLiteKeywords(path)
+	if err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+func openSQLiteKeywords(path string) (*sqlKeywords, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("open keyword index: %w", err)
+	}
+	// create the file ourselves so it is 0600 from the start
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open keyword index: %w", err)
+	}
+	f.Close()
+	q := url.Values{}
+	// 64 MiB page cache and reads through mmap: at 100k memories the
+	// index is a few hundred MB and queries touch scattered pages
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(OFF)",
+		"cache_size(-65536)", "mmap_size(1073741824)"} {
+		q.Add("_pragma", p)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open keyword index: %w", err)
+	}
+	db.SetMaxOpenConns(sqliteConns)
+	db.SetMaxIdleConns(sqliteConns)
+	pairs := []string{}
+	for _, t := range keywordTables {
+		pairs = append(pairs, "{"+t+"}", "kw_"+t)
+	}
+	k := &sqlKeywords{db: db, sqlite: true, names: strings.NewReplacer(pairs...),
+		wrapErr: func(op string, err error) error { return fmt.Errorf("keyword index %s: %w", op, err) }}
+	k.ensure = func(ctx context.Context) error {
+		for _, s := range keywordDDL {
+			if _, err := db.ExecContext(ctx, k.sql(s)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := k.ready(context.Background()); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return k, nil
+}
+
+// Close closes the database.
+func (k *sqlKeywords) Close() error { return k.db.Close() }
+
+// newPGKeywords is the keyword index in the store's schema, sharing its
+// connection pool; tables are created on first use.
+func (s *PGStore) newPGKeywords() *sqlKeywords {
+	db := stdlib.OpenDBFromPool(s.pool)
+	pairs := []string{}
+	for _, t := range keywordTables {
+		name := pgx.Identifier{"kw_" + t}.Sanitize()
+		if t != "docs_owner_time" && t != "postings_doc" {
+			name = s.ident("kw_" + t)
+		}
+		pairs = append(pairs, "{"+t+"}", name)
+	}
+	k := &sqlKeywords{db: db, names: strings.NewReplacer(pairs...), wrapErr: pgError}
+	k.ensure = func(ctx context.Context) error {
+		if err := s.ensure(ctx); err != nil {
+			return err
+		}
+		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended('picard-vectorstore', 0))"); err != nil {
+				return err
+			}
+			for _, q := range keywordDDL {
+				if _, err := tx.Exec(ctx, k.sql(q)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	return k
+}
