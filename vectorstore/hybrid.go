@@ -9,6 +9,10 @@ import (
 // measured best on the LoCoMo development split (see README).
 type HybridOptions struct {
 	K1, B float64 // BM25
+	// IDFPower raises BM25's idf to this power: 2 lets one rare word of
+	// a question (a name, a place) outrank several common ones, which on
+	// short memories is most of the evidence (see KeywordQuery.IDFPower).
+	IDFPower float64
 	// Context lets a memory's neighbours in time (same owner, visible to
 	// the viewer) lend it part of their keyword score: ContextNear × the
 	// best of the ±1 neighbours plus ContextFar × the best of the ±2 ones.
@@ -27,7 +31,7 @@ type HybridOptions struct {
 // DefaultHybridOptions returns the defaults.
 func DefaultHybridOptions() HybridOptions {
 	return HybridOptions{
-		K1: 1.2, B: 0.3,
+		K1: 1.2, B: 0.3, IDFPower: 2,
 		Context: true, ContextNear: 0.5, ContextFar: 0.5, Candidates: 50, Budget: 2000,
 		PRF: false, PRFDocs: 3, PRFTerms: 5, PRFWeight: 0.1,
 		RRFK: 60, DenseWeight: 1, KeyWeight: 1,
@@ -72,11 +76,12 @@ type Hybrid struct {
 	Opts   HybridOptions
 }
 
-// QueryTerms hashes the query's terms with their counts as weights.
+// QueryTerms hashes the query's distinct terms, each with weight 1 (a
+// word repeated in a question is not more important).
 func (h *Hybrid) QueryTerms(text string) map[int64]float64 {
 	q := map[int64]float64{}
 	for _, t := range Tokens(text) {
-		q[h.Hasher.Hash(t)]++
+		q[h.Hasher.Hash(t)] = 1
 	}
 	return q
 }
@@ -94,7 +99,7 @@ func (h *Hybrid) Search(ctx context.Context, text string, f Filter, limit int) (
 			return nil, err
 		}
 	}
-	q := KeywordQuery{Terms: terms, Filter: f, Limit: limit, K1: o.K1, B: o.B, Budget: o.Budget}
+	q := KeywordQuery{Terms: terms, Filter: f, Limit: limit, K1: o.K1, B: o.B, IDFPower: o.IDFPower, Budget: o.Budget}
 	if o.Context {
 		q.ContextNear, q.ContextFar = o.ContextNear, o.ContextFar
 	}
@@ -117,7 +122,7 @@ func (h *Hybrid) Search(ctx context.Context, text string, f Filter, limit int) (
 // and searches again.
 func (h *Hybrid) feedback(ctx context.Context, terms map[int64]float64, f Filter) (map[int64]float64, error) {
 	o := h.Opts
-	top, err := h.Index.SearchKeywords(ctx, KeywordQuery{Terms: terms, Filter: f, Limit: o.PRFDocs, K1: o.K1, B: o.B, Budget: o.Budget})
+	top, err := h.Index.SearchKeywords(ctx, KeywordQuery{Terms: terms, Filter: f, Limit: o.PRFDocs, K1: o.K1, B: o.B, IDFPower: o.IDFPower, Budget: o.Budget})
 	if err != nil || len(top) == 0 {
 		return terms, err
 	}

@@ -35,6 +35,9 @@ type KeywordQuery struct {
 	// ContextFar × the best of its ±2 neighbours (same owner; only
 	// memories passing Filter lend or receive).
 	ContextNear, ContextFar float64
+	// IDFPower raises each term's idf to this power (0 counts as 1, plain
+	// BM25); above 1 a rare query word outweighs several common ones.
+	IDFPower float64
 	// Budget bounds the work of one query: candidates come from the
 	// rarest query terms whose postings add up to at most Budget (0: every
 	// term, exact BM25 over all matching memories).
@@ -665,6 +668,9 @@ func (k *sqlKeywords) SearchKeywords(ctx context.Context, q KeywordQuery) ([]Key
 			continue
 		}
 		w := q.Terms[t] * IDF(n, df[t])
+		if q.IDFPower > 0 && q.IDFPower != 1 {
+			w = q.Terms[t] * math.Pow(IDF(n, df[t]), q.IDFPower)
+		}
 		vals = append(vals, "(CAST("+a.add(t)+" AS BIGINT), CAST("+a.add(w)+" AS DOUBLE PRECISION))")
 	}
 	if len(vals) == 0 {

@@ -151,6 +151,32 @@ func testKeywords(t *testing.T, open func(t *testing.T) KeywordIndex) {
 		}
 	})
 
+	t.Run("idf power lets one rare word outrank several common ones", func(t *testing.T) {
+		k := open(t)
+		m := func(i int) Meta {
+			return Meta{OwnerID: "o", Permission: "private", CreatedAt: kwBase.Add(time.Duration(i) * time.Second)}
+		}
+		docs := []KeywordDoc{doc(h, "rare", "sailed to zanzibar today", m(0))}
+		for i := range 5 {
+			docs = append(docs, doc(h, fmt.Sprintf("common-%d", i), fmt.Sprintf("red blue green item%d", i), m(1+i)))
+		}
+		for i := range 14 {
+			docs = append(docs, doc(h, fmt.Sprintf("filler-%d", i), fmt.Sprintf("plain filler note%d", i), m(10+i)))
+		}
+		indexAll(t, k, docs)
+		for _, c := range []struct {
+			power float64
+			first string
+		}{{1, "common-0"}, {2, "rare"}} {
+			o := DefaultHybridOptions()
+			o.Context, o.IDFPower = false, c.power
+			got := searchIDs(t, &Hybrid{Index: k, Hasher: h, Opts: o}, "red blue green zanzibar", ownerClause("o"), 3)
+			if len(got) == 0 || got[0] != c.first {
+				t.Errorf("idf power %v: want %s first, got %v", c.power, c.first, got)
+			}
+		}
+	})
+
 	t.Run("filters apply inside the query", func(t *testing.T) {
 		k := open(t)
 		future, past := kwBase.Add(24*time.Hour), kwBase.Add(-time.Hour)

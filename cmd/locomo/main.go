@@ -63,6 +63,7 @@ func main() {
 	denseW := flag.Float64("dense-weight", def.DenseWeight, "RRF weight of the dense list (fused)")
 	k1 := flag.Float64("k1", def.K1, "BM25 k1")
 	b := flag.Float64("b", def.B, "BM25 b")
+	idfPow := flag.Float64("idf-power", def.IDFPower, "power of BM25's idf (1: plain BM25)")
 	ctxOn := flag.Bool("context", def.Context, "temporal context")
 	near := flag.Float64("near", def.ContextNear, "context weight of the ±1 neighbours")
 	far := flag.Float64("far", def.ContextFar, "context weight of the ±2 neighbours")
@@ -83,7 +84,7 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	opts := vectorstore.HybridOptions{K1: *k1, B: *b, Context: *ctxOn, ContextNear: *near, ContextFar: *far,
+	opts := vectorstore.HybridOptions{K1: *k1, B: *b, IDFPower: *idfPow, Context: *ctxOn, ContextNear: *near, ContextFar: *far,
 		Candidates: def.Candidates, Budget: *budget, RRFK: def.RRFK, KeyWeight: def.KeyWeight, DenseWeight: *denseW, PRF: *prf, PRFDocs: *prfDocs, PRFTerms: *prfTerms, PRFWeight: *prfWeight}
 
 	convs, err := load(*data)
@@ -101,7 +102,7 @@ func main() {
 		log.Fatal(err)
 	}
 	defer emb.Close()
-	fmt.Printf("mode %s; k1 %.2f b %.2f context %v (near %.2f far %.2f) prf %v\n", *mode, opts.K1, opts.B, opts.Context, opts.ContextNear, opts.ContextFar, opts.PRF)
+	fmt.Printf("mode %s; k1 %.2f b %.2f idf^%.1f context %v (near %.2f far %.2f) prf %v\n", *mode, opts.K1, opts.B, opts.IDFPower, opts.Context, opts.ContextNear, opts.ContextFar, opts.PRF)
 	evaluate(ctx, "embedded", emb, convs, *mode, opts)
 	if *pg != "" {
 		schema := "locomo_" + randHex(4)
