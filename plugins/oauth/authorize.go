@@ -387,6 +387,9 @@ func (s *Server) postSignIn(e *core.RequestEvent, req *authzRequest, form url.Va
 		return s.showSignIn(e, req, http.StatusUnauthorized, msgWrongCredentials, ident)
 	}
 	s.signInFailsByAccountIP.Reset(acctIP)
+	if userDisabled(user) {
+		return s.showSignIn(e, req, http.StatusForbidden, "This account is deactivated. Ask an administrator.", ident)
+	}
 	if err := s.startSession(e, user); err != nil {
 		slog.Error("oauth: start session", "error", err)
 		return s.errorPage(e, http.StatusInternalServerError, "Something went wrong on our side.")

@@ -248,6 +248,9 @@ func (s *Server) handleUserToken(e *core.RequestEvent) error {
 		return e.JSON(terr.Status, terr)
 	}
 	user, err := e.App.FindAuthRecordByEmail(pb_migrations.Users, req.Email)
+	if err == nil && userDisabled(user) {
+		return e.JSON(http.StatusForbidden, map[string]string{"error": "account_disabled", "error_description": "this Picard account is deactivated", "field": "email"})
+	}
 	if err == nil && !user.Verified() {
 		// an account someone signed up for on Picard's own pages, whose
 		// email nobody verified: binding it would hand the app's data for

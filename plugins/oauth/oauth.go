@@ -108,6 +108,7 @@ func Register(app core.App, cfg Config) (*Server, error) {
 		slog.Warn("oauth: PICARD_OAUTH_ALLOW_PRIVATE_CIMD is on: client metadata documents may be fetched over http and from private addresses; never use this in production")
 	}
 	s.bindRevocationHooks(app)
+	s.bindUserState(app)
 	app.OnServe().BindFunc(func(e *core.ServeEvent) error {
 		// load (or create) the signing key and the CSRF secret now:
 		// creating them lazily inside a token transaction would need a

@@ -164,7 +164,7 @@ func (s *Server) sessionUser(e *core.RequestEvent) *core.Record {
 		return nil
 	}
 	user, err := s.app.FindRecordById(pb_migrations.Users, sess.GetString("user"))
-	if err != nil {
+	if err != nil || userDisabled(user) {
 		return nil
 	}
 	return user

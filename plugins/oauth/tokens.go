@@ -249,8 +249,9 @@ func (s *Server) checkNotRevoked(claims *Claims) error {
 		Disabled     bool   `db:"disabled"`
 		User         string `db:"user"`
 		Client       string `db:"client"`
+		UserDisabled bool   `db:"user_disabled"`
 	}
-	err := s.app.DB().NewQuery(`SELECT g.revoked AS revoked, t.revoked AS token_revoked, c.disabled AS disabled, g.user AS user, g.client AS client
+	err := s.app.DB().NewQuery(`SELECT g.revoked AS revoked, t.revoked AS token_revoked, c.disabled AS disabled, g.user AS user, g.client AS client, u.disabled AS user_disabled
 		FROM ` + pb_migrations.OAuthTokens + ` t
 		JOIN ` + pb_migrations.OAuthGrants + ` g ON g.id = t.[[grant]]
 		JOIN ` + pb_migrations.OAuthClients + ` c ON c.id = g.client
@@ -259,7 +260,7 @@ func (s *Server) checkNotRevoked(claims *Claims) error {
 	if err != nil {
 		return fmt.Errorf("%w: token not known or its grant was removed", ErrInvalidToken)
 	}
-	if row.Revoked || row.TokenRevoked || row.Disabled || row.User != claims.Subject || row.Client != claims.ClientID {
+	if row.Revoked || row.TokenRevoked || row.Disabled || row.UserDisabled || row.User != claims.Subject || row.Client != claims.ClientID {
 		return fmt.Errorf("%w: revoked", ErrInvalidToken)
 	}
 	return nil
