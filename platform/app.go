@@ -80,6 +80,9 @@ func New(opts Options) (*Picard, error) {
 		DataMaxOpenConns: dataConns,
 		DataMaxIdleConns: dataConns,
 	})
+	if opts.Vectors == nil && subcommand(opts.Args) == "keys" {
+		opts.Vectors = noVectorStore{}
+	}
 	comps, err := Wire(pb, cfg, opts)
 	if err != nil {
 		return nil, err
@@ -268,12 +271,23 @@ func (p *Picard) addCommands() {
 			if err := p.RunAllMigrations(); err != nil {
 				return err
 			}
+			// The server's own secrets first (the OAuth signing keys and
+			// the CSRF key are Fernet tokens too): left under the old key,
+			// the server would not start once that key is dropped.
+			for _, secrets := range []fernet.Config{
+				{Cipher: p.Cipher, Collection: pb_migrations.OAuthKeys, Fields: []string{"private_key"}},
+				{Cipher: p.Cipher, Collection: pb_migrations.OAuthSecrets, Fields: []string{"value"}},
+			} {
+				if _, err := fernet.Rotate(c.Context(), p, secrets, nil); err != nil {
+					return fmt.Errorf("rotation of %s stopped (run it again to resume): %w", secrets.Collection, err)
+				}
+			}
 			st, err := fernet.Rotate(c.Context(), p, p.fernetConfig(),
 				fernet.ProgressBar(c.ErrOrStderr(), "re-encrypting"))
 			if err != nil {
 				return fmt.Errorf("rotation stopped after %d memories (run it again to resume): %w", st.Rotated, err)
 			}
-			fmt.Fprintf(c.OutOrStdout(), "rotated %d memories, %d already under the current key\n", st.Rotated, st.AlreadyCurrent)
+			fmt.Fprintf(c.OutOrStdout(), "rotated %d memories, %d already under the current key, %d rewritten meanwhile by the server\n", st.Rotated, st.AlreadyCurrent, st.Changed)
 			return nil
 		},
 	})

@@ -10,7 +10,9 @@
 // Scenarios: kill -9 of the server while clients submit memories, then a
 // restart (embedded store and pgvector); a pgvector outage under write and
 // search load (a TCP proxy in front of PostgreSQL refuses connections, as
-// a stopped server does); a soak of mixed MCP and REST traffic.
+// a stopped server does); Fernet key rotation (`picard keys rotate`) next
+// to a running server under writes, then a restart without the old key;
+// a soak of mixed MCP and REST traffic.
 package main
 
 import (
@@ -78,6 +80,7 @@ func Run(ctx context.Context, w io.Writer, o Options) (bool, error) {
 		rows = append(rows, withDatabase(ctx, o.DSN, func(dsn string) Row { return crash(ctx, o, "kill -9 under writes (pgvector)", dsn) }))
 		rows = append(rows, withDatabase(ctx, o.DSN, func(dsn string) Row { return outage(ctx, o, dsn) }))
 	}
+	rows = append(rows, rotation(ctx, o, ""))
 	rows = append(rows, soak(ctx, o, ""))
 	printTable(w, rows)
 	for _, r := range rows {

@@ -12,7 +12,7 @@ import (
 
 // TestReliabilityShort is `make reliability` in a short, fixed-length
 // form: kill -9 under writes (embedded and pgvector), a pgvector outage
-// under load, and a soak; every acknowledged write must be there and
+// under load, Fernet key rotation under writes, and a soak; every acknowledged write must be there and
 // searchable afterwards, with no 5xx and no panic.
 func TestReliabilityShort(t *testing.T) {
 	dsn := testpg.DSN(t)
@@ -27,7 +27,7 @@ func TestReliabilityShort(t *testing.T) {
 	if !ok {
 		t.Fatal("a scenario lost acknowledged writes, answered 5xx, panicked or could not run (table above)")
 	}
-	for _, s := range []string{"kill -9 under writes (embedded)", "kill -9 under writes (pgvector)", "vector store outage (pgvector)", "soak"} {
+	for _, s := range []string{"kill -9 under writes (embedded)", "kill -9 under writes (pgvector)", "vector store outage (pgvector)", "fernet key rotation under writes", "soak"} {
 		if !strings.Contains(out.String(), s) {
 			t.Fatalf("scenario %q missing from the table", s)
 		}

@@ -75,6 +75,7 @@ func (b *lockedBuffer) String() string {
 // server is one run of the picard binary on a data dir.
 type server struct {
 	bin, dataDir, addr, dsn string
+	env                     []string // extra PICARD_* settings
 	cmd                     *exec.Cmd
 	out                     *lockedBuffer
 	done                    chan struct{}
@@ -97,11 +98,8 @@ func (s *server) start(ctx context.Context) error {
 	if s.dsn != "" {
 		env = append(env, "PICARD_VECTOR_DSN="+s.dsn)
 	}
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "PICARD_") && !strings.HasPrefix(kv, "OPENAI_") {
-			env = append(env, kv)
-		}
-	}
+	env = append(env, s.env...)
+	env = append(env, baseEnv()...)
 	s.cmd = exec.Command(s.bin, "serve", "--http", s.addr, "--dir", s.dataDir) //nolint:gosec // the binary this command built
 	s.cmd.Env = env
 	if s.out == nil {
@@ -127,6 +125,29 @@ func (s *server) start(ctx context.Context) error {
 		}
 	}
 	return fmt.Errorf("picard not ready after 60s:\n%s", tail(s.out.String()))
+}
+
+// baseEnv is this process's environment without PICARD_* and OPENAI_*.
+func baseEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PICARD_") && !strings.HasPrefix(kv, "OPENAI_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// command runs `picard args… --dir <data dir>` with the server's settings
+// (while the server may be running) and returns its output.
+func (s *server) command(ctx context.Context, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, s.bin, append(args, "--dir", s.dataDir)...) //nolint:gosec // the binary this command built
+	cmd.Env = append(append([]string{}, s.env...), baseEnv()...)
+	if s.dsn != "" {
+		cmd.Env = append(cmd.Env, "PICARD_VECTOR_DSN="+s.dsn)
+	}
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }
 
 func ready(ctx context.Context, base string) bool {

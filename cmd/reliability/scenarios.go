@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -441,3 +443,170 @@ func (p *proxy) cut() {
 func (p *proxy) restore() { _ = p.listen(p.addr) }
 
 func (p *proxy) close() { p.cut() }
+
+// rotation: memories written under K1; the server restarted with K2,K1;
+// `picard keys rotate` runs against the live data dir while writers and
+// readers continue; then the server restarts with K2 alone and every
+// acknowledged memory, old and new, must be readable and searchable.
+func rotation(ctx context.Context, o Options, dsn string) Row {
+	row := Row{Scenario: "fernet key rotation under writes"}
+	k1, k2 := fernetKey(), fernetKey()
+	s, err := newServer(o, dsn)
+	if err != nil {
+		row.Err = err
+		return row
+	}
+	defer s.stop()
+	s.env = []string{"PICARD_FERNET_KEYS=" + k1}
+	if err := s.start(ctx); err != nil {
+		row.Err = err
+		return row
+	}
+	users, err := setupUsers(ctx, s.url(), o.Clients)
+	if err != nil {
+		row.Err = err
+		return row
+	}
+	var c counters
+	var acked ackLog
+	var panics int
+	// phase runs writers (half the users) and readers that also update
+	// expiry dates (the other half) for d,
+	// calling during(), if set, half way through.
+	var unreadable, readErrs atomic.Int64
+	phase := func(d time.Duration, during func()) error {
+		hc := httpClient(&c)
+		var conns []*mcpConn
+		for _, u := range users {
+			m, err := connect(ctx, s.url(), u, hc)
+			if err != nil {
+				return err
+			}
+			defer m.c.Close()
+			conns = append(conns, m)
+		}
+		wctx, stop := context.WithCancel(ctx)
+		half := (len(conns) + 1) / 2
+		wg := writers(wctx, conns[:half], &c, &acked)
+		for _, m := range conns[half:] {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for wctx.Err() == nil {
+					c.ops.Add(1)
+					var page struct {
+						Memories []memory `json:"memories"`
+					}
+					err := m.call(wctx, "get_memories", map[string]any{"limit": 20}, &page)
+					if err != nil {
+						if wctx.Err() == nil {
+							readErrs.Add(1)
+						}
+						continue
+					}
+					for _, mem := range page.Memories {
+						if !strings.HasPrefix(mem.Text, "reliability note rc") {
+							unreadable.Add(1)
+						}
+					}
+					if len(page.Memories) > 0 {
+						// change only the expiry: the server loads the row (maybe
+						// still under K1) and saves it back while the rotation runs
+						c.ops.Add(1)
+						mem := page.Memories[rand.IntN(len(page.Memories))] //nolint:gosec // a workload pick
+						if err := m.call(wctx, "update_memory", map[string]any{"memory_id": mem.ID, "expiration_date": "2099-01-01T00:00:00Z"}, nil); err != nil && wctx.Err() == nil {
+							readErrs.Add(1)
+						}
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+			}()
+		}
+		time.Sleep(d / 2)
+		if during != nil {
+			during()
+		}
+		time.Sleep(d / 2)
+		stop()
+		wg.Wait()
+		return nil
+	}
+	restart := func(keys string) error {
+		s.stop()
+		panics += s.panics()
+		s.out = nil
+		s.env = []string{"PICARD_FERNET_KEYS=" + keys}
+		return s.start(ctx)
+	}
+	// Readers and writers need users that own memories: the seed phase makes
+	// every user a writer.
+	if err := phaseAll(ctx, s, users, &c, &acked, o.Duration/2); err != nil {
+		row.Err = fmt.Errorf("seed under K1: %w", err)
+		return row
+	}
+	seeded := len(acked.all())
+	if err := restart(k2 + "," + k1); err != nil {
+		row.Err = fmt.Errorf("restart with K2,K1: %w", err)
+		return row
+	}
+	var rotOut string
+	var rotErr error
+	var rotTook time.Duration
+	if err := phase(o.Duration, func() {
+		t0 := time.Now()
+		rotOut, rotErr = s.command(ctx, "keys", "rotate")
+		rotTook = time.Since(t0)
+	}); err != nil {
+		row.Err = err
+		return row
+	}
+	if rotErr != nil {
+		row.Err = fmt.Errorf("picard keys rotate while the server runs: %w\n%s", rotErr, tail(rotOut))
+		return row
+	}
+	if err := restart(k2); err != nil {
+		row.Err = fmt.Errorf("restart with K2 only: %w", err)
+		return row
+	}
+	row.Ops, row.Acked, row.FiveXX = c.ops.Load(), c.acked.Load(), c.fiveXX.Load()
+	row.Lost, row.Note, row.Err = verify(ctx, s.url(), users, acked.all(), 60*time.Second)
+	summary := rotOut
+	if i := strings.LastIndex(summary, "rotated "); i >= 0 {
+		summary = strings.TrimSpace(summary[i:])
+	}
+	row.Note += fmt.Sprintf("; %d seeded under K1; keys rotate (%s, %s) during writes; %d unreadable reads, %d failed reads or updates",
+		seeded, summary, rotTook.Round(time.Millisecond), unreadable.Load(), readErrs.Load())
+	row.Lost += unreadable.Load()
+	if row.Err == nil && readErrs.Load() > 0 {
+		row.Err = fmt.Errorf("%d reads or updates failed", readErrs.Load())
+	}
+	row.Panics = panics + s.panics()
+	return row
+}
+
+// phaseAll runs writers on every user's connection for d.
+func phaseAll(ctx context.Context, s *server, users []user, c *counters, acked *ackLog, d time.Duration) error {
+	hc := httpClient(c)
+	var conns []*mcpConn
+	for _, u := range users {
+		m, err := connect(ctx, s.url(), u, hc)
+		if err != nil {
+			return err
+		}
+		defer m.c.Close()
+		conns = append(conns, m)
+	}
+	wctx, stop := context.WithCancel(ctx)
+	wg := writers(wctx, conns, c, acked)
+	time.Sleep(d)
+	stop()
+	wg.Wait()
+	return nil
+}
+
+// fernetKey is a new random Fernet key (32 bytes, URL-safe base64).
+func fernetKey() string {
+	b := make([]byte, 32)
+	_, _ = crand.Read(b)
+	return base64.URLEncoding.EncodeToString(b)
+}

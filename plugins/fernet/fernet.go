@@ -50,8 +50,23 @@ func (p *plugin) encryptOnWrite(e *core.RecordEvent) error {
 	orig := e.Record.Original()
 	for _, f := range p.cfg.Fields {
 		v := e.Record.GetString(f)
-		if v == "" || (!e.Record.IsNew() && v == orig.GetString(f) && p.cfg.Cipher.IsToken(v)) {
+		if v == "" {
 			continue
+		}
+		if !e.Record.IsNew() && v == orig.GetString(f) && p.cfg.Cipher.IsToken(v) {
+			if p.cfg.Cipher.IsCurrent(v) {
+				continue
+			}
+			// An unchanged value under an older key: write it back under the
+			// current one. A `keys rotate` running next to the server may
+			// have rotated this row after it was loaded; writing the loaded
+			// old token back would undo that, and the row would become
+			// unreadable once the old key is dropped.
+			plain, err := p.cfg.Cipher.Decrypt(v)
+			if err != nil {
+				return err
+			}
+			v = plain
 		}
 		tok, err := p.cfg.Cipher.Encrypt(v)
 		if err != nil {
@@ -77,6 +92,10 @@ func (p *plugin) decryptForSuperuser(e *core.RecordEnrichEvent) error {
 // RotateStats is what a rotation did.
 type RotateStats struct {
 	Total, Rotated, AlreadyCurrent int
+	// Changed counts rows rewritten by someone else between the read and
+	// the rewrite (a running server); it re-encrypts under its own first
+	// key, so run the rotation after restarting the server with NEW,OLD.
+	Changed int
 }
 
 // Rotate re-encrypts every value of the configured fields that is not yet
@@ -133,8 +152,20 @@ func Rotate(ctx context.Context, app core.App, cfg Config, progress func(done, t
 					st.AlreadyCurrent++
 					continue
 				}
-				if _, err := tx.DB().Update(table, set, dbx.HashExp{"id": row["id"].String}).Execute(); err != nil {
+				// Compare-and-set: only if the row still holds what was read.
+				// A server running next to the rotation may have rewritten
+				// it since (an update, under its first key); that write wins.
+				where := dbx.HashExp{"id": row["id"].String}
+				for f := range set {
+					where[f] = row[f].String
+				}
+				res, err := tx.DB().Update(table, set, where).Execute()
+				if err != nil {
 					return fmt.Errorf("fernet: rewrite %s: %w", row["id"].String, err)
+				}
+				if n, err := res.RowsAffected(); err == nil && n == 0 {
+					st.Changed++
+					continue
 				}
 				st.Rotated++
 			}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
 
@@ -202,5 +203,43 @@ func TestRotationInterruptedAndResumed(t *testing.T) {
 		if err != nil || plain != want[id] {
 			t.Fatalf("memory %s: %q %v (want %q)", id, plain, err, want[id])
 		}
+	}
+}
+
+// A server saving a record it loaded before a concurrent `keys rotate`
+// rewrote the row must not put the old key's token back: once the old key
+// is dropped that memory would be unreadable.
+func TestSaveAfterConcurrentRotationKeepsNewKey(t *testing.T) {
+	app := newApp(t)
+	oldKey, newKeyS := newKey(t), newKey(t)
+	old, both, newOnly := mustCipher(t, oldKey), mustCipher(t, newKeyS, oldKey), mustCipher(t, newKeyS)
+	cfg := fernet.Config{Cipher: both, Collection: pb_migrations.Memories, Fields: []string{"text"}}
+	fernet.MustRegister(app, cfg)
+	owner := newUser(t, app)
+	col, _ := app.FindCollectionByNameOrId(pb_migrations.Memories)
+	r := core.NewRecord(col)
+	r.Set("owner", owner.Id)
+	r.Set("permission", "private")
+	r.Set("text", "written before the rotation")
+	if err := app.Save(r); err != nil {
+		t.Fatal(err)
+	}
+	tok, _ := old.Encrypt("written before the rotation")
+	if _, err := app.DB().Update(pb_migrations.Memories, dbx.Params{"text": tok}, dbx.HashExp{"id": r.Id}).Execute(); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := app.FindRecordById(pb_migrations.Memories, r.Id) // the server reads it (old key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := fernet.Rotate(context.Background(), app, cfg, nil); err != nil || st.Rotated != 1 {
+		t.Fatalf("rotate: %+v %v", st, err)
+	}
+	if err := app.Save(loaded); err != nil { // the server saves its stale copy
+		t.Fatal(err)
+	}
+	raw := rawTexts(t, app)[r.Id]
+	if plain, err := newOnly.Decrypt(raw); err != nil || plain != "written before the rotation" {
+		t.Fatalf("after a stale save the memory is not readable with the new key alone: %q %v", plain, err)
 	}
 }
