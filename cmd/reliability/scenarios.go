@@ -75,15 +75,14 @@ func (a *ackLog) all() []ackedWrite {
 // found by query_memory (waiting up to wait for the outbox to catch up).
 // It returns the number lost.
 func verify(ctx context.Context, base string, users []user, acked []ackedWrite, wait time.Duration) (int64, string, error) {
-	hc := &http.Client{Timeout: 30 * time.Second}
+	all, err := connectAll(ctx, base, users, &http.Client{Timeout: 30 * time.Second})
+	if err != nil {
+		return 0, "", fmt.Errorf("reconnect: %w", err)
+	}
+	defer closeAll(all)
 	conns := map[string]*mcpConn{}
-	for _, u := range users {
-		m, err := connect(ctx, base, u, hc)
-		if err != nil {
-			return 0, "", fmt.Errorf("reconnect: %w", err)
-		}
-		defer m.c.Close()
-		conns[u.id] = m
+	for _, m := range all {
+		conns[m.u.id] = m
 	}
 	stored := map[string]string{}
 	for _, m := range conns {
@@ -128,33 +127,22 @@ func verify(ctx context.Context, base string, users []user, acked []ackedWrite, 
 // crash: writers on every connection, kill -9 mid-stream, restart, verify.
 func crash(ctx context.Context, o Options, name, dsn string) Row {
 	row := Row{Scenario: name}
-	s, err := newServer(o, dsn)
-	if err != nil {
-		row.Err = err
-		return row
+	s, users, err := boot(ctx, o, dsn, nil, o.Clients)
+	if s != nil {
+		defer s.stop()
 	}
-	defer s.stop()
-	if err := s.start(ctx); err != nil {
-		row.Err = err
-		return row
-	}
-	users, err := setupUsers(ctx, s.url(), o.Clients)
 	if err != nil {
 		row.Err = err
 		return row
 	}
 	var c counters
 	hc := httpClient(&c)
-	var conns []*mcpConn
-	for _, u := range users {
-		m, err := connect(ctx, s.url(), u, hc)
-		if err != nil {
-			row.Err = err
-			return row
-		}
-		defer m.c.Close()
-		conns = append(conns, m)
+	conns, err := connectAll(ctx, s.url(), users, hc)
+	if err != nil {
+		row.Err = err
+		return row
 	}
+	defer closeAll(conns)
 	var acked ackLog
 	wctx, stopWriters := context.WithCancel(ctx)
 	wg := writers(wctx, conns, &c, &acked)
@@ -184,33 +172,22 @@ func outage(ctx context.Context, o Options, dsn string) Row {
 		return row
 	}
 	defer p.close()
-	s, err := newServer(o, p.dsn)
-	if err != nil {
-		row.Err = err
-		return row
+	s, users, err := boot(ctx, o, p.dsn, nil, o.Clients)
+	if s != nil {
+		defer s.stop()
 	}
-	defer s.stop()
-	if err := s.start(ctx); err != nil {
-		row.Err = err
-		return row
-	}
-	users, err := setupUsers(ctx, s.url(), o.Clients)
 	if err != nil {
 		row.Err = err
 		return row
 	}
 	var c counters
 	hc := httpClient(&c)
-	var conns []*mcpConn
-	for _, u := range users {
-		m, err := connect(ctx, s.url(), u, hc)
-		if err != nil {
-			row.Err = err
-			return row
-		}
-		defer m.c.Close()
-		conns = append(conns, m)
+	conns, err := connectAll(ctx, s.url(), users, hc)
+	if err != nil {
+		row.Err = err
+		return row
 	}
+	defer closeAll(conns)
 	var acked ackLog
 	wctx, stop := context.WithCancel(ctx)
 	half := len(conns) / 2
@@ -268,33 +245,22 @@ func soak(ctx context.Context, o Options, dsn string) Row {
 		o.SoakConn = o.Clients
 	}
 	row := Row{Scenario: fmt.Sprintf("soak %d conns × %s", o.SoakConn, o.Soak)}
-	s, err := newServer(o, dsn)
-	if err != nil {
-		row.Err = err
-		return row
+	s, users, err := boot(ctx, o, dsn, nil, o.SoakConn)
+	if s != nil {
+		defer s.stop()
 	}
-	defer s.stop()
-	if err := s.start(ctx); err != nil {
-		row.Err = err
-		return row
-	}
-	users, err := setupUsers(ctx, s.url(), o.SoakConn)
 	if err != nil {
 		row.Err = err
 		return row
 	}
 	var c counters
 	hc := httpClient(&c)
-	var conns []*mcpConn
-	for _, u := range users {
-		m, err := connect(ctx, s.url(), u, hc)
-		if err != nil {
-			row.Err = err
-			return row
-		}
-		defer m.c.Close()
-		conns = append(conns, m)
+	conns, err := connectAll(ctx, s.url(), users, hc)
+	if err != nil {
+		row.Err = err
+		return row
 	}
+	defer closeAll(conns)
 	var acked ackLog
 	var failures atomic.Int64
 	wctx, stop := context.WithCancel(ctx)
@@ -451,18 +417,10 @@ func (p *proxy) close() { p.cut() }
 func rotation(ctx context.Context, o Options, dsn string) Row {
 	row := Row{Scenario: "fernet key rotation under writes"}
 	k1, k2 := fernetKey(), fernetKey()
-	s, err := newServer(o, dsn)
-	if err != nil {
-		row.Err = err
-		return row
+	s, users, err := boot(ctx, o, dsn, []string{"PICARD_FERNET_KEYS=" + k1}, o.Clients)
+	if s != nil {
+		defer s.stop()
 	}
-	defer s.stop()
-	s.env = []string{"PICARD_FERNET_KEYS=" + k1}
-	if err := s.start(ctx); err != nil {
-		row.Err = err
-		return row
-	}
-	users, err := setupUsers(ctx, s.url(), o.Clients)
 	if err != nil {
 		row.Err = err
 		return row
@@ -475,16 +433,11 @@ func rotation(ctx context.Context, o Options, dsn string) Row {
 	// calling during(), if set, half way through.
 	var unreadable, readErrs atomic.Int64
 	phase := func(d time.Duration, during func()) error {
-		hc := httpClient(&c)
-		var conns []*mcpConn
-		for _, u := range users {
-			m, err := connect(ctx, s.url(), u, hc)
-			if err != nil {
-				return err
-			}
-			defer m.c.Close()
-			conns = append(conns, m)
+		conns, err := connectAll(ctx, s.url(), users, httpClient(&c))
+		if err != nil {
+			return err
 		}
+		defer closeAll(conns)
 		wctx, stop := context.WithCancel(ctx)
 		half := (len(conns) + 1) / 2
 		wg := writers(wctx, conns[:half], &c, &acked)
@@ -586,16 +539,11 @@ func rotation(ctx context.Context, o Options, dsn string) Row {
 
 // phaseAll runs writers on every user's connection for d.
 func phaseAll(ctx context.Context, s *server, users []user, c *counters, acked *ackLog, d time.Duration) error {
-	hc := httpClient(c)
-	var conns []*mcpConn
-	for _, u := range users {
-		m, err := connect(ctx, s.url(), u, hc)
-		if err != nil {
-			return err
-		}
-		defer m.c.Close()
-		conns = append(conns, m)
+	conns, err := connectAll(ctx, s.url(), users, httpClient(c))
+	if err != nil {
+		return err
 	}
+	defer closeAll(conns)
 	wctx, stop := context.WithCancel(ctx)
 	wg := writers(wctx, conns, c, acked)
 	time.Sleep(d)
@@ -609,4 +557,40 @@ func fernetKey() string {
 	b := make([]byte, 32)
 	_, _ = crand.Read(b)
 	return base64.URLEncoding.EncodeToString(b)
+}
+
+// connectAll opens an MCP session for every user; closeAll ends them.
+func connectAll(ctx context.Context, base string, users []user, hc *http.Client) ([]*mcpConn, error) {
+	conns := make([]*mcpConn, 0, len(users))
+	for _, u := range users {
+		m, err := connect(ctx, base, u, hc)
+		if err != nil {
+			closeAll(conns)
+			return nil, err
+		}
+		conns = append(conns, m)
+	}
+	return conns, nil
+}
+
+func closeAll(conns []*mcpConn) {
+	for _, m := range conns {
+		m.c.Close()
+	}
+}
+
+// boot starts picard on dsn (with extra environment env) and connects n
+// users: how every scenario begins. The server is returned for stopping
+// even when a later step failed.
+func boot(ctx context.Context, o Options, dsn string, env []string, n int) (*server, []user, error) {
+	s, err := newServer(o, dsn)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.env = env
+	if err := s.start(ctx); err != nil {
+		return s, nil, err
+	}
+	users, err := setupUsers(ctx, s.url(), n)
+	return s, users, err
 }
