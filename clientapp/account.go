@@ -63,20 +63,13 @@ func (a *App) accountExport(w http.ResponseWriter, r *http.Request) {
 	var all []*Memory
 	cursor := ""
 	for {
-		args := map[string]any{"limit": 100, "sort": "oldest", "include_expired": true}
-		if cursor != "" {
-			args["cursor"] = cursor
-		}
-		var page struct {
-			Memories   []*Memory `json:"memories"`
-			NextCursor string    `json:"next_cursor"`
-		}
-		if err := a.call(r.Context(), u, "get_memories", args, &page); err != nil {
+		page, next, err := a.memoryPage(r.Context(), u, map[string]any{"limit": 100, "sort": "oldest", "include_expired": true}, cursor)
+		if err != nil {
 			a.picardError(w, r, err)
 			return
 		}
-		all = append(all, page.Memories...)
-		if cursor = page.NextCursor; cursor == "" || len(all) > 100000 {
+		all = append(all, page...)
+		if cursor = next; cursor == "" || len(all) > 100000 {
 			break
 		}
 	}

@@ -51,19 +51,12 @@ func (a *App) dashboard(w http.ResponseWriter, r *http.Request) {
 	soon := time.Now().Add(7 * 24 * time.Hour)
 	cursor := ""
 	for range 10 { // at most 1000 memories are counted
-		args := map[string]any{"limit": 100}
-		if cursor != "" {
-			args["cursor"] = cursor
-		}
-		var page struct {
-			Memories   []*Memory `json:"memories"`
-			NextCursor string    `json:"next_cursor"`
-		}
-		if err := a.call(r.Context(), u, "get_memories", args, &page); err != nil {
+		page, next, err := a.memoryPage(r.Context(), u, map[string]any{"limit": 100}, cursor)
+		if err != nil {
 			a.picardError(w, r, err)
 			return
 		}
-		for _, m := range page.Memories {
+		for _, m := range page {
 			d.Total++
 			counts[m.Permission]++
 			if m.ExpirationDate != nil {
@@ -72,8 +65,7 @@ func (a *App) dashboard(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 		}
-		cursor = page.NextCursor
-		if cursor == "" {
+		if cursor = next; cursor == "" {
 			break
 		}
 	}

@@ -67,19 +67,13 @@ func (a *App) memoriesList(w http.ResponseWriter, r *http.Request) {
 		if f.Permission != "" {
 			args["permission"] = f.Permission
 		}
-		if cursor != "" {
-			args["cursor"] = cursor
-		}
-		var page struct {
-			Memories   []*Memory `json:"memories"`
-			NextCursor string    `json:"next_cursor"`
-		}
-		if err := a.call(r.Context(), u, "get_memories", args, &page); err != nil {
+		page, next, err := a.memoryPage(r.Context(), u, args, cursor)
+		if err != nil {
 			a.picardError(w, r, err)
 			return
 		}
 		passed := false
-		for _, m := range page.Memories {
+		for _, m := range page {
 			c, _ := time.Parse(time.RFC3339Nano, strings.Replace(m.Created, " ", "T", 1))
 			if hasFrom && c.Before(from) {
 				passed = passed || f.Sort == "newest"
@@ -91,7 +85,7 @@ func (a *App) memoriesList(w http.ResponseWriter, r *http.Request) {
 			}
 			d.Memories = append(d.Memories, m)
 		}
-		cursor = page.NextCursor
+		cursor = next
 		if cursor == "" || passed || len(d.Memories) >= pageSize || (!hasFrom && !hasTo) {
 			break
 		}

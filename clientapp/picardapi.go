@@ -56,6 +56,20 @@ func (a *App) call(ctx context.Context, u *User, tool string, args map[string]an
 	return a.mcp.Call(ctx, u.ID, tool, args, out)
 }
 
+// memoryPage reads one page of the person's memories (get_memories with
+// args, continuing at cursor when set) and the cursor of the next page.
+func (a *App) memoryPage(ctx context.Context, u *User, args map[string]any, cursor string) ([]*Memory, string, error) {
+	if cursor != "" {
+		args["cursor"] = cursor
+	}
+	var page struct {
+		Memories   []*Memory `json:"memories"`
+		NextCursor string    `json:"next_cursor"`
+	}
+	err := a.call(ctx, u, "get_memories", args, &page)
+	return page.Memories, page.NextCursor, err
+}
+
 func (a *App) permissions(ctx context.Context, u *User) ([]Permission, error) {
 	var out struct {
 		Permissions []Permission `json:"permissions"`
