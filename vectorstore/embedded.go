@@ -20,10 +20,14 @@ import (
 	"time"
 )
 
-// EmbeddedStore is a pure-Go Store kept in memory and persisted to a single
-// append-only log file. Search is exact: vectors are L2-normalised at insert
-// and ranked by dot product (cosine similarity) after the filter has been
-// applied, so a selective filter never starves the result.
+// EmbeddedStore is a pure-Go Store persisted to a single append-only log
+// file. Vectors are L2-normalised at insert and stay on disk: memory holds
+// each item's id, metadata and the log offset of its vector. The first
+// search of a space builds an approximate index of it in memory (int8
+// quantised vectors, see ann.go) that every later write keeps current;
+// search filters every item first, ranks the matches by the quantised dot
+// product and rescores the best candidates exactly (cosine similarity) from
+// the vectors on disk, so a selective filter never starves the result.
 //
 // Every acknowledged Upsert, SetMeta, Delete and Reset has been written and
 // fsynced to the log before the call returns; a torn record at the end of the
@@ -49,31 +53,41 @@ type EmbeddedStore struct {
 
 var _ Store = (*EmbeddedStore)(nil)
 
-// spaceIndex keeps one space's vectors contiguous for fast scans.
+// spaceIndex is one space's items, slot by slot: id, metadata and the log
+// offset of the normalised float32 vector, plus the approximate index once a
+// search has built it.
 type spaceIndex struct {
 	dims  int
 	ids   []string
 	metas []Meta
-	vecs  []float32 // len(ids)*dims
+	offs  []int64
 	pos   map[string]int
+	ann   *annIndex // nil until the first search of the space
 }
 
 func newSpaceIndex(dims int) *spaceIndex {
 	return &spaceIndex{dims: dims, pos: make(map[string]int)}
 }
 
-// put inserts or replaces one item whose vector is already normalised; it
-// reports whether an existing item was replaced.
-func (s *spaceIndex) put(id string, meta Meta, vec []float32) bool {
+// put inserts or replaces one item whose vector (already normalised) is at
+// off in the log; vec is only needed once the approximate index is built.
+// It reports whether an existing item was replaced.
+func (s *spaceIndex) put(id string, meta Meta, off int64, vec []float32) bool {
 	if i, ok := s.pos[id]; ok {
 		s.metas[i] = meta
-		copy(s.vecs[i*s.dims:(i+1)*s.dims], vec)
+		s.offs[i] = off
+		if s.ann != nil {
+			s.ann.set(i, vec)
+		}
 		return true
 	}
 	s.pos[id] = len(s.ids)
+	if s.ann != nil {
+		s.ann.set(len(s.ids), vec)
+	}
 	s.ids = append(s.ids, id)
 	s.metas = append(s.metas, meta)
-	s.vecs = append(s.vecs, vec...)
+	s.offs = append(s.offs, off)
 	return false
 }
 
@@ -87,14 +101,17 @@ func (s *spaceIndex) remove(id string) bool {
 	if i != last {
 		s.ids[i] = s.ids[last]
 		s.metas[i] = s.metas[last]
-		copy(s.vecs[i*s.dims:(i+1)*s.dims], s.vecs[last*s.dims:])
+		s.offs[i] = s.offs[last]
 		s.pos[s.ids[i]] = i
+	}
+	if s.ann != nil {
+		s.ann.removeSwap(i)
 	}
 	s.ids[last] = ""
 	s.metas[last] = Meta{}
 	s.ids = s.ids[:last]
 	s.metas = s.metas[:last]
-	s.vecs = s.vecs[:last*s.dims]
+	s.offs = s.offs[:last]
 	delete(s.pos, id)
 	return true
 }
@@ -201,7 +218,7 @@ func (s *EmbeddedStore) replay(f *os.File) (int64, error) {
 		if crc32.Checksum(buf, crcTable) != sum {
 			break
 		}
-		if err := s.apply(buf); err != nil {
+		if err := s.apply(buf, good+8); err != nil {
 			return 0, fmt.Errorf("record at offset %d: %w", good, err)
 		}
 		good += 8 + int64(n)
@@ -217,8 +234,10 @@ func (s *EmbeddedStore) replay(f *os.File) (int64, error) {
 	return good, nil
 }
 
-// apply decodes one record and applies it to memory.
-func (s *EmbeddedStore) apply(p []byte) error {
+// apply decodes one record whose payload p starts at offset base of the log
+// and applies it to memory (vectors stay on disk: only their offsets are
+// kept).
+func (s *EmbeddedStore) apply(p []byte, base int64) error {
 	d := decoder{b: p[1:]}
 	switch p[0] {
 	case opUpsert:
@@ -230,11 +249,12 @@ func (s *EmbeddedStore) apply(p []byte) error {
 		for range n {
 			id := d.str()
 			m := d.meta()
-			v := d.floats(sp.Dims)
+			off := base + int64(len(p)-len(d.b))
+			d.bytes(uint64(sp.Dims) * 4)
 			if d.err != nil {
 				return errors.New("bad upsert record")
 			}
-			s.put(sp, id, m, v)
+			s.put(sp, id, m, off, nil)
 		}
 	case opSetMeta:
 		id := d.str()
@@ -260,13 +280,13 @@ func (s *EmbeddedStore) apply(p []byte) error {
 	return d.err
 }
 
-func (s *EmbeddedStore) put(sp Space, id string, m Meta, v []float32) {
+func (s *EmbeddedStore) put(sp Space, id string, m Meta, off int64, v []float32) {
 	idx := s.spaces[sp]
 	if idx == nil {
 		idx = newSpaceIndex(sp.Dims)
 		s.spaces[sp] = idx
 	}
-	if idx.put(id, m, v) {
+	if idx.put(id, m, off, v) {
 		s.garbage++
 	} else {
 		s.live++
@@ -341,20 +361,23 @@ func (s *EmbeddedStore) Upsert(ctx context.Context, space Space, items ...Item) 
 	e.uvarint(uint64(space.Dims))
 	e.uvarint(uint64(len(items)))
 	metas := make([]Meta, len(items))
+	at := make([]int64, len(items)) // each vector's offset in the payload
 	for i, it := range items {
 		metas[i] = cleanMeta(it.Meta)
 		e.str(it.ID)
 		e.meta(metas[i])
+		at[i] = int64(len(e.b))
 		e.floats(vecs[i])
 	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.writeLocked(e.b); err != nil {
+	base, err := s.writeLocked(e.b)
+	if err != nil {
 		return fmt.Errorf("embedded upsert: %w", err)
 	}
 	for i, it := range items {
-		s.put(space, it.ID, metas[i], vecs[i])
+		s.put(space, it.ID, metas[i], base+at[i], vecs[i])
 	}
 	s.maybeCompactLocked()
 	return nil
@@ -379,7 +402,7 @@ func (s *EmbeddedStore) SetMeta(ctx context.Context, id string, meta Meta) error
 	e.byte(opSetMeta)
 	e.str(id)
 	e.meta(meta)
-	if err := s.writeLocked(e.b); err != nil {
+	if _, err := s.writeLocked(e.b); err != nil {
 		return fmt.Errorf("embedded set meta: %w", err)
 	}
 	s.setMeta(id, meta)
@@ -412,7 +435,7 @@ func (s *EmbeddedStore) Delete(ctx context.Context, ids ...string) error {
 	for _, id := range known {
 		e.str(id)
 	}
-	if err := s.writeLocked(e.b); err != nil {
+	if _, err := s.writeLocked(e.b); err != nil {
 		return fmt.Errorf("embedded delete: %w", err)
 	}
 	for _, id := range known {
@@ -435,7 +458,7 @@ func (s *EmbeddedStore) Reset(ctx context.Context) error {
 	}
 	// The reset record makes the reset durable even if the rewrite that
 	// drops the old records fails.
-	if err := s.writeLocked([]byte{opReset}); err != nil {
+	if _, err := s.writeLocked([]byte{opReset}); err != nil {
 		return fmt.Errorf("embedded reset: %w", err)
 	}
 	s.reset()
@@ -521,7 +544,9 @@ func (s *EmbeddedStore) Keywords() (KeywordIndex, error) {
 }
 
 // Search ranks the vectors of q.Space that pass q.Filter by cosine
-// similarity and returns the best q.Limit, ties broken by id.
+// similarity and returns the best q.Limit, ties broken by id. The ranking
+// is approximate beyond the rescored candidates (see ann.go); scores are
+// exact.
 func (s *EmbeddedStore) Search(ctx context.Context, q Query) ([]Hit, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("embedded search: %w", err)
@@ -542,13 +567,66 @@ func (s *EmbeddedStore) Search(ctx context.Context, q Query) ([]Hit, error) {
 	if idx == nil {
 		return nil, nil
 	}
-	d := idx.dims
-	h := make(hitHeap, 0, min(q.Limit, len(idx.ids)))
+	if idx.ann == nil {
+		// first dense query of this space: build its index under the
+		// write lock, then search under the read lock again.
+		s.mu.RUnlock()
+		err := s.buildIndex(q.Space)
+		s.mu.RLock()
+		if err != nil {
+			return nil, fmt.Errorf("embedded search: %w", err)
+		}
+		if s.closed {
+			return nil, errStoreClosed
+		}
+		if idx = s.spaces[q.Space]; idx == nil {
+			return nil, nil
+		}
+		if idx.ann == nil { // emptied and refilled meanwhile: exact scan
+			return s.searchExact(idx, qv, q)
+		}
+	}
+	return s.searchANN(idx, qv, q)
+}
+
+// buildIndex builds the approximate index of space if it is not built.
+func (s *EmbeddedStore) buildIndex(space Space) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errStoreClosed
+	}
+	idx := s.spaces[space]
+	if idx == nil || idx.ann != nil {
+		return nil
+	}
+	start := time.Now()
+	if err := s.buildANNLocked(idx); err != nil {
+		return err
+	}
+	level := slog.LevelDebug
+	if time.Since(start) > 100*time.Millisecond {
+		level = slog.LevelInfo
+	}
+	slog.Log(context.Background(), level, "vectorstore: built the dense index of a space", "space", space.String(),
+		"vectors", len(idx.ids), "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// searchExact ranks every match by its float32 vector read from disk; the
+// caller holds the read lock.
+func (s *EmbeddedStore) searchExact(idx *spaceIndex, qv []float32, q Query) ([]Hit, error) {
+	buf := make([]byte, 4*idx.dims)
+	v := make([]float32, idx.dims)
+	h := make(hitHeap, 0, q.Limit)
 	for i, m := range idx.metas {
 		if !q.Filter.Matches(m) {
 			continue
 		}
-		c := scored{score: dot(qv, idx.vecs[i*d:(i+1)*d:(i+1)*d]), id: idx.ids[i]}
+		if err := s.readVector(idx.offs[i], buf, v); err != nil {
+			return nil, fmt.Errorf("embedded search: %w", err)
+		}
+		c := scored{score: dot(qv, v), id: idx.ids[i]}
 		if len(h) < q.Limit {
 			heap.Push(&h, c)
 		} else if worse(h[0], c) {
@@ -564,6 +642,18 @@ func (s *EmbeddedStore) Search(ctx context.Context, q Query) ([]Hit, error) {
 	return hits, nil
 }
 
+// readVector reads the float32 vector at off of the log into v, using buf
+// (4*len(v) bytes). Reads go through pread, safe beside appends.
+func (s *EmbeddedStore) readVector(off int64, buf []byte, v []float32) error {
+	if _, err := s.f.ReadAt(buf, off); err != nil {
+		return fmt.Errorf("read vector at offset %d: %w", off, err)
+	}
+	for i := range v {
+		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(buf[i*4:]))
+	}
+	return nil
+}
+
 func (s *EmbeddedStore) hasLocked(id string) bool {
 	for _, idx := range s.spaces {
 		if _, ok := idx.pos[id]; ok {
@@ -573,13 +663,14 @@ func (s *EmbeddedStore) hasLocked(id string) bool {
 	return false
 }
 
-// writeLocked appends one record to the log and fsyncs it.
-func (s *EmbeddedStore) writeLocked(payload []byte) error {
+// writeLocked appends one record to the log, fsyncs it and returns the
+// offset of its payload in the log.
+func (s *EmbeddedStore) writeLocked(payload []byte) (int64, error) {
 	if s.closed {
-		return errStoreClosed
+		return 0, errStoreClosed
 	}
 	if len(payload) > maxRecord {
-		return fmt.Errorf("record of %d bytes is too large; upsert fewer items at once", len(payload))
+		return 0, fmt.Errorf("record of %d bytes is too large; upsert fewer items at once", len(payload))
 	}
 	rec := make([]byte, 8, 8+len(payload))
 	binary.LittleEndian.PutUint32(rec[:4], uint32(len(payload)))
@@ -587,20 +678,20 @@ func (s *EmbeddedStore) writeLocked(payload []byte) error {
 	rec = append(rec, payload...)
 	off, err := s.f.Seek(0, io.SeekCurrent)
 	if err != nil {
-		return fmt.Errorf("write log: %w", err)
+		return 0, fmt.Errorf("write log: %w", err)
 	}
 	if _, err := s.f.Write(rec); err != nil {
 		// drop the partial record so the log stays well formed.
 		_ = s.f.Truncate(off)
 		_, _ = s.f.Seek(off, io.SeekStart)
-		return fmt.Errorf("write log: %w", err)
+		return 0, fmt.Errorf("write log: %w", err)
 	}
 	if err := s.f.Sync(); err != nil {
 		_ = s.f.Truncate(off)
 		_, _ = s.f.Seek(off, io.SeekStart)
-		return fmt.Errorf("sync log: %w", err)
+		return 0, fmt.Errorf("sync log: %w", err)
 	}
-	return nil
+	return off + 8, nil
 }
 
 // maybeCompactLocked rewrites the log when it is mostly garbage. A failure
@@ -633,14 +724,18 @@ func (s *EmbeddedStore) rewrite() error {
 	if _, err := w.WriteString(logMagic); err != nil {
 		return fmt.Errorf("compact: %w", err)
 	}
+	pos := int64(len(logMagic))    // offset in the new file
+	newOffs := map[Space][]int64{} // applied once the new file is in place
 	spaces := make([]Space, 0, len(s.spaces))
 	for sp := range s.spaces {
 		spaces = append(spaces, sp)
 	}
 	sort.Slice(spaces, func(i, j int) bool { return spaces[i].String() < spaces[j].String() })
-	const chunk = 4096 // items per record
+	const chunk = 256 // items per record (vectors are copied through memory)
 	for _, sp := range spaces {
 		idx := s.spaces[sp]
+		offs := make([]int64, len(idx.ids))
+		newOffs[sp] = offs
 		for lo := 0; lo < len(idx.ids); lo += chunk {
 			hi := min(lo+chunk, len(idx.ids))
 			e := encoder{}
@@ -652,8 +747,14 @@ func (s *EmbeddedStore) rewrite() error {
 			for i := lo; i < hi; i++ {
 				e.str(idx.ids[i])
 				e.meta(idx.metas[i])
-				e.floats(idx.vecs[i*idx.dims : (i+1)*idx.dims])
+				offs[i] = pos + 8 + int64(len(e.b))
+				n := len(e.b)
+				e.b = slices.Grow(e.b, 4*idx.dims)[:n+4*idx.dims]
+				if _, err := s.f.ReadAt(e.b[n:], idx.offs[i]); err != nil {
+					return fmt.Errorf("compact: read vector: %w", err)
+				}
 			}
+			pos += 8 + int64(len(e.b))
 			var hdr [8]byte
 			binary.LittleEndian.PutUint32(hdr[:4], uint32(len(e.b)))
 			binary.LittleEndian.PutUint32(hdr[4:], crc32.Checksum(e.b, crcTable))
@@ -680,6 +781,9 @@ func (s *EmbeddedStore) rewrite() error {
 		s.f.Close()
 	}
 	s.f = f // positioned at its end
+	for sp, offs := range newOffs {
+		s.spaces[sp].offs = offs
+	}
 	s.garbage = 0
 	return nil
 }
@@ -752,6 +856,7 @@ func dot(a, b []float32) float32 {
 type scored struct {
 	score float32
 	id    string
+	slot  int // the item's slot in its spaceIndex (approximate search)
 }
 
 // worse orders candidates: lower score first, then higher id.
@@ -899,18 +1004,6 @@ func (d *decoder) meta() Meta {
 	m.ExpiresAt = d.time()
 	m.CreatedAt = d.time()
 	return m
-}
-
-func (d *decoder) floats(n int) []float32 {
-	p := d.bytes(uint64(n) * 4)
-	if d.err != nil {
-		return nil
-	}
-	out := make([]float32, n)
-	for i := range out {
-		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(p[i*4:]))
-	}
-	return out
 }
 
 // ErrStoreLocked means another process has the embedded store open.
