@@ -4,19 +4,28 @@ import (
 	"container/heap"
 	"fmt"
 	"math"
+	"math/bits"
 	"sort"
 )
 
-// The embedded store's approximate dense search: int8 scalar quantisation
-// with exact rescoring.
+// The embedded store's approximate dense search: sign bits, then int8
+// scalar quantisation, then exact rescoring.
 //
-// Each vector of a space is kept in memory as dims signed bytes plus one
-// float32 scale (its largest absolute coordinate / 127): a quarter of the
-// float32 size. A query is quantised the same way and every memory that
-// passes the filter is scored by an int8 dot product; the best
-// annCandidates(limit) of them are then rescored exactly with their float32
-// vectors read back from the log on disk, and the best limit of those are
-// returned with exact cosine scores.
+// Each vector of a space is kept in memory twice, coarsely: its signs as
+// two bit sets (clearly positive, clearly negative: dims/4 bytes) and dims signed bytes
+// plus one float32 scale (its largest absolute coordinate / 127), together
+// about 0.31 of the float32 size. Every memory that passes the filter gets
+// a sign agreement with the query: coordinates where both are clearly
+// non-zero with the same sign minus those with opposite signs (AND, OR and popcount, a few
+// ns a memory; for dense vectors it ranks like the Hamming distance of
+// binary quantisation, and sparse vectors, such as the local hashing
+// embedder's, count only their shared features); the annCoarse(limit)
+// best by that go on to an int8 dot product with the
+// quantised query; the best annCandidates(limit) of those are rescored
+// exactly with their float32 vectors read back from the log on disk, and
+// the best limit of those are returned with exact cosine scores. (A pure
+// int8 scan would not be faster than float32 in Go, which has no SIMD
+// intrinsics: the sign bits make the scan cheap.)
 //
 // The filter is evaluated before any cut, on every memory, so a selective
 // filter (one owner, a share) never loses matches to a top-k taken before
@@ -31,33 +40,86 @@ import (
 // and Reset afterwards; until then the store holds no vector in memory.
 
 const (
-	// annOversample × limit candidates are rescored exactly, but never
-	// fewer than annMinCandidates.
+	// annCoarseOversample × limit memories (at least annMinCoarse) pass
+	// from the sign-bit scan to the int8 scoring.
+	annCoarseOversample = 40
+	annMinCoarse        = 1000
+	// below annMinCoarseDims dimensions the sign bits say too little and
+	// the int8 dot product is cheap: every match is scored by it.
+	annMinCoarseDims = 256
+	// annOversample × limit candidates (at least annMinCandidates) are
+	// rescored exactly.
 	annOversample    = 4
 	annMinCandidates = 100
 )
 
+func annCoarse(limit int) int     { return max(limit*annCoarseOversample, annMinCoarse) }
 func annCandidates(limit int) int { return max(limit*annOversample, annMinCandidates) }
 
 // annIndex holds one space's quantised vectors, slot for slot with its
 // spaceIndex.
 type annIndex struct {
 	dims   int
-	codes  []int8 // len(scales)*dims
+	words  int      // uint64s of sign bits per vector: positive, then negative
+	signs  []uint64 // len(scales)*words
+	codes  []int8   // len(scales)*dims
 	scales []float32
 }
 
 func newANNIndex(dims, capacity int) *annIndex {
-	return &annIndex{dims: dims, codes: make([]int8, 0, capacity*dims), scales: make([]float32, 0, capacity)}
+	w := 2 * ((dims + 63) / 64)
+	return &annIndex{dims: dims, words: w, signs: make([]uint64, 0, capacity*w),
+		codes: make([]int8, 0, capacity*dims), scales: make([]float32, 0, capacity)}
 }
 
 // set stores v (normalised) in slot i; i == len appends.
 func (a *annIndex) set(i int, v []float32) {
 	if i == len(a.scales) {
+		a.signs = append(a.signs, make([]uint64, a.words)...)
 		a.codes = append(a.codes, make([]int8, a.dims)...)
 		a.scales = append(a.scales, 0)
 	}
+	signBits(a.signs[i*a.words:(i+1)*a.words], v)
 	a.scales[i] = quantize(a.codes[i*a.dims:(i+1)*a.dims], v)
+}
+
+// annSignThreshold × the root mean square coordinate of a normalised
+// vector (1/√dims) is how large a coordinate must be to count as positive
+// or negative; smaller ones count as zero. Measured on 30k random
+// 1536-dim vectors (recall@10 of the whole search against the exact
+// scan): 0 (plain signs) 0.754, 0.3 0.938, 0.5 0.972, 0.7 0.964, 1.0
+// 0.880. Sparse vectors (the local embedder) keep every non-zero
+// coordinate at 0.5.
+const annSignThreshold = 0.5
+
+// signBits sets bit j of the first half of dst when v[j] is clearly
+// positive and of the second half when it is clearly negative (see
+// annSignThreshold); v is normalised.
+func signBits(dst []uint64, v []float32) {
+	clear(dst)
+	neg := len(dst) / 2
+	tau := float32(annSignThreshold / math.Sqrt(float64(len(v))))
+	for j, x := range v {
+		switch {
+		case x > tau:
+			dst[j/64] |= 1 << (j % 64)
+		case x < -tau:
+			dst[neg+j/64] |= 1 << (j % 64)
+		}
+	}
+}
+
+// signAgreement is the number of coordinates where a and b (sign bit sets)
+// have the same sign minus those where they have opposite signs.
+func signAgreement(a, b []uint64) int {
+	h := len(a) / 2
+	ap, an := a[:h], a[h:2*h]
+	bp, bn := b[:h], b[h:2*h]
+	n := 0
+	for i := range ap {
+		n += bits.OnesCount64(ap[i]&bp[i]|an[i]&bn[i]) - bits.OnesCount64(ap[i]&bn[i]|an[i]&bp[i])
+	}
+	return n
 }
 
 // removeSwap moves the last slot into slot i and drops the last slot (the
@@ -65,9 +127,11 @@ func (a *annIndex) set(i int, v []float32) {
 func (a *annIndex) removeSwap(i int) {
 	last := len(a.scales) - 1
 	if i != last {
+		copy(a.signs[i*a.words:(i+1)*a.words], a.signs[last*a.words:])
 		copy(a.codes[i*a.dims:(i+1)*a.dims], a.codes[last*a.dims:])
 		a.scales[i] = a.scales[last]
 	}
+	a.signs = a.signs[:last*a.words]
 	a.codes = a.codes[:last*a.dims]
 	a.scales = a.scales[:last]
 }
@@ -127,15 +191,44 @@ func (s *EmbeddedStore) buildANNLocked(idx *spaceIndex) error {
 // caller holds the read lock and idx.ann is built.
 func (s *EmbeddedStore) searchANN(idx *spaceIndex, qv []float32, q Query) ([]Hit, error) {
 	a := idx.ann
-	d := idx.dims
-	qc := make([]int8, d)
-	quantize(qc, qv)
-	ncand := annCandidates(q.Limit)
-	h := make(hitHeap, 0, min(ncand, len(idx.ids)))
+	d, w := idx.dims, a.words
+	// 1: the filter, then the sign agreement of every match (shifted by
+	// d to index the histogram: 0..2d, higher is closer)
+	qs := make([]uint64, w)
+	signBits(qs, qv)
+	var match []int32
+	var agree []uint16
+	hist := make([]int, 2*d+1)
 	for i, m := range idx.metas {
 		if !q.Filter.Matches(m) {
 			continue
 		}
+		g := d + signAgreement(qs, a.signs[i*w:(i+1)*w:(i+1)*w])
+		match = append(match, int32(i))
+		agree = append(agree, uint16(g))
+		hist[g]++
+	}
+	// the annCoarse best: every match at or above the agreement that
+	// reaches that count (all matches when there are not more)
+	cut, seen := 0, 0
+	if ncoarse := annCoarse(q.Limit); len(match) > ncoarse && d >= annMinCoarseDims {
+		for t := 2 * d; t >= 0; t-- {
+			if seen += hist[t]; seen >= ncoarse {
+				cut = t
+				break
+			}
+		}
+	}
+	// 2: int8 dot products of those
+	qc := make([]int8, d)
+	quantize(qc, qv)
+	ncand := annCandidates(q.Limit)
+	h := make(hitHeap, 0, min(ncand, len(match)))
+	for k, i32 := range match {
+		if int(agree[k]) < cut {
+			continue
+		}
+		i := int(i32)
 		c := scored{score: a.scales[i] * float32(dotInt8(qc, a.codes[i*d:(i+1)*d:(i+1)*d])), id: idx.ids[i], slot: i}
 		if len(h) < ncand {
 			heap.Push(&h, c)
@@ -144,7 +237,7 @@ func (s *EmbeddedStore) searchANN(idx *spaceIndex, qv []float32, q Query) ([]Hit
 			heap.Fix(&h, 0)
 		}
 	}
-	// exact rescoring of the candidates from the float32 vectors on disk
+	// 3: exact rescoring of the candidates from the float32 vectors on disk
 	buf := make([]byte, 4*d)
 	v := make([]float32, d)
 	exact := make([]scored, 0, len(h))

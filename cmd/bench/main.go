@@ -1,28 +1,38 @@
-// Command bench loads synthetic memories into the vector stores and times
-// filtered searches.
+// Command bench loads memories into the vector stores and times filtered
+// dense searches (the store mode; `make bench-store`).
 //
-// It generates N deterministic memories (sentences from a word list, several
-// owners, private/public/shared permissions, some expiring), embeds them with
-// the local embedder and loads them into the embedded store (in a temporary
-// directory) and, when PICARD_VECTOR_DSN or PICARD_TEST_PG_DSN is set, into
-// pgvector (in a fresh schema dropped afterwards). It then runs Q searches
-// with viewer filters against each backend and prints a table of load time
-// and search latency, plus how many of each backend's hits agree with the
-// exact (embedded) result.
+// It generates N deterministic memories (several owners,
+// private/public/shared permissions, some expiring) whose vectors come from
+// -corpus: "synthetic" (sentences from a word list, local embedder),
+// "locomo" (LoCoMo turns from -data, each memory one turn or two joined,
+// queries the LoCoMo questions; local embedder) or "random" (Gaussian
+// vectors of -dims dimensions, the hardest case for an approximate index).
+// It loads them into the embedded store (in a temporary directory) and,
+// when PICARD_VECTOR_DSN or PICARD_TEST_PG_DSN is set, into pgvector (in a
+// fresh schema dropped afterwards), runs Q searches with viewer filters
+// against each backend and prints load time, the first query (the embedded
+// store builds its dense index then), search latency and recall@limit
+// against an exact scan computed by the bench itself from the float32
+// vectors. Three in four queries see everything the viewer may read, one
+// in four only the viewer's own memories.
 //
-//	go run ./cmd/bench -n 10000 -q 200 -limit 10
+//	go run ./cmd/bench -n 10000 -q 200 -limit 10 -corpus random -dims 1536
 package main
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"flag"
 	"fmt"
+	"math"
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -36,38 +46,69 @@ func main() {
 	n := flag.Int("n", 10000, "number of memories")
 	q := flag.Int("q", 200, "number of queries per backend")
 	limit := flag.Int("limit", 10, "results per query")
+	corpus := flag.String("corpus", "synthetic", "vectors: synthetic, locomo or random")
+	dims := flag.Int("dims", 1536, "dimensions of -corpus random")
+	data := flag.String("data", "../shared/data/locomo-dev", "LoCoMo conversations for -corpus locomo")
 	flag.Parse()
-	if err := run(*n, *q, *limit); err != nil {
+	if err := run(config{n: *n, nq: *q, limit: *limit, corpus: *corpus, dims: *dims, data: *data}); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
+}
+
+type config struct {
+	n, nq, limit int
+	corpus       string
+	dims         int
+	data         string
 }
 
 // result is one backend's row in the table.
 type result struct {
 	backend   string
 	load      time.Duration
+	first     time.Duration // the first query (the embedded store builds its index)
 	latencies []time.Duration
-	agreement float64 // share of hits also in the exact result
+	recall    float64 // share of the exact top limit found
 	hits      float64 // mean hits per query
 }
 
-func run(n, nq, limit int) error {
+func run(c config) error {
 	ctx := context.Background()
-	emb := vectorstore.NewLocalEmbedder()
-	space := emb.Space()
-
 	start := time.Now()
-	items, err := memories(ctx, emb, n)
-	if err != nil {
-		return err
+	var (
+		space   vectorstore.Space
+		items   []vectorstore.Item
+		queries []vectorstore.Query
+		err     error
+	)
+	switch c.corpus {
+	case "synthetic", "locomo":
+		emb := vectorstore.NewLocalEmbedder()
+		space = emb.Space()
+		memTexts, queryTexts := syntheticTexts(c.n, c.nq)
+		if c.corpus == "locomo" {
+			if memTexts, queryTexts, err = locomoTexts(c.data, c.n, c.nq); err != nil {
+				return err
+			}
+		}
+		if items, err = memories(ctx, emb, memTexts); err != nil {
+			return err
+		}
+		if queries, err = searches(ctx, emb, queryTexts, c.limit); err != nil {
+			return err
+		}
+	case "random":
+		space = vectorstore.Space{Embedder: "random", Model: "gauss", Dims: c.dims}
+		items, queries = randomWorld(space, c.n, c.nq, c.limit)
+	default:
+		return fmt.Errorf("-corpus %q is not synthetic, locomo or random", c.corpus)
 	}
-	queries, err := searches(ctx, emb, nq, limit)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("generated and embedded %d memories and %d queries in %v (local embedder, %d dims)\n\n",
-		n, nq, time.Since(start).Round(time.Millisecond), space.Dims)
+	fmt.Printf("%s corpus: %d memories and %d queries in %v (%s)\n",
+		c.corpus, c.n, c.nq, time.Since(start).Round(time.Millisecond), space)
+	start = time.Now()
+	exact := exactScan(items, queries)
+	fmt.Printf("exact float32 scan in the bench: %v per query\n\n", (time.Since(start) / time.Duration(max(len(queries), 1))).Round(time.Microsecond))
 
 	dir, err := os.MkdirTemp("", "picard-bench-")
 	if err != nil {
@@ -79,7 +120,7 @@ func run(n, nq, limit int) error {
 		return err
 	}
 	defer emb1.Close()
-	exact, embRes, err := measure(ctx, "embedded", emb1, space, items, queries, nil, nil)
+	embRes, err := measure(ctx, "embedded", emb1, space, items, queries, exact, nil)
 	if err != nil {
 		return err
 	}
@@ -98,7 +139,7 @@ func run(n, nq, limit int) error {
 	} else {
 		fmt.Println("pgvector skipped: set PICARD_VECTOR_DSN or PICARD_TEST_PG_DSN to include it")
 	}
-	printTable(results, n, nq, limit)
+	printTable(results, c.n, c.nq, c.limit)
 	return nil
 }
 
@@ -148,68 +189,114 @@ func benchPG(ctx context.Context, dsn string, space vectorstore.Space, items []v
 		}
 		return nil
 	}
-	_, res, err := measure(ctx, "pgvector", pg, space, items, queries, exact, analyze)
-	return res, err
+	return measure(ctx, "pgvector", pg, space, items, queries, exact, analyze)
 }
 
-// measure loads items into s, calls afterLoad (untimed) if given, and
-// times the queries; it returns each query's hit ids and, when exact is
-// given, the agreement with it.
+// measure loads items into s, calls afterLoad (untimed) if given, times
+// the queries and compares their hits with the exact result.
 func measure(ctx context.Context, name string, s vectorstore.Store, space vectorstore.Space,
-	items []vectorstore.Item, queries []vectorstore.Query, exact [][]string, afterLoad func() error) ([][]string, result, error) {
+	items []vectorstore.Item, queries []vectorstore.Query, exact [][]string, afterLoad func() error) (result, error) {
 	res := result{backend: name}
 	start := time.Now()
 	const batch = 500
 	for lo := 0; lo < len(items); lo += batch {
 		if err := s.Upsert(ctx, space, items[lo:min(lo+batch, len(items))]...); err != nil {
-			return nil, res, fmt.Errorf("%s: load: %w", name, err)
+			return res, fmt.Errorf("%s: load: %w", name, err)
 		}
 	}
 	res.load = time.Since(start)
 	if afterLoad != nil {
 		if err := afterLoad(); err != nil {
-			return nil, res, fmt.Errorf("%s: after load: %w", name, err)
+			return res, fmt.Errorf("%s: after load: %w", name, err)
 		}
 	}
 
-	for _, q := range queries[:min(10, len(queries))] { // warm up
+	for i, q := range queries[:min(10, len(queries))] { // warm up
+		t := time.Now()
 		if _, err := s.Search(ctx, q); err != nil {
-			return nil, res, fmt.Errorf("%s: search: %w", name, err)
+			return res, fmt.Errorf("%s: search: %w", name, err)
+		}
+		if i == 0 {
+			res.first = time.Since(t)
 		}
 	}
-	ids := make([][]string, len(queries))
-	var agree, total, nhits int
+	var found, total, nhits int
 	for i, q := range queries {
 		t := time.Now()
 		hits, err := s.Search(ctx, q)
 		res.latencies = append(res.latencies, time.Since(t))
 		if err != nil {
-			return nil, res, fmt.Errorf("%s: search: %w", name, err)
+			return res, fmt.Errorf("%s: search: %w", name, err)
 		}
-		for _, h := range hits {
-			ids[i] = append(ids[i], h.ID)
-			if exact == nil || slices.Contains(exact[i], h.ID) {
-				agree++
+		got := make([]string, len(hits))
+		for j, h := range hits {
+			got[j] = h.ID
+		}
+		for _, id := range exact[i] {
+			if slices.Contains(got, id) {
+				found++
 			}
 		}
+		total += len(exact[i])
 		nhits += len(hits)
-		total += len(hits)
-		if exact != nil && len(exact[i]) > len(hits) {
-			total += len(exact[i]) - len(hits) // missed rows count against agreement
-		}
 	}
+	res.recall = 1
 	if total > 0 {
-		res.agreement = float64(agree) / float64(total)
-	} else {
-		res.agreement = 1
+		res.recall = float64(found) / float64(total)
 	}
 	res.hits = float64(nhits) / float64(max(len(queries), 1))
-	return ids, res, nil
+	return res, nil
+}
+
+// exactScan is the ground truth: every query ranked over every item that
+// passes its filter by float32 cosine similarity (ties by id).
+func exactScan(items []vectorstore.Item, queries []vectorstore.Query) [][]string {
+	norms := make([]float64, len(items))
+	for i, it := range items {
+		norms[i] = norm(it.Vector)
+	}
+	out := make([][]string, len(queries))
+	type cand struct {
+		id    string
+		score float64
+	}
+	for qi, q := range queries {
+		qn := norm(q.Vector)
+		var cs []cand
+		for i, it := range items {
+			if !q.Filter.Matches(it.Meta) {
+				continue
+			}
+			var d float64
+			for j, x := range it.Vector {
+				d += float64(x) * float64(q.Vector[j])
+			}
+			cs = append(cs, cand{it.ID, d / (norms[i] * qn)})
+		}
+		sort.Slice(cs, func(i, j int) bool {
+			if cs[i].score != cs[j].score {
+				return cs[i].score > cs[j].score
+			}
+			return cs[i].id < cs[j].id
+		})
+		for _, c := range cs[:min(q.Limit, len(cs))] {
+			out[qi] = append(out[qi], c.id)
+		}
+	}
+	return out
+}
+
+func norm(v []float32) float64 {
+	var s float64
+	for _, x := range v {
+		s += float64(x) * float64(x)
+	}
+	return math.Sqrt(s)
 }
 
 func printTable(results []result, n, nq, limit int) {
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "backend\tmemories\tqueries\tlimit\tload\tp50\tp99\tmean\thits/query\tvs exact\t")
+	fmt.Fprintln(w, "backend\tmemories\tqueries\tlimit\tload\tfirst query\tp50\tp99\tmean\thits/query\trecall vs exact\t")
 	for _, r := range results {
 		lat := slices.Clone(r.latencies)
 		slices.Sort(lat)
@@ -221,8 +308,8 @@ func printTable(results []result, n, nq, limit int) {
 		if len(lat) > 0 {
 			mean = sum / time.Duration(len(lat))
 		}
-		fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%v\t%v\t%v\t%v\t%.1f\t%.1f%%\t\n", r.backend, n, nq, limit,
-			r.load.Round(time.Millisecond), round(pct(lat, 50)), round(pct(lat, 99)), round(mean), r.hits, 100*r.agreement)
+		fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%v\t%v\t%v\t%v\t%v\t%.1f\t%.3f\t\n", r.backend, n, nq, limit,
+			r.load.Round(time.Millisecond), round(r.first), round(pct(lat, 50)), round(pct(lat, 99)), round(mean), r.hits, r.recall)
 	}
 	w.Flush()
 }
@@ -280,12 +367,80 @@ func sentence(r *mrand.Rand) string {
 	return s + "."
 }
 
-func memories(ctx context.Context, emb vectorstore.Embedder, n int) ([]vectorstore.Item, error) {
+// syntheticTexts are n memory and nq query sentences.
+func syntheticTexts(n, nq int) (mems, queries []string) {
 	r := mrand.New(mrand.NewPCG(1, 1))
-	texts := make([]string, n)
+	for range n {
+		mems = append(mems, sentence(r))
+	}
+	r = mrand.New(mrand.NewPCG(2, 2))
+	for range nq {
+		queries = append(queries, sentence(r))
+	}
+	return mems, queries
+}
+
+// locomoTexts are LoCoMo turns ("speaker: text"; past the number of turns,
+// two random turns joined) and questions, cycled.
+func locomoTexts(dir string, n, nq int) (mems, queries []string, err error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil || len(files) == 0 {
+		return nil, nil, fmt.Errorf("no LoCoMo conversations in %s (-data)", dir)
+	}
+	type turn struct{ Speaker, Text string }
+	var turns, questions []string
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			return nil, nil, err
+		}
+		var conv map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &conv); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", f, err)
+		}
+		for k := 1; ; k++ {
+			sess, ok := conv["session_"+strconv.Itoa(k)]
+			if !ok {
+				break
+			}
+			var ts []turn
+			if err := json.Unmarshal(sess, &ts); err != nil {
+				return nil, nil, fmt.Errorf("%s session %d: %w", f, k, err)
+			}
+			for _, t := range ts {
+				turns = append(turns, t.Speaker+": "+t.Text)
+			}
+		}
+		var qa []struct{ Question string }
+		if err := json.Unmarshal(conv["qa"], &qa); err != nil {
+			return nil, nil, fmt.Errorf("%s qa: %w", f, err)
+		}
+		for _, q := range qa {
+			questions = append(questions, q.Question)
+		}
+	}
+	if len(turns) == 0 || len(questions) == 0 {
+		return nil, nil, fmt.Errorf("no turns or questions in %s", dir)
+	}
+	r := mrand.New(mrand.NewPCG(3, 3))
+	for i := range n {
+		if i < len(turns) {
+			mems = append(mems, turns[i])
+		} else {
+			mems = append(mems, turns[r.IntN(len(turns))]+" "+turns[r.IntN(len(turns))])
+		}
+	}
+	for i := range nq {
+		queries = append(queries, questions[i%len(questions)])
+	}
+	return mems, queries, nil
+}
+
+// metas gives n memories deterministic owners, permissions and expiry.
+func metas(n int) []vectorstore.Item {
+	r := mrand.New(mrand.NewPCG(1, 2))
 	items := make([]vectorstore.Item, n)
 	for i := range items {
-		texts[i] = sentence(r)
 		m := vectorstore.Meta{OwnerID: user(r.IntN(numUsers)), CreatedAt: now.Add(-time.Duration(r.IntN(365*24)) * time.Hour)}
 		switch p := r.IntN(10); {
 		case p < 5:
@@ -306,6 +461,11 @@ func memories(ctx context.Context, emb vectorstore.Embedder, n int) ([]vectorsto
 		}
 		items[i] = vectorstore.Item{ID: fmt.Sprintf("mem-%06d", i), Meta: m}
 	}
+	return items
+}
+
+func memories(ctx context.Context, emb vectorstore.Embedder, texts []string) ([]vectorstore.Item, error) {
+	items := metas(len(texts))
 	vecs, err := emb.Embed(ctx, texts)
 	if err != nil {
 		return nil, fmt.Errorf("embed memories: %w", err)
@@ -316,14 +476,13 @@ func memories(ctx context.Context, emb vectorstore.Embedder, n int) ([]vectorsto
 	return items, nil
 }
 
-// searches are viewer queries: three in four search everything the viewer
-// may read, one in four only the viewer's own memories.
-func searches(ctx context.Context, emb vectorstore.Embedder, nq, limit int) ([]vectorstore.Query, error) {
-	r := mrand.New(mrand.NewPCG(2, 2))
-	texts := make([]string, nq)
+// viewerQueries are nq queries without vectors: three in four search
+// everything the viewer may read, one in four only the viewer's own
+// memories.
+func viewerQueries(space vectorstore.Space, nq, limit int) []vectorstore.Query {
+	r := mrand.New(mrand.NewPCG(2, 3))
 	queries := make([]vectorstore.Query, nq)
 	for i := range queries {
-		texts[i] = sentence(r)
 		u := r.IntN(numUsers)
 		f := vectorstore.Filter{Now: now}
 		if i%4 == 3 {
@@ -335,8 +494,13 @@ func searches(ctx context.Context, emb vectorstore.Embedder, nq, limit int) ([]v
 				{Permission: "shared", SharedWithUser: user(u), SharedWithGroups: groupsOf(u)},
 			}
 		}
-		queries[i] = vectorstore.Query{Space: emb.Space(), Filter: f, Limit: limit}
+		queries[i] = vectorstore.Query{Space: space, Filter: f, Limit: limit}
 	}
+	return queries
+}
+
+func searches(ctx context.Context, emb vectorstore.Embedder, texts []string, limit int) ([]vectorstore.Query, error) {
+	queries := viewerQueries(emb.Space(), len(texts), limit)
 	vecs, err := emb.Embed(ctx, texts)
 	if err != nil {
 		return nil, fmt.Errorf("embed queries: %w", err)
@@ -345,4 +509,25 @@ func searches(ctx context.Context, emb vectorstore.Embedder, nq, limit int) ([]v
 		queries[i].Vector = vecs[i]
 	}
 	return queries, nil
+}
+
+// randomWorld is n memories and nq queries with Gaussian vectors.
+func randomWorld(space vectorstore.Space, n, nq, limit int) ([]vectorstore.Item, []vectorstore.Query) {
+	r := mrand.New(mrand.NewPCG(4, 4))
+	vec := func() []float32 {
+		v := make([]float32, space.Dims)
+		for i := range v {
+			v[i] = float32(r.NormFloat64())
+		}
+		return v
+	}
+	items := metas(n)
+	for i := range items {
+		items[i].Vector = vec()
+	}
+	queries := viewerQueries(space, nq, limit)
+	for i := range queries {
+		queries[i].Vector = vec()
+	}
+	return items, queries
 }
