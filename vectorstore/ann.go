@@ -43,7 +43,7 @@ const (
 	// annCoarseOversample × limit memories (at least annMinCoarse) pass
 	// from the sign-bit scan to the int8 scoring.
 	annCoarseOversample = 40
-	annMinCoarse        = 1000
+	annMinCoarse        = 2000
 	// below annMinCoarseDims dimensions the sign bits say too little and
 	// the int8 dot product is cheap: every match is scored by it.
 	annMinCoarseDims = 256

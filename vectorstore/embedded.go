@@ -589,6 +589,16 @@ func (s *EmbeddedStore) Search(ctx context.Context, q Query) ([]Hit, error) {
 	return s.searchANN(idx, qv, q)
 }
 
+// WarmDenseIndex builds the approximate index of space now instead of on
+// its first search (a server with dense search on can call it at start).
+// Writes and searches wait while it reads the vectors from disk.
+func (s *EmbeddedStore) WarmDenseIndex(ctx context.Context, space Space) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("embedded dense index: %w", err)
+	}
+	return s.buildIndex(space)
+}
+
 // buildIndex builds the approximate index of space if it is not built.
 func (s *EmbeddedStore) buildIndex(space Space) error {
 	s.mu.Lock()
