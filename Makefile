@@ -24,7 +24,7 @@ bench-100k:
 
 # the vector stores alone (dense search, no MCP)
 bench-store:
-	PICARD_TEST_PG_DSN="$$(bash scripts/pgvector-up.sh)" go run ./cmd/bench
+	PICARD_TEST_PG_DSN="$$(bash scripts/pgvector-up.sh)" go run ./cmd/bench $(ARGS)
 
 # evidence recall@5/@10 on the LoCoMo dev split, embedded and pgvector
 locomo:
