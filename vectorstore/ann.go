@@ -192,42 +192,47 @@ func (s *EmbeddedStore) buildANNLocked(idx *spaceIndex) error {
 func (s *EmbeddedStore) searchANN(idx *spaceIndex, qv []float32, q Query) ([]Hit, error) {
 	a := idx.ann
 	d, w := idx.dims, a.words
-	// 1: the filter, then the sign agreement of every match (shifted by
-	// d to index the histogram: 0..2d, higher is closer)
-	qs := make([]uint64, w)
-	signBits(qs, qv)
+	// 1: the filter; when more memories match than step 2 takes, their
+	// sign agreement with the query (shifted by d to index a histogram:
+	// 0..2d, higher is closer) keeps the annCoarse best
 	var match []int32
-	var agree []uint16
-	hist := make([]int, 2*d+1)
 	for i, m := range idx.metas {
-		if !q.Filter.Matches(m) {
-			continue
+		if q.Filter.Matches(m) {
+			match = append(match, int32(i))
 		}
-		g := d + signAgreement(qs, a.signs[i*w:(i+1)*w:(i+1)*w])
-		match = append(match, int32(i))
-		agree = append(agree, uint16(g))
-		hist[g]++
 	}
-	// the annCoarse best: every match at or above the agreement that
-	// reaches that count (all matches when there are not more)
-	cut, seen := 0, 0
 	if ncoarse := annCoarse(q.Limit); len(match) > ncoarse && d >= annMinCoarseDims {
+		qs := make([]uint64, w)
+		signBits(qs, qv)
+		agree := make([]uint16, len(match))
+		hist := make([]int, 2*d+1)
+		for k, i := range match {
+			g := d + signAgreement(qs, a.signs[int(i)*w:(int(i)+1)*w:(int(i)+1)*w])
+			agree[k] = uint16(g)
+			hist[g]++
+		}
+		// every match at or above the agreement that reaches ncoarse
+		cut, seen := 0, 0
 		for t := 2 * d; t >= 0; t-- {
 			if seen += hist[t]; seen >= ncoarse {
 				cut = t
 				break
 			}
 		}
+		kept := match[:0]
+		for k, i := range match {
+			if int(agree[k]) >= cut {
+				kept = append(kept, i)
+			}
+		}
+		match = kept
 	}
 	// 2: int8 dot products of those
 	qc := make([]int8, d)
 	quantize(qc, qv)
 	ncand := annCandidates(q.Limit)
 	h := make(hitHeap, 0, min(ncand, len(match)))
-	for k, i32 := range match {
-		if int(agree[k]) < cut {
-			continue
-		}
+	for _, i32 := range match {
 		i := int(i32)
 		c := scored{score: a.scales[i] * float32(dotInt8(qc, a.codes[i*d:(i+1)*d:(i+1)*d])), id: idx.ids[i], slot: i}
 		if len(h) < ncand {
