@@ -9,9 +9,9 @@ package memories
 import (
 	"context"
 	"encoding/base64"
-	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -68,6 +68,10 @@ type Service struct {
 	now      func() time.Time
 	kick     chan struct{}
 	batcher  indexBatcher
+
+	texts     *textCache // decrypted texts of recently read memories
+	stmtsOnce sync.Once
+	stmts     *stmtCache // prepared reads; nil: not a plain dbx.DB
 
 	keywords vectorstore.KeywordIndex // nil: the store keeps none
 	hybrid   *vectorstore.Hybrid
@@ -271,34 +275,22 @@ func (s *Service) List(ownerID string, in ListInput) (*ListResult, error) {
 	default:
 		return nil, invalid("sort", "must be newest or oldest")
 	}
-	q := s.app.DB().Select(memoryColumns...).From(pb_migrations.Memories).
-		AndWhere(dbx.HashExp{"owner": ownerID})
-	if in.Permission != "" {
-		q = q.AndWhere(dbx.HashExp{"permission": in.Permission})
-	}
+	q := listQuery{ownerID: ownerID, permission: in.Permission, desc: desc, limit: in.Limit + 1}
 	if !in.IncludeExpired {
-		q = q.AndWhere(dbx.NewExp("(expires_at = '' OR expires_at > {:now})", dbx.Params{"now": dbTime(s.timeNow())}))
+		q.now = dbTime(s.timeNow())
 	}
 	if in.Cursor != "" {
 		created, id, ok := decodeCursor(in.Cursor)
 		if !ok {
 			return nil, invalid("cursor", "is not a cursor returned by get_memories")
 		}
-		op := ">"
-		if desc {
-			op = "<"
-		}
-		q = q.AndWhere(dbx.NewExp(fmt.Sprintf("(created %[1]s {:c} OR (created = {:c} AND id %[1]s {:id}))", op), dbx.Params{"c": created, "id": id}))
+		q.cursorCreated, q.cursorID = created, id
 	}
-	order := "ASC"
-	if desc {
-		order = "DESC"
-	}
-	var recs []memoryRow
-	if err := q.OrderBy("created "+order, "id "+order).Limit(int64(in.Limit + 1)).All(&recs); err != nil {
+	recs, err := s.queryRows(q)
+	if err != nil {
 		return nil, internal("list memories", err)
 	}
-	res := &ListResult{Memories: []*Memory{}}
+	res := &ListResult{Memories: make([]*Memory, 0, min(len(recs), in.Limit))}
 	for i := range recs {
 		if i == in.Limit {
 			last := recs[i-1]
@@ -435,9 +427,9 @@ func (s *Service) ownRecord(ownerID, id string) (*core.Record, error) {
 func (s *Service) toMemory(rec *core.Record, score *float64) (*Memory, error) {
 	// the record always holds a token: from the database, or put there by
 	// the fernet hook when it was saved
-	text, err := s.cipher.Decrypt(rec.GetString("text"))
+	text, err := s.decrypt(rec.Id, rec.GetString("text"))
 	if err != nil {
-		return nil, internal("decrypt memory "+rec.Id, err)
+		return nil, err
 	}
 	m := &Memory{
 		ID:               rec.Id,
