@@ -1,9 +1,12 @@
 package platform_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -245,5 +248,102 @@ func TestGetMemoriesPagesEveryMemoryOnce(t *testing.T) {
 		if !strings.Contains(p.Detail, pb_migrations.MemoriesPageIndex) || strings.Contains(p.Detail, "TEMP B-TREE") {
 			t.Fatalf("a page is not a plain range of %s: %+v", pb_migrations.MemoriesPageIndex, plan)
 		}
+	}
+}
+
+// TestToolResultOnTheWire: the raw /mcp answer to tools/call (stateful
+// and stateless) is one valid JSON-RPC response whose structured content
+// is the tool's answer and whose text is the same JSON, for a large
+// get_memories page full of characters JSON must escape, and for a tool
+// error; no placeholder of Picard's result splicing ever leaks.
+func TestToolResultOnTheWire(t *testing.T) {
+	for _, stateless := range []bool{false, true} {
+		t.Run(fmt.Sprintf("stateless=%v", stateless), func(t *testing.T) {
+			opts := picardtest.Options{}
+			if stateless {
+				opts.Env = map[string]string{"PICARD_MCP_STATELESS": "true"}
+			}
+			s := picardtest.Start(t, opts)
+			cl := s.RegisterClient(s.SuperuserToken())
+			alice := s.UserToken(cl, "alice")
+			texts := map[string]bool{}
+			for i := range 30 {
+				text := fmt.Sprintf("wire %d: \"quotes\", back\\slash, <tags> & \u2028 line\nbreak, émoji 🚀, tab\t %s", i, strings.Repeat("x", i*20))
+				submit(t, s, alice, map[string]any{"text": text})
+				texts[text] = true
+			}
+			h := map[string]string{"Authorization": "Bearer " + alice.Access, "Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-06-18"}
+			if !stateless {
+				r := s.Do("POST", "/mcp", h, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"wire","version":"1"}}}`)
+				if r.Status != http.StatusOK || r.Header.Get("Mcp-Session-Id") == "" {
+					t.Fatalf("initialize: %d %s", r.Status, r.Body)
+				}
+				h["Mcp-Session-Id"] = r.Header.Get("Mcp-Session-Id")
+			}
+			call := func(id int, args string) (raw []byte, res struct {
+				Content []struct {
+					Type string `json:"type"`
+					Text string `json:"text"`
+				} `json:"content"`
+				StructuredContent json.RawMessage `json:"structuredContent"`
+				IsError           bool            `json:"isError"`
+			}) {
+				t.Helper()
+				r := s.Do("POST", "/mcp", h, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"get_memories","arguments":%s}}`, id, args))
+				if r.Status != http.StatusOK {
+					t.Fatalf("tools/call: %d %s", r.Status, r.Body)
+				}
+				if bytes.Contains(r.Body, []byte("picard-result-")) {
+					t.Fatalf("a placeholder leaked: %s", r.Body)
+				}
+				var msg struct {
+					JSONRPC string          `json:"jsonrpc"`
+					ID      int             `json:"id"`
+					Result  json.RawMessage `json:"result"`
+				}
+				dec := json.NewDecoder(bytes.NewReader(r.Body))
+				dec.DisallowUnknownFields()
+				if err := dec.Decode(&msg); err != nil || msg.JSONRPC != "2.0" || msg.ID != id {
+					t.Fatalf("not one JSON-RPC response (%v): %s", err, r.Body)
+				}
+				if err := json.Unmarshal(msg.Result, &res); err != nil {
+					t.Fatalf("result: %v", err)
+				}
+				return r.Body, res
+			}
+
+			_, res := call(7, `{"limit":100}`)
+			if res.IsError || len(res.Content) != 1 || res.Content[0].Type != "text" {
+				t.Fatalf("result: %+v", res)
+			}
+			var structured, fromText struct {
+				Memories []memory `json:"memories"`
+			}
+			if err := json.Unmarshal(res.StructuredContent, &structured); err != nil {
+				t.Fatalf("structured content: %v", err)
+			}
+			if err := json.Unmarshal([]byte(res.Content[0].Text), &fromText); err != nil {
+				t.Fatalf("text is not the JSON: %v", err)
+			}
+			var a, b any
+			_ = json.Unmarshal(res.StructuredContent, &a)
+			_ = json.Unmarshal([]byte(res.Content[0].Text), &b)
+			if !reflect.DeepEqual(a, b) {
+				t.Fatal("structured content and text differ")
+			}
+			if len(structured.Memories) != 30 {
+				t.Fatalf("want 30 memories, got %d", len(structured.Memories))
+			}
+			for _, m := range structured.Memories {
+				if !texts[m.Text] {
+					t.Fatalf("text changed on the way: %q", m.Text)
+				}
+			}
+
+			_, res = call(8, `{"limit":1000}`)
+			if !res.IsError || len(res.Content) != 1 || !strings.Contains(res.Content[0].Text, "limit") || res.StructuredContent != nil {
+				t.Fatalf("a bad limit is a tool error naming it: %+v", res)
+			}
+		})
 	}
 }

@@ -117,9 +117,10 @@ type listQuery struct {
 }
 
 // sql renders q. Parameters are written +? (the value, without affinity):
-// SQLite otherwise consults the sqlite_stat4 samples for each bound value
-// and re-prepares the statement whenever it is bound again, which undid
-// the prepared statement. The page is a range of the owner's
+// SQLite otherwise looks at a bound value while planning (the sqlite_stat4
+// samples for a column compared with it, the LIMIT's value) and then
+// re-prepares the statement whenever that parameter is bound again, which
+// undid the prepared statement. The page is a range of the owner's
 // (created, id) index (pb_migrations.MemoriesPageIndex), read in order.
 func (q listQuery) sql() (string, []any) {
 	var b strings.Builder
@@ -142,7 +143,7 @@ func (q listQuery) sql() (string, []any) {
 		b.WriteString(" AND (created, id) " + op + " (+?, +?)")
 		args = append(args, q.cursorCreated, q.cursorID)
 	}
-	b.WriteString(" ORDER BY created " + order + ", id " + order + " LIMIT ?")
+	b.WriteString(" ORDER BY created " + order + ", id " + order + " LIMIT +?")
 	args = append(args, q.limit)
 	return b.String(), args
 }
