@@ -97,13 +97,17 @@ func toolHandler(t *Tool) server.ToolHandlerFunc {
 		if err != nil {
 			return toolError(err), nil
 		}
+		if sp := splicerFrom(ctx); sp != nil {
+			// written into the response as it is (see splice.go)
+			answer, err := encodeJSON(res)
+			if err != nil {
+				return nil, fmt.Errorf("encode %s result: %w", t.Name, err)
+			}
+			return sp.result(answer)
+		}
 		text, err := json.Marshal(res)
 		if err != nil {
 			return nil, fmt.Errorf("encode %s result: %w", t.Name, err)
-		}
-		if sp := splicerFrom(ctx); sp != nil {
-			// written into the response as it is (see splice.go)
-			return sp.result(text)
 		}
 		// encoded once: the structured content is the same bytes as the text
 		return mcp.NewToolResultStructured(json.RawMessage(text), string(text)), nil
@@ -264,8 +268,8 @@ func (w *sessionRecorder) Write(b []byte) (int, error) {
 		w.WriteHeader(http.StatusOK)
 	}
 	if w.splicer != nil {
-		if out, ok := w.splicer.splice(b); ok {
-			if _, err := w.ResponseWriter.Write(out); err != nil {
+		if handled, err := w.splicer.write(w.ResponseWriter, b); handled {
+			if err != nil {
 				return 0, err
 			}
 			return len(b), nil

@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"io"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -37,7 +39,7 @@ type splicerKey struct{}
 // (a JSON-RPC batch may hold several, run concurrently).
 type resultSplicer struct {
 	mu    sync.Mutex
-	parts map[string][]byte // quoted placeholder -> JSON it stands for
+	parts map[string]*bytes.Buffer // quoted placeholder -> JSON it stands for
 }
 
 func withSplicer(ctx context.Context) (context.Context, *resultSplicer) {
@@ -56,22 +58,43 @@ var (
 		_, _ = rand.Read(b) // never fails (crypto/rand)
 		return hex.EncodeToString(b)
 	}()
-	spliceSeq atomic.Uint64
+	spliceSeq    atomic.Uint64
+	spliceMarker = []byte("picard-result-" + spliceNonce)
+	buffers      = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 )
 
-// result returns a CallToolResult standing for the tool answer encoded as
-// JSON in answer: its text is answer as a JSON string, its structured
-// content answer itself.
-func (sp *resultSplicer) result(answer []byte) (*mcp.CallToolResult, error) {
-	text, err := json.Marshal(string(answer))
+// encodeJSON encodes v as encoding/json.Marshal does, into a pooled buffer.
+func encodeJSON(v any) (*bytes.Buffer, error) {
+	buf := buffers.Get().(*bytes.Buffer)
+	buf.Reset()
+	if err := json.NewEncoder(buf).Encode(v); err != nil {
+		putBuffer(buf)
+		return nil, err
+	}
+	buf.Truncate(buf.Len() - 1) // Encode's newline
+	return buf, nil
+}
+
+func putBuffer(b *bytes.Buffer) {
+	if b.Cap() <= 1<<20 {
+		buffers.Put(b)
+	}
+}
+
+// result returns a CallToolResult standing for the tool answer, JSON in
+// answer (the splicer owns it from now on): its text is answer as a JSON
+// string, its structured content answer itself.
+func (sp *resultSplicer) result(answer *bytes.Buffer) (*mcp.CallToolResult, error) {
+	text, err := encodeJSON(answer.String())
 	if err != nil {
+		putBuffer(answer)
 		return nil, err
 	}
 	base := "picard-result-" + spliceNonce + "-" + strconv.FormatUint(spliceSeq.Add(1), 10)
 	textMark, structMark := base+"-t", base+"-s"
 	sp.mu.Lock()
 	if sp.parts == nil {
-		sp.parts = map[string][]byte{}
+		sp.parts = map[string]*bytes.Buffer{}
 	}
 	sp.parts[`"`+textMark+`"`] = text
 	sp.parts[`"`+structMark+`"`] = answer
@@ -82,25 +105,42 @@ func (sp *resultSplicer) result(answer []byte) (*mcp.CallToolResult, error) {
 	}, nil
 }
 
-// splice replaces the placeholders found in b (one write of a response
-// or of an SSE event) and forgets them; ok says whether it replaced any.
-func (sp *resultSplicer) splice(b []byte) (out []byte, ok bool) {
+// write writes b (one write of a response or of an SSE event) to w with
+// the placeholders it holds replaced, and forgets those; handled is false
+// when b holds none (the caller writes b itself).
+func (sp *resultSplicer) write(w io.Writer, b []byte) (handled bool, err error) {
+	if !bytes.Contains(b, spliceMarker) {
+		return false, nil
+	}
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
-	if len(sp.parts) == 0 || !bytes.Contains(b, []byte("picard-result-"+spliceNonce)) {
-		return b, false
+	type cut struct {
+		at, n int
+		repl  *bytes.Buffer
+		mark  string
 	}
+	var cuts []cut
 	for mark, repl := range sp.parts {
-		i := bytes.Index(b, []byte(mark))
-		if i < 0 {
-			continue
+		if i := bytes.Index(b, []byte(mark)); i >= 0 {
+			cuts = append(cuts, cut{at: i, n: len(mark), repl: repl, mark: mark})
 		}
-		next := make([]byte, 0, len(b)-len(mark)+len(repl))
-		next = append(next, b[:i]...)
-		next = append(next, repl...)
-		next = append(next, b[i+len(mark):]...)
-		b, ok = next, true
-		delete(sp.parts, mark)
 	}
-	return b, ok
+	if len(cuts) == 0 {
+		return false, nil
+	}
+	slices.SortFunc(cuts, func(a, b cut) int { return a.at - b.at })
+	from := 0
+	for _, c := range cuts {
+		if _, err := w.Write(b[from:c.at]); err != nil {
+			return true, err
+		}
+		if _, err := w.Write(c.repl.Bytes()); err != nil {
+			return true, err
+		}
+		from = c.at + c.n
+		delete(sp.parts, c.mark)
+		putBuffer(c.repl)
+	}
+	_, err = w.Write(b[from:])
+	return true, err
 }

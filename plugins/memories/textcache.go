@@ -7,7 +7,8 @@ import (
 	"github.com/picard-mcp/picard/pb_migrations"
 )
 
-// Bounds of the decrypted-text cache: at most textCacheEntries memories,
+// Bounds of the decrypted-text cache (past them the oldest-added entries
+// go first): at most textCacheEntries memories,
 // each of at most textCacheMaxChars bytes of text (≈ 20 MB at worst, a few
 // MB for typical memories).
 const (
@@ -44,7 +45,7 @@ func newTextCache() *textCache {
 
 // get returns the plaintext of token for memory id, if cached.
 func (t *textCache) get(id, token string) (string, bool) {
-	e, ok := t.c.Get(id)
+	e, ok := t.c.Peek(id) // a read lock: recency is not tracked, eviction is oldest-added first
 	if !ok || e.token != token {
 		return "", false
 	}
