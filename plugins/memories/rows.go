@@ -12,6 +12,7 @@ import (
 	"github.com/pocketbase/pocketbase/tools/types"
 
 	"github.com/picard-mcp/picard/pb_migrations"
+	"github.com/picard-mcp/picard/platform/policy"
 )
 
 // memoryColumns are the columns memoryRow reads.
@@ -163,8 +164,13 @@ func (s *Service) queryRows(q listQuery) ([]memoryRow, error) {
 	if err != nil {
 		return nil, err
 	}
+	return scanRows(rows, q.limit)
+}
+
+// scanRows reads memoryColumns rows and closes rows.
+func scanRows(rows *sql.Rows, hint int) ([]memoryRow, error) {
 	defer rows.Close()
-	out := make([]memoryRow, 0, q.limit)
+	out := make([]memoryRow, 0, hint)
 	for rows.Next() {
 		var r memoryRow
 		if err := rows.Scan(&r.ID, &r.Owner, &r.Text, &r.Permission, &r.SharedUsers, &r.SharedGroups, &r.ExpiresAt, &r.Created, &r.Updated); err != nil {
@@ -196,6 +202,51 @@ func (s *Service) queryRowsDBX(q listQuery) ([]memoryRow, error) {
 	var out []memoryRow
 	err := sel.OrderBy("created "+order, "id "+order).Limit(int64(q.limit)).All(&out)
 	return out, err
+}
+
+// rowVisible re-checks a memory read as a row against the policy and its
+// expiry, as the record paths do.
+func (s *Service) rowVisible(v policy.Viewer, r *memoryRow) bool {
+	if r.ExpiresAt != "" {
+		if exp := parseDBTime(r.ExpiresAt); !exp.IsZero() && !exp.After(s.timeNow()) {
+			return false
+		}
+	}
+	return s.policies.CanRead(v, policy.Memory{
+		OwnerID:      r.Owner,
+		Permission:   r.Permission,
+		SharedUsers:  jsonIDs(r.SharedUsers),
+		SharedGroups: jsonIDs(r.SharedGroups),
+	})
+}
+
+// byIDSQL reads the memories whose ids are in a JSON array: one statement
+// whatever the number of ids, each found through the primary key.
+var byIDSQL = "SELECT " + strings.Join(memoryColumns, ", ") + " FROM " + pb_migrations.Memories +
+	" WHERE id IN (SELECT value FROM json_each(?))"
+
+// rowsByID reads the memories with these ids, in no particular order;
+// ids with no memory are absent.
+func (s *Service) rowsByID(ids []string) ([]memoryRow, error) {
+	sc := s.readStmts()
+	if sc == nil {
+		var out []memoryRow
+		err := s.app.DB().Select(memoryColumns...).From(pb_migrations.Memories).Where(dbx.In("id", toAny(ids)...)).All(&out)
+		return out, err
+	}
+	arr, err := json.Marshal(ids)
+	if err != nil {
+		return nil, err
+	}
+	st, err := sc.stmt(byIDSQL)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.Query(string(arr))
+	if err != nil {
+		return nil, err
+	}
+	return scanRows(rows, len(ids))
 }
 
 // jsonIDs reads a multi-relation column (a JSON array of ids, or empty).

@@ -216,14 +216,14 @@ func (s *Service) Get(viewer policy.Viewer, id string) (*Memory, error) {
 	if !IsUUID(id) {
 		return nil, invalid("memory_id", "must be a UUID")
 	}
-	rec, err := s.app.FindRecordById(pb_migrations.Memories, id)
+	rows, err := s.rowsByID([]string{id})
 	if err != nil {
+		return nil, internal("load memory", err)
+	}
+	if len(rows) != 1 || !s.rowVisible(viewer, &rows[0]) {
 		return nil, errNotFound()
 	}
-	if !s.visible(viewer, rec, false) {
-		return nil, errNotFound()
-	}
-	m, err := s.toMemory(rec, nil)
+	m, err := s.rowToMemory(&rows[0])
 	if err != nil {
 		return nil, err
 	}
@@ -356,56 +356,38 @@ func (s *Service) Search(ctx context.Context, viewer policy.Viewer, in SearchInp
 	for i, h := range hits {
 		ids[i] = h.ID
 	}
-	var recs []*core.Record
+	var rows []memoryRow
 	if len(ids) > 0 {
-		if err := s.app.RecordQuery(pb_migrations.Memories).Where(dbx.In("id", toAny(ids)...)).All(&recs); err != nil {
+		if rows, err = s.rowsByID(ids); err != nil {
 			return nil, internal("load search results", err)
 		}
 	}
-	byID := make(map[string]*core.Record, len(recs))
-	for _, r := range recs {
-		byID[r.Id] = r
+	byID := make(map[string]*memoryRow, len(rows))
+	for i := range rows {
+		byID[rows[i].ID] = &rows[i]
 	}
 	out := make([]*Memory, 0, in.Limit)
 	for _, h := range hits {
 		if len(out) == in.Limit {
 			break
 		}
-		rec, ok := byID[h.ID]
+		row, ok := byID[h.ID]
 		if !ok {
 			continue // deleted since indexing
 		}
-		if !s.visible(viewer, rec, false) || (filter.OwnerID != "" && rec.GetString("owner") != filter.OwnerID) {
+		if !s.rowVisible(viewer, row) || (filter.OwnerID != "" && row.Owner != filter.OwnerID) {
 			continue
 		}
 		score := h.Score
-		m, err := s.toMemory(rec, &score)
+		m, err := s.rowToMemory(row)
 		if err != nil {
 			return nil, err
 		}
+		m.Score = &score
 		m.Signals = h.Signals.List()
 		out = append(out, redactFor(viewer, m))
 	}
 	return out, nil
-}
-
-// visible re-checks a record against the policy and expiry.
-func (s *Service) visible(v policy.Viewer, rec *core.Record, includeExpired bool) bool {
-	if !includeExpired {
-		if exp := rec.GetDateTime("expires_at"); !exp.IsZero() && !exp.Time().After(s.timeNow()) {
-			return false
-		}
-	}
-	return s.policies.CanRead(v, policyMemory(rec))
-}
-
-func policyMemory(rec *core.Record) policy.Memory {
-	return policy.Memory{
-		OwnerID:      rec.GetString("owner"),
-		Permission:   rec.GetString("permission"),
-		SharedUsers:  rec.GetStringSlice("shared_users"),
-		SharedGroups: rec.GetStringSlice("shared_groups"),
-	}
 }
 
 // ownRecord loads a memory the caller owns; anything else is not found.
