@@ -18,6 +18,12 @@ import (
 // memoryColumns are the columns memoryRow reads.
 var memoryColumns = []string{"id", "owner", "text", "permission", "shared_users", "shared_groups", "expires_at", "created", "updated"}
 
+// selectMemoryColumns selects memoryColumns, in order, each as +column:
+// the same value, but an expression, so it has no declared type, which
+// the SQLite driver otherwise looks up (a locked call and an allocation)
+// for every text column of every row to decide whether it is a date.
+var selectMemoryColumns = "SELECT +" + strings.Join(memoryColumns, ", +")
+
 // memoryRow is a memory read straight into a struct: listing skips
 // building a PocketBase Record per row (field resolution and interceptors),
 // which dominated get_memories' CPU profile.
@@ -126,7 +132,7 @@ type listQuery struct {
 func (q listQuery) sql() (string, []any) {
 	var b strings.Builder
 	args := make([]any, 0, 6)
-	b.WriteString("SELECT " + strings.Join(memoryColumns, ", ") + " FROM " + pb_migrations.Memories + " WHERE owner = +?")
+	b.WriteString(selectMemoryColumns + " FROM " + pb_migrations.Memories + " WHERE owner = +?")
 	args = append(args, q.ownerID)
 	if q.permission != "" {
 		b.WriteString(" AND permission = +?")
@@ -222,7 +228,7 @@ func (s *Service) rowVisible(v policy.Viewer, r *memoryRow) bool {
 
 // byIDSQL reads the memories whose ids are in a JSON array: one statement
 // whatever the number of ids, each found through the primary key.
-var byIDSQL = "SELECT " + strings.Join(memoryColumns, ", ") + " FROM " + pb_migrations.Memories +
+var byIDSQL = selectMemoryColumns + " FROM " + pb_migrations.Memories +
 	" WHERE id IN (SELECT value FROM json_each(?))"
 
 // rowsByID reads the memories with these ids, in no particular order;
