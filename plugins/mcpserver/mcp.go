@@ -97,6 +97,14 @@ func toolHandler(t *Tool) server.ToolHandlerFunc {
 		if err != nil {
 			return toolError(err), nil
 		}
+		if sp := splicerFrom(ctx); sp != nil {
+			// written into the response as it is (see splice.go)
+			answer, err := encodeJSON(res)
+			if err != nil {
+				return nil, fmt.Errorf("encode %s result: %w", t.Name, err)
+			}
+			return sp.result(answer)
+		}
 		text, err := json.Marshal(res)
 		if err != nil {
 			return nil, fmt.Errorf("encode %s result: %w", t.Name, err)
@@ -193,8 +201,8 @@ func (h *mcpHandler) serve(e *core.RequestEvent) error {
 			return h.cfg.OAuth.WriteInsufficientScope(e, scope)
 		}
 	}
-	ctx := withCaller(r.Context(), Caller{UserID: claims.Subject, Claims: claims})
-	w := &sessionRecorder{ResponseWriter: e.Response, h: h, user: claims.Subject, method: r.Method, sid: r.Header.Get(sessionHeader)}
+	ctx, sp := withSplicer(withCaller(r.Context(), Caller{UserID: claims.Subject, Claims: claims}))
+	w := &sessionRecorder{ResponseWriter: e.Response, h: h, user: claims.Subject, method: r.Method, sid: r.Header.Get(sessionHeader), splicer: sp}
 	h.http.ServeHTTP(w, r.WithContext(ctx))
 	return nil
 }
@@ -231,6 +239,7 @@ type sessionRecorder struct {
 	user        string
 	method, sid string
 	wrote       bool
+	splicer     *resultSplicer // tool answers to write in place of their placeholders
 }
 
 func (w *sessionRecorder) WriteHeader(code int) {
@@ -257,6 +266,14 @@ func (w *sessionRecorder) WriteHeader(code int) {
 func (w *sessionRecorder) Write(b []byte) (int, error) {
 	if !w.wrote {
 		w.WriteHeader(http.StatusOK)
+	}
+	if w.splicer != nil {
+		if handled, err := w.splicer.write(w.ResponseWriter, b); handled {
+			if err != nil {
+				return 0, err
+			}
+			return len(b), nil
+		}
 	}
 	return w.ResponseWriter.Write(b)
 }

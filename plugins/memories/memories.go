@@ -60,8 +60,9 @@ func Register(app core.App, cfg Config) (*Service, error) {
 	s := &Service{
 		app: app, cipher: cfg.Cipher, policies: cfg.Policies,
 		store: cfg.Store, embedder: cfg.Embedder, now: cfg.Now,
-		kick: make(chan struct{}, 1),
+		kick: make(chan struct{}, 1), texts: newTextCache(),
 	}
+	s.bindTextCache(app)
 	if err := s.setupSearch(app, cfg); err != nil {
 		return nil, err
 	}

@@ -9,9 +9,9 @@ package memories
 import (
 	"context"
 	"encoding/base64"
-	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -68,6 +68,10 @@ type Service struct {
 	now      func() time.Time
 	kick     chan struct{}
 	batcher  indexBatcher
+
+	texts     *textCache // decrypted texts of recently read memories
+	stmtsOnce sync.Once
+	stmts     *stmtCache // prepared reads; nil: not a plain dbx.DB
 
 	keywords vectorstore.KeywordIndex // nil: the store keeps none
 	hybrid   *vectorstore.Hybrid
@@ -212,14 +216,14 @@ func (s *Service) Get(viewer policy.Viewer, id string) (*Memory, error) {
 	if !IsUUID(id) {
 		return nil, invalid("memory_id", "must be a UUID")
 	}
-	rec, err := s.app.FindRecordById(pb_migrations.Memories, id)
+	rows, err := s.rowsByID([]string{id})
 	if err != nil {
+		return nil, internal("load memory", err)
+	}
+	if len(rows) != 1 || !s.rowVisible(viewer, &rows[0]) {
 		return nil, errNotFound()
 	}
-	if !s.visible(viewer, rec, false) {
-		return nil, errNotFound()
-	}
-	m, err := s.toMemory(rec, nil)
+	m, err := s.rowToMemory(&rows[0])
 	if err != nil {
 		return nil, err
 	}
@@ -271,34 +275,22 @@ func (s *Service) List(ownerID string, in ListInput) (*ListResult, error) {
 	default:
 		return nil, invalid("sort", "must be newest or oldest")
 	}
-	q := s.app.DB().Select(memoryColumns...).From(pb_migrations.Memories).
-		AndWhere(dbx.HashExp{"owner": ownerID})
-	if in.Permission != "" {
-		q = q.AndWhere(dbx.HashExp{"permission": in.Permission})
-	}
+	q := listQuery{ownerID: ownerID, permission: in.Permission, desc: desc, limit: in.Limit + 1}
 	if !in.IncludeExpired {
-		q = q.AndWhere(dbx.NewExp("(expires_at = '' OR expires_at > {:now})", dbx.Params{"now": dbTime(s.timeNow())}))
+		q.now = dbTime(s.timeNow())
 	}
 	if in.Cursor != "" {
 		created, id, ok := decodeCursor(in.Cursor)
 		if !ok {
 			return nil, invalid("cursor", "is not a cursor returned by get_memories")
 		}
-		op := ">"
-		if desc {
-			op = "<"
-		}
-		q = q.AndWhere(dbx.NewExp(fmt.Sprintf("(created %[1]s {:c} OR (created = {:c} AND id %[1]s {:id}))", op), dbx.Params{"c": created, "id": id}))
+		q.cursorCreated, q.cursorID = created, id
 	}
-	order := "ASC"
-	if desc {
-		order = "DESC"
-	}
-	var recs []memoryRow
-	if err := q.OrderBy("created "+order, "id "+order).Limit(int64(in.Limit + 1)).All(&recs); err != nil {
+	recs, err := s.queryRows(q)
+	if err != nil {
 		return nil, internal("list memories", err)
 	}
-	res := &ListResult{Memories: []*Memory{}}
+	res := &ListResult{Memories: make([]*Memory, 0, min(len(recs), in.Limit))}
 	for i := range recs {
 		if i == in.Limit {
 			last := recs[i-1]
@@ -364,56 +356,38 @@ func (s *Service) Search(ctx context.Context, viewer policy.Viewer, in SearchInp
 	for i, h := range hits {
 		ids[i] = h.ID
 	}
-	var recs []*core.Record
+	var rows []memoryRow
 	if len(ids) > 0 {
-		if err := s.app.RecordQuery(pb_migrations.Memories).Where(dbx.In("id", toAny(ids)...)).All(&recs); err != nil {
+		if rows, err = s.rowsByID(ids); err != nil {
 			return nil, internal("load search results", err)
 		}
 	}
-	byID := make(map[string]*core.Record, len(recs))
-	for _, r := range recs {
-		byID[r.Id] = r
+	byID := make(map[string]*memoryRow, len(rows))
+	for i := range rows {
+		byID[rows[i].ID] = &rows[i]
 	}
 	out := make([]*Memory, 0, in.Limit)
 	for _, h := range hits {
 		if len(out) == in.Limit {
 			break
 		}
-		rec, ok := byID[h.ID]
+		row, ok := byID[h.ID]
 		if !ok {
 			continue // deleted since indexing
 		}
-		if !s.visible(viewer, rec, false) || (filter.OwnerID != "" && rec.GetString("owner") != filter.OwnerID) {
+		if !s.rowVisible(viewer, row) || (filter.OwnerID != "" && row.Owner != filter.OwnerID) {
 			continue
 		}
 		score := h.Score
-		m, err := s.toMemory(rec, &score)
+		m, err := s.rowToMemory(row)
 		if err != nil {
 			return nil, err
 		}
+		m.Score = &score
 		m.Signals = h.Signals.List()
 		out = append(out, redactFor(viewer, m))
 	}
 	return out, nil
-}
-
-// visible re-checks a record against the policy and expiry.
-func (s *Service) visible(v policy.Viewer, rec *core.Record, includeExpired bool) bool {
-	if !includeExpired {
-		if exp := rec.GetDateTime("expires_at"); !exp.IsZero() && !exp.Time().After(s.timeNow()) {
-			return false
-		}
-	}
-	return s.policies.CanRead(v, policyMemory(rec))
-}
-
-func policyMemory(rec *core.Record) policy.Memory {
-	return policy.Memory{
-		OwnerID:      rec.GetString("owner"),
-		Permission:   rec.GetString("permission"),
-		SharedUsers:  rec.GetStringSlice("shared_users"),
-		SharedGroups: rec.GetStringSlice("shared_groups"),
-	}
 }
 
 // ownRecord loads a memory the caller owns; anything else is not found.
@@ -435,9 +409,9 @@ func (s *Service) ownRecord(ownerID, id string) (*core.Record, error) {
 func (s *Service) toMemory(rec *core.Record, score *float64) (*Memory, error) {
 	// the record always holds a token: from the database, or put there by
 	// the fernet hook when it was saved
-	text, err := s.cipher.Decrypt(rec.GetString("text"))
+	text, err := s.decrypt(rec.Id, rec.GetString("text"))
 	if err != nil {
-		return nil, internal("decrypt memory "+rec.Id, err)
+		return nil, err
 	}
 	m := &Memory{
 		ID:               rec.Id,

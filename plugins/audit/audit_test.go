@@ -1,0 +1,80 @@
+package audit_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tests"
+
+	"github.com/picard-mcp/picard/pb_migrations"
+	"github.com/picard-mcp/picard/plugins/audit"
+)
+
+// TestBatchWriteKeepsEveryEntry: entries are written in multi-row
+// statements (full chunks and a tail); every one of them comes back with
+// its own fields, none lost or mixed up.
+func TestBatchWriteKeepsEveryEntry(t *testing.T) {
+	app, err := tests.NewTestAppWithConfig(core.BaseAppConfig{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(app.Cleanup)
+	col, _ := app.FindCollectionByNameOrId(pb_migrations.Users)
+	owner := core.NewRecord(col)
+	owner.SetEmail("owner@picard.test")
+	owner.Set("username", "owner")
+	owner.SetRandomPassword()
+	if err := app.Save(owner); err != nil {
+		t.Fatal(err)
+	}
+	log, err := audit.Register(app, audit.Config{FlushInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{1, 49, 50, 123} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			base := time.Date(2026, 1, n, 0, 0, 0, 0, time.UTC)
+			want := map[string]audit.Entry{}
+			for i := range n {
+				e := audit.Entry{
+					MemoryID: fmt.Sprintf("00000000-0000-4000-8000-%012d", n*1000+i),
+					OwnerID:  owner.Id, ActorID: fmt.Sprintf("actor-%d", i), ClientID: fmt.Sprintf("client-%d", i),
+					Action: audit.ActionRead, At: base.Add(time.Duration(i) * time.Millisecond),
+				}
+				want[e.MemoryID] = e
+				log.Record(e)
+			}
+			if err := log.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]audit.Entry{}
+			cursor := ""
+			for {
+				p, err := log.List(owner.Id, audit.Query{Limit: 100, Cursor: cursor})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, e := range p.Entries {
+					if e.At.Before(base) || !e.At.Before(base.Add(24*time.Hour)) {
+						continue // an earlier subtest's entry
+					}
+					got[e.MemoryID] = e
+				}
+				if cursor = p.NextCursor; cursor == "" {
+					break
+				}
+			}
+			if len(got) != n {
+				t.Fatalf("wrote %d entries, read back %d", n, len(got))
+			}
+			for id, w := range want {
+				g := got[id]
+				if g.ActorID != w.ActorID || g.ClientID != w.ClientID || g.Action != w.Action || g.OwnerID != w.OwnerID || !g.At.Equal(w.At) {
+					t.Fatalf("entry %s: got %+v, want %+v", id, g, w)
+				}
+			}
+		})
+	}
+}
