@@ -124,6 +124,9 @@ func writeError(e *core.RequestEvent, err error) error {
 		status = http.StatusNotFound
 	case memories.CodeUnavailable:
 		status = http.StatusServiceUnavailable
+	case memories.CodeStorage:
+		slog.Error("tool failed: the data dir refuses writes", "error", me.Detail())
+		status = http.StatusInsufficientStorage
 	}
 	if status == http.StatusInternalServerError {
 		slog.Error("tool failed", "error", err)
