@@ -48,6 +48,7 @@ func main() {
 	flag.DurationVar(&o.Duration, "duration", 5*time.Second, "writing time before the crash and around the outage")
 	flag.DurationVar(&o.Outage, "outage", 30*time.Second, "vector store outage length")
 	flag.DurationVar(&o.Soak, "soak", 120*time.Second, "soak length")
+	flag.StringVar(&o.Dir, "dir", "", "working directory (binary, data dirs, diagnostics), kept afterwards; default a temporary one, removed")
 	flag.StringVar(&o.Only, "only", "", "run only the scenarios whose name contains this (e.g. \"disk full\", soak)")
 	flag.Parse()
 	ctx := context.Background()
@@ -95,6 +96,11 @@ func Run(ctx context.Context, w io.Writer, o Options) (bool, error) {
 	run("data dir refuses writes (disk full)", func() Row { return diskFull(ctx, o) })
 	run("fernet key rotation under writes", func() Row { return rotation(ctx, o, "") })
 	run("soak", func() Row { return soak(ctx, o, "") })
+	if o.DSN != "" {
+		run("soak (pgvector)", func() Row {
+			return withDatabase(ctx, o.DSN, func(dsn string) Row { return soak(ctx, o, dsn) })
+		})
+	}
 	printTable(w, rows)
 	for _, r := range rows {
 		if !r.ok() {
@@ -126,7 +132,7 @@ func newServer(o Options, dsn string) (*server, error) {
 
 func printTable(w io.Writer, rows []Row) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\toperations\tacknowledged\tlost\t5xx\tpanics\tdegraded\tresult\t")
+	fmt.Fprintln(tw, "scenario\toperations\tacknowledged\tlost\t5xx\tpanics\tdegraded\tRSS growth\tgoroutines\tresult\t")
 	for _, r := range rows {
 		result := "ok"
 		if r.Err != nil {
@@ -134,7 +140,7 @@ func printTable(w io.Writer, rows []Row) {
 		} else if !r.ok() {
 			result = "FAIL"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t\n", r.Scenario, r.Ops, r.Acked, r.Lost, r.FiveXX, r.Panics, r.Degraded, result)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t\n", r.Scenario, r.Ops, r.Acked, r.Lost, r.FiveXX, r.Panics, r.Degraded, orDash(r.RSSGrowth), orDash(r.Goroutines), result)
 	}
 	tw.Flush()
 	for _, r := range rows {
@@ -145,4 +151,11 @@ func printTable(w io.Writer, rows []Row) {
 			fmt.Fprintf(w, "  %s: error: %v\n", r.Scenario, r.Err)
 		}
 	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

@@ -10,6 +10,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,8 +27,10 @@ type Row struct {
 	FiveXX   int64 // HTTP 5xx answers
 	Panics   int   // "panic:" in the server's output
 	Degraded int64 // typed "unavailable" answers while a dependency was down
-	Note     string
-	Err      error
+	// soak only: RSS growth after warm-up; goroutines before → after the load
+	RSSGrowth, Goroutines string
+	Note                  string
+	Err                   error
 }
 
 func (r Row) ok() bool { return r.Err == nil && r.Lost == 0 && r.Panics == 0 && r.FiveXX == 0 }
@@ -238,13 +242,20 @@ func outage(ctx context.Context, o Options, dsn string) Row {
 	return row
 }
 
-// soak: a mixed MCP + REST workload for o.Soak; RSS after warm-up and at
-// the end, every acknowledged write present afterwards.
+// soak: a mixed MCP + REST workload for o.Soak. Memory is measured after
+// a warm-up of a quarter of the run and at the end: RSS, and the Go heap in
+// use after a forced GC (pprof), which tells a leak from the allocator and
+// SQLite's page caches filling up. Goroutines are counted before the
+// connections open and again after they closed: they must return to the
+// baseline. Every acknowledged write is present afterwards.
 func soak(ctx context.Context, o Options, dsn string) Row {
 	if o.SoakConn == 0 {
 		o.SoakConn = o.Clients
 	}
 	row := Row{Scenario: fmt.Sprintf("soak %d conns × %s", o.SoakConn, o.Soak)}
+	if dsn != "" {
+		row.Scenario += " (pgvector)"
+	}
 	s, users, err := boot(ctx, o, dsn, nil, o.SoakConn)
 	if s != nil {
 		defer s.stop()
@@ -253,14 +264,46 @@ func soak(ctx context.Context, o Options, dsn string) Row {
 		row.Err = err
 		return row
 	}
+	su, err := superuserToken(ctx, s.url())
+	if err != nil {
+		row.Err = err
+		return row
+	}
 	var c counters
 	hc := httpClient(&c)
+	// The baseline: after one call of each kind on every connection (lazy
+	// workers, such as the access log's writer, start on first use), with
+	// those connections closed again.
 	conns, err := connectAll(ctx, s.url(), users, hc)
 	if err != nil {
 		row.Err = err
 		return row
 	}
-	defer closeAll(conns)
+	for _, m := range conns {
+		var mem memory
+		err = errors.Join(err, m.call(ctx, "submit_memory", map[string]any{"text": "reliability note rc" + randHex(6) + " warm-up", "permission": "private"}, &mem),
+			m.call(ctx, "get_memories", map[string]any{"limit": 20}, nil))
+		_, ferr := m.finds(ctx, "reliability", "")
+		_, rerr := postJSON(ctx, hc, s.url()+"/api/tools", "Bearer "+m.u.access, map[string]any{"tool": "get_memories", "data": map[string]any{"limit": 20}}, nil)
+		err = errors.Join(err, ferr, rerr)
+	}
+	closeAll(conns)
+	hc.CloseIdleConnections()
+	if err != nil {
+		row.Err = fmt.Errorf("warm-up calls: %w", err)
+		return row
+	}
+	time.Sleep(time.Second)
+	base, err := s.stats(ctx, su)
+	if err != nil {
+		row.Err = err
+		return row
+	}
+	conns, err = connectAll(ctx, s.url(), users, hc)
+	if err != nil {
+		row.Err = err
+		return row
+	}
 	var acked ackLog
 	var failures atomic.Int64
 	wctx, stop := context.WithCancel(ctx)
@@ -294,26 +337,61 @@ func soak(ctx context.Context, o Options, dsn string) Row {
 			}
 		}()
 	}
-	warm := o.Soak / 5
+	warm := o.Soak / 4
 	time.Sleep(warm)
-	rssWarm := s.rssKB()
+	warmStats, err1 := s.stats(ctx, su)
+	ackedWarm := c.acked.Load()
+	_ = s.saveProfile(ctx, su, "heap?gc=1", filepath.Join(o.Dir, "soak-heap-warm.pprof"))
 	time.Sleep(o.Soak - warm)
-	rssEnd := s.rssKB()
+	endStats, err2 := s.stats(ctx, su)
+	ackedEnd := c.acked.Load()
+	_ = s.saveProfile(ctx, su, "heap?gc=1", filepath.Join(o.Dir, "soak-heap-end.pprof"))
 	stop()
 	wg.Wait()
+	closeAll(conns)
+	hc.CloseIdleConnections()
+	// the server's handlers and sessions end once their clients are gone
+	after, err3 := s.stats(ctx, su)
+	for deadline := time.Now().Add(15 * time.Second); err3 == nil && after.goroutines > base.goroutines && time.Now().Before(deadline); {
+		time.Sleep(250 * time.Millisecond)
+		after, err3 = s.stats(ctx, su)
+	}
+	_ = s.saveProfile(ctx, su, "heap?gc=1", filepath.Join(o.Dir, "soak-heap-after.pprof"))
 	row.Ops, row.Acked, row.FiveXX = c.ops.Load(), c.acked.Load(), c.fiveXX.Load()
 	row.Lost, row.Note, row.Err = verify(ctx, s.url(), users, acked.all(), 60*time.Second)
-	growth := 0.0
-	if rssWarm > 0 {
-		growth = float64(rssEnd-rssWarm) / float64(rssWarm) * 100
+	if err := errors.Join(err1, err2, err3); err != nil && row.Err == nil {
+		row.Err = err
 	}
-	row.Note += fmt.Sprintf("; RSS %d→%d MB (%+.1f%% after warm-up); %d failed requests", rssWarm/1024, rssEnd/1024, growth, failures.Load())
+	row.RSSGrowth = pct(warmStats.rssKB, endStats.rssKB)
+	row.Goroutines = fmt.Sprintf("%d→%d", base.goroutines, after.goroutines)
+	perMemory := ""
+	if n := ackedEnd - ackedWarm; n > 0 {
+		perMemory = fmt.Sprintf(", %.1f KB per memory written meanwhile (%d)", float64(endStats.heapInuse-warmStats.heapInuse)/1024/float64(n), n)
+	}
+	row.Note += fmt.Sprintf("; after a %s warm-up → end: RSS %d→%d MB (%s), Go heap in use after GC %.1f→%.1f MB (%s%s), %.1f MB after the load; goroutines %d before load, %d under load, %d after; %d failed requests",
+		warm, warmStats.rssKB/1024, endStats.rssKB/1024, row.RSSGrowth, mb(warmStats.heapInuse), mb(endStats.heapInuse), pct(warmStats.heapInuse, endStats.heapInuse), perMemory, mb(after.heapInuse),
+		base.goroutines, endStats.goroutines, after.goroutines, failures.Load())
 	if row.Err == nil && failures.Load() > 0 {
 		row.Err = fmt.Errorf("%d requests failed", failures.Load())
+	}
+	if row.Err == nil && after.goroutines > base.goroutines {
+		before, afterPath := filepath.Join(o.Dir, "goroutines-before.txt"), filepath.Join(o.Dir, "goroutines-after.txt")
+		_ = os.WriteFile(before, []byte(base.goroutineProfile), 0o600)
+		_ = os.WriteFile(afterPath, []byte(after.goroutineProfile), 0o600)
+		row.Err = fmt.Errorf("goroutines did not return to the baseline after the load: %d before, %d after (profiles: %s, %s)", base.goroutines, after.goroutines, before, afterPath)
 	}
 	row.Panics = s.panics()
 	return row
 }
+
+func pct(from, to int64) string {
+	if from <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%+.1f%%", float64(to-from)/float64(from)*100)
+}
+
+func mb(b int64) float64 { return float64(b) / (1 << 20) }
 
 // proxy is a TCP proxy in front of PostgreSQL that can be cut: while cut,
 // connections are refused, exactly as when the server is stopped.
