@@ -6,16 +6,17 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/picard-mcp/picard/internal/faultproxy"
 )
 
 // Row is one line of the reliability table.
@@ -170,13 +171,13 @@ func crash(ctx context.Context, o Options, name, dsn string) Row {
 // typed "unavailable", /readyz reports it, and the backlog is indexed.
 func outage(ctx context.Context, o Options, dsn string) Row {
 	row := Row{Scenario: "vector store outage (pgvector)"}
-	p, err := newProxy(dsn)
+	p, proxied, err := pgProxy(dsn)
 	if err != nil {
 		row.Err = err
 		return row
 	}
-	defer p.close()
-	s, users, err := boot(ctx, o, p.dsn, nil, o.Clients)
+	defer p.Close()
+	s, users, err := boot(ctx, o, proxied, nil, o.Clients)
 	if s != nil {
 		defer s.stop()
 	}
@@ -216,7 +217,7 @@ func outage(ctx context.Context, o Options, dsn string) Row {
 		}()
 	}
 	time.Sleep(o.Duration / 2)
-	p.cut()
+	p.Down()
 	readyzDown := false
 	cutUntil := time.Now().Add(o.Outage)
 	for time.Now().Before(cutUntil) {
@@ -225,7 +226,12 @@ func outage(ctx context.Context, o Options, dsn string) Row {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	p.restore()
+	if err := p.Up(); err != nil {
+		stop()
+		wg.Wait()
+		row.Err = err
+		return row
+	}
 	time.Sleep(o.Duration / 2)
 	stop()
 	wg.Wait()
@@ -393,100 +399,20 @@ func pct(from, to int64) string {
 
 func mb(b int64) float64 { return float64(b) / (1 << 20) }
 
-// proxy is a TCP proxy in front of PostgreSQL that can be cut: while cut,
-// connections are refused, exactly as when the server is stopped.
-type proxy struct {
-	target, dsn string
-	mu          sync.Mutex
-	ln          net.Listener
-	addr        string
-	conns       map[net.Conn]struct{}
-}
-
-func newProxy(dsn string) (*proxy, error) {
-	host, err := dsnHost(dsn)
+// pgProxy puts a faultproxy in front of the PostgreSQL of dsn and returns
+// it with the DSN that goes through it.
+func pgProxy(dsn string) (*faultproxy.Proxy, string, error) {
+	u, err := url.Parse(dsn)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	p := &proxy{target: host, conns: map[net.Conn]struct{}{}}
-	if err := p.listen(""); err != nil {
-		return nil, err
-	}
-	p.dsn = strings.Replace(dsn, "@"+host+"/", "@"+p.addr+"/", 1)
-	return p, nil
-}
-
-func dsnHost(dsn string) (string, error) {
-	at := strings.Index(dsn, "@")
-	if at < 0 {
-		return "", errors.New("the DSN must be postgres://user@host:port/db")
-	}
-	rest := dsn[at+1:]
-	slash := strings.Index(rest, "/")
-	if slash < 0 {
-		return "", errors.New("the DSN has no database")
-	}
-	return rest[:slash], nil
-}
-
-func (p *proxy) listen(addr string) error {
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	var ln net.Listener
-	var err error
-	for range 50 { // the port of a just-closed listener may take a moment
-		if ln, err = net.Listen("tcp", addr); err == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	p, err := faultproxy.New(u.Host)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
-	p.mu.Lock()
-	p.ln, p.addr = ln, ln.Addr().String()
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go p.pipe(c)
-		}
-	}()
-	return nil
+	u.Host = p.Addr()
+	return p, u.String(), nil
 }
-
-func (p *proxy) pipe(c net.Conn) {
-	up, err := net.Dial("tcp", p.target)
-	if err != nil {
-		c.Close()
-		return
-	}
-	p.mu.Lock()
-	p.conns[c], p.conns[up] = struct{}{}, struct{}{}
-	p.mu.Unlock()
-	go func() { _, _ = io.Copy(up, c); up.Close() }()
-	_, _ = io.Copy(c, up)
-	c.Close()
-}
-
-// cut closes the listener and every connection.
-func (p *proxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.ln.Close()
-	for c := range p.conns {
-		c.Close()
-	}
-	p.conns = map[net.Conn]struct{}{}
-}
-
-func (p *proxy) restore() { _ = p.listen(p.addr) }
-
-func (p *proxy) close() { p.cut() }
 
 // rotation: memories written under K1; the server restarted with K2,K1;
 // `picard keys rotate` runs against the live data dir while writers and
