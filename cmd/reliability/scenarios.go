@@ -245,6 +245,18 @@ func outage(ctx context.Context, o Options, dsn string) Row {
 	}
 	row.Note += fmt.Sprintf("; outage %s, /readyz down seen", o.Outage)
 	row.Panics = s.panics()
+	if !row.ok() {
+		path := filepath.Join(o.Dir, "outage-server.log")
+		if os.WriteFile(path, []byte(s.out.String()), 0o600) == nil {
+			row.Note += "; server log: " + path
+		}
+		if su, err := superuserToken(ctx, s.url()); err == nil {
+			g := filepath.Join(o.Dir, "outage-goroutines.txt")
+			if s.saveProfile(ctx, su, "goroutine?debug=2", g) == nil {
+				row.Note += "; goroutines: " + g
+			}
+		}
+	}
 	return row
 }
 
