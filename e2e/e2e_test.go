@@ -95,21 +95,37 @@ func authProxy(t *testing.T, target, token string) string {
 	return srv.URL
 }
 
+// TestConformanceServerScenarios runs the official conformance runner's
+// server scenarios: the ones of the 2025-11-25 revision that apply to a
+// production server one by one, then exactly what revision 2026-07-28
+// requires (`--requirements`), against conformance-baseline.yaml: the
+// fixture scenarios that only the runner's demo server can pass are listed
+// there with their reasons; any other failure, or a listed one that starts
+// passing, fails the test.
 func TestConformanceServerScenarios(t *testing.T) {
 	node(t)
 	s := picardtest.Start(t, picardtest.Options{})
 	alice := s.UserToken(s.RegisterClient(s.SuperuserToken()), "alice")
 	proxied := authProxy(t, s.URL, alice.Access)
-	for _, scenario := range []string{"server-initialize", "ping", "tools-list", "server-sse-multiple-streams", "dns-rebinding-protection"} {
+	runner := "node_modules/@modelcontextprotocol/conformance/dist/index.js"
+	for _, scenario := range []string{"server-initialize", "server-session-lifecycle", "ping", "tools-list", "resources-list", "prompts-list", "completion-complete", "server-sse-multiple-streams", "dns-rebinding-protection"} {
 		t.Run(scenario, func(t *testing.T) {
-			out, err := run(t, 120*time.Second, "", "node_modules/@modelcontextprotocol/conformance/dist/index.js",
-				"server", "--url", proxied+"/mcp", "--scenario", scenario, "-o", t.TempDir())
+			out, err := run(t, 120*time.Second, "", runner, "server", "--url", proxied+"/mcp", "--scenario", scenario, "-o", t.TempDir())
 			if err != nil || !strings.Contains(out, " 0 failed") {
 				t.Fatalf("conformance %s: %v\n%s", scenario, err, out)
 			}
 			t.Logf("%s", lastLines(out, 8))
 		})
 	}
+	t.Run("requirements-2026-07-28", func(t *testing.T) {
+		baseline, _ := filepath.Abs("conformance-baseline.yaml")
+		out, err := run(t, 300*time.Second, "", runner, "server", "--url", proxied+"/mcp", "--requirements", "2026-07-28",
+			"--expected-failures", baseline, "-o", t.TempDir())
+		if err != nil || !strings.Contains(out, "all failures are expected") {
+			t.Fatalf("conformance --requirements 2026-07-28: %v\n%s", err, out)
+		}
+		t.Logf("%s", lastLines(out, 4))
+	})
 }
 
 func lastLines(s string, n int) string {

@@ -2,12 +2,14 @@ package platform_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/pocketbase/dbx"
 
 	"github.com/picard-mcp/picard/internal/picardtest"
 	"github.com/picard-mcp/picard/pb_migrations"
@@ -179,5 +181,34 @@ func TestAccessLogRetentionAndShutdown(t *testing.T) {
 	var count int
 	if err := s.App.DB().Select("count(*)").From(pb_migrations.AccessLog).Row(&count); err != nil || count != 2 {
 		t.Fatalf("the queued entry was written at shutdown: count=%d err=%v", count, err)
+	}
+}
+
+// TestAccessLogWritesBacklog: a backlog of several batches (the writer
+// fell behind a read-heavy load) is written in full by one Flush, every
+// entry with its own fields.
+func TestAccessLogWritesBacklog(t *testing.T) {
+	s := picardtest.Start(t, picardtest.Options{})
+	cl := s.RegisterClient(s.SuperuserToken())
+	alice, bob := s.UserToken(cl, "alice"), s.UserToken(cl, "bob")
+	m := submit(t, s, alice, map[string]any{"text": "alice's memory"})
+	if err := s.C.Audit.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	const n = 1234
+	for i := range n {
+		s.C.Audit.Record(audit.Entry{MemoryID: m.ID, OwnerID: alice.ID, ActorID: bob.ID, ClientID: fmt.Sprintf("c%d", i), Action: audit.ActionSearchHit})
+	}
+	if err := s.C.Audit.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	var count int
+	if err := s.App.DB().Select("count(distinct client_id)").From(pb_migrations.AccessLog).
+		Where(dbx.HashExp{"memory_id": m.ID, "owner": alice.ID, "actor": bob.ID, "action": audit.ActionSearchHit}).Row(&count); err != nil || count != n {
+		t.Fatalf("%d distinct entries written, want %d (err %v)", count, n, err)
+	}
+	p := accessLog(t, s, alice, map[string]any{"memory_id": m.ID})
+	if !has(p, audit.ActionSearchHit, m.ID, bob.ID, fmt.Sprintf("c%d", n-1)) {
+		t.Fatalf("the newest entry is listed for the owner: %+v", p.Entries[:1])
 	}
 }

@@ -59,7 +59,7 @@ func TestHealthcheckVectorStoreDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	proxy := newProxy(t, u.Host)
-	u.Host = proxy.addr
+	u.Host = proxy.Addr()
 	q := u.Query()
 	q.Set("connect_timeout", "2")
 	u.RawQuery = q.Encode()
@@ -80,7 +80,9 @@ func TestHealthcheckVectorStoreDown(t *testing.T) {
 	}
 	// once the database is back the probe turns healthy again by itself
 	// (the pool may first hand out a connection the outage broke)
-	proxy.Up(t)
+	if err := proxy.Up(); err != nil {
+		t.Fatal(err)
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	for err := healthcheck(s.URL); err != nil; err = healthcheck(s.URL) {
 		if time.Now().After(deadline) {

@@ -272,6 +272,16 @@ func TestMCPSessionsAndScopes(t *testing.T) {
 	if r := post(picardtest.User{}, sid, list, nil); r.Status != http.StatusUnauthorized || !strings.Contains(r.Header.Get("WWW-Authenticate"), "resource_metadata=") {
 		t.Fatalf("no token: want 401 with resource_metadata, got %d", r.Status)
 	}
+	// a session the client ended is gone: its id is answered 404, so a
+	// client starts a new session (and nobody else can pick the id up)
+	if r := s.Do("DELETE", "/mcp", map[string]string{"Authorization": "Bearer " + alice.Access, "Mcp-Session-Id": sid}, nil); r.Status != 200 {
+		t.Fatalf("DELETE the session: %d %s", r.Status, r.Body)
+	}
+	for _, u := range []picardtest.User{alice, bob} {
+		if r := post(u, sid, list, nil); r.Status != http.StatusNotFound {
+			t.Fatalf("a terminated session: want 404, got %d %s", r.Status, r.Body)
+		}
+	}
 	// DNS rebinding: refused before authentication
 	if r := post(picardtest.User{}, "", initBody, map[string]string{"Origin": "http://evil.example"}); r.Status != http.StatusForbidden {
 		t.Fatalf("foreign Origin: want 403, got %d", r.Status)

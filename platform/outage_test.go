@@ -2,87 +2,27 @@ package platform_test
 
 import (
 	"context"
-	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/picard-mcp/picard/internal/faultproxy"
 	"github.com/picard-mcp/picard/internal/picardtest"
 	"github.com/picard-mcp/picard/internal/testpg"
 	"github.com/picard-mcp/picard/vectorstore"
 )
 
-// tcpProxy stands between Picard and PostgreSQL. Down closes the listener
-// and every connection, so Picard sees exactly what it sees when the
-// database server is stopped (connection refused); Up listens again on the
-// same port. The real PostgreSQL keeps running for the other tests.
-type tcpProxy struct {
-	target string
-	addr   string
-	mu     sync.Mutex
-	ln     net.Listener
-	conns  map[net.Conn]bool
-}
-
-func newProxy(t *testing.T, target string) *tcpProxy {
-	p := &tcpProxy{target: target, conns: map[net.Conn]bool{}}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// newProxy puts a faultproxy in front of target for the test.
+func newProxy(t *testing.T, target string) *faultproxy.Proxy {
+	t.Helper()
+	p, err := faultproxy.New(target)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.addr = ln.Addr().String()
-	p.serve(ln)
-	t.Cleanup(p.Down)
+	t.Cleanup(p.Close)
 	return p
-}
-
-func (p *tcpProxy) serve(ln net.Listener) {
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", p.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns[c], p.conns[up] = true, true
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(up, c); up.Close() }()
-			go func() { _, _ = io.Copy(c, up); c.Close() }()
-		}
-	}()
-}
-
-func (p *tcpProxy) Down() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for c := range p.conns {
-		c.Close()
-	}
-	p.conns = map[net.Conn]bool{}
-}
-
-func (p *tcpProxy) Up(t *testing.T) {
-	ln, err := net.Listen("tcp", p.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.serve(ln)
 }
 
 func TestVectorStoreOutage(t *testing.T) {
@@ -92,7 +32,7 @@ func TestVectorStoreOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	proxy := newProxy(t, u.Host)
-	u.Host = proxy.addr
+	u.Host = proxy.Addr()
 	q := u.Query()
 	q.Set("connect_timeout", "2")
 	u.RawQuery = q.Encode()
@@ -126,7 +66,9 @@ func TestVectorStoreOutage(t *testing.T) {
 		t.Fatalf("delete during the outage: %d %s", r.Status, r.Body)
 	}
 
-	proxy.Up(t)
+	if err := proxy.Up(); err != nil {
+		t.Fatal(err)
+	}
 	// no manual step: the reconciler indexes the pending memory and applies
 	// the tombstone by itself
 	deadline := time.Now().Add(60 * time.Second)

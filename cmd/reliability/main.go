@@ -22,6 +22,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -35,6 +36,7 @@ type Options struct {
 	Outage   time.Duration // how long the vector store is unreachable
 	Soak     time.Duration // soak length
 	Dir      string        // working directory (binary, data dirs)
+	Only     string        // run only the scenarios whose name contains this
 	bin      string
 }
 
@@ -46,6 +48,8 @@ func main() {
 	flag.DurationVar(&o.Duration, "duration", 5*time.Second, "writing time before the crash and around the outage")
 	flag.DurationVar(&o.Outage, "outage", 30*time.Second, "vector store outage length")
 	flag.DurationVar(&o.Soak, "soak", 120*time.Second, "soak length")
+	flag.StringVar(&o.Dir, "dir", "", "working directory (binary, data dirs, diagnostics), kept afterwards; default a temporary one, removed")
+	flag.StringVar(&o.Only, "only", "", "run only the scenarios whose name contains this (e.g. \"disk full\", soak)")
 	flag.Parse()
 	ctx := context.Background()
 	ok, err := Run(ctx, os.Stdout, o)
@@ -75,13 +79,28 @@ func Run(ctx context.Context, w io.Writer, o Options) (bool, error) {
 	}
 	o.bin = bin
 	var rows []Row
-	rows = append(rows, crash(ctx, o, "kill -9 under writes (embedded)", ""))
-	if o.DSN != "" {
-		rows = append(rows, withDatabase(ctx, o.DSN, func(dsn string) Row { return crash(ctx, o, "kill -9 under writes (pgvector)", dsn) }))
-		rows = append(rows, withDatabase(ctx, o.DSN, func(dsn string) Row { return outage(ctx, o, dsn) }))
+	run := func(name string, fn func() Row) {
+		if o.Only == "" || strings.Contains(name, o.Only) {
+			rows = append(rows, fn())
+		}
 	}
-	rows = append(rows, rotation(ctx, o, ""))
-	rows = append(rows, soak(ctx, o, ""))
+	run("kill -9 under writes (embedded)", func() Row { return crash(ctx, o, "kill -9 under writes (embedded)", "") })
+	if o.DSN != "" {
+		run("kill -9 under writes (pgvector)", func() Row {
+			return withDatabase(ctx, o.DSN, func(dsn string) Row { return crash(ctx, o, "kill -9 under writes (pgvector)", dsn) })
+		})
+		run("vector store outage (pgvector)", func() Row {
+			return withDatabase(ctx, o.DSN, func(dsn string) Row { return outage(ctx, o, dsn) })
+		})
+	}
+	run("data dir refuses writes (disk full)", func() Row { return diskFull(ctx, o) })
+	run("fernet key rotation under writes", func() Row { return rotation(ctx, o, "") })
+	run("soak", func() Row { return soak(ctx, o, "") })
+	if o.DSN != "" {
+		run("soak (pgvector)", func() Row {
+			return withDatabase(ctx, o.DSN, func(dsn string) Row { return soak(ctx, o, dsn) })
+		})
+	}
 	printTable(w, rows)
 	for _, r := range rows {
 		if !r.ok() {
@@ -113,7 +132,7 @@ func newServer(o Options, dsn string) (*server, error) {
 
 func printTable(w io.Writer, rows []Row) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\toperations\tacknowledged\tlost\t5xx\tpanics\tdegraded\tresult\t")
+	fmt.Fprintln(tw, "scenario\toperations\tacknowledged\tlost\t5xx\tpanics\tdegraded\tRSS growth\tgoroutines\tresult\t")
 	for _, r := range rows {
 		result := "ok"
 		if r.Err != nil {
@@ -121,7 +140,7 @@ func printTable(w io.Writer, rows []Row) {
 		} else if !r.ok() {
 			result = "FAIL"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t\n", r.Scenario, r.Ops, r.Acked, r.Lost, r.FiveXX, r.Panics, r.Degraded, result)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t\n", r.Scenario, r.Ops, r.Acked, r.Lost, r.FiveXX, r.Panics, r.Degraded, orDash(r.RSSGrowth), orDash(r.Goroutines), result)
 	}
 	tw.Flush()
 	for _, r := range rows {
@@ -132,4 +151,11 @@ func printTable(w io.Writer, rows []Row) {
 			fmt.Fprintf(w, "  %s: error: %v\n", r.Scenario, r.Err)
 		}
 	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

@@ -199,6 +199,93 @@ func (s *server) rssKB() int64 {
 	return 0
 }
 
+// procStats is a snapshot of the server's memory and goroutines.
+type procStats struct {
+	rssKB, heapInuse, goroutines int64
+	goroutineProfile             string // pprof goroutine?debug=1
+}
+
+// stats reads the server's RSS from /proc and, through the superuser's
+// pprof endpoints, its goroutine count and its Go heap in use after a
+// forced GC. The requests use their own connection, closed afterwards, so
+// they leave no keep-alive goroutine behind.
+func (s *server) stats(ctx context.Context, superuser string) (procStats, error) {
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	get := func(path string) (string, error) {
+		req, err := http.NewRequestWithContext(ctx, "GET", s.url()+path, nil)
+		if err != nil {
+			return "", err
+		}
+		req.Header.Set("Authorization", superuser)
+		resp, err := hc.Do(req)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			return "", fmt.Errorf("GET %s: %d %s", path, resp.StatusCode, b)
+		}
+		return string(b), err
+	}
+	st := procStats{rssKB: s.rssKB()}
+	heap, err := get("/api/debug/pprof/heap?gc=1&debug=1")
+	if err != nil {
+		return st, err
+	}
+	gor, err := get("/api/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		return st, err
+	}
+	st.heapInuse = profileNumber(heap, "# HeapInuse = ")
+	st.goroutines = profileNumber(gor, "goroutine profile: total ")
+	st.goroutineProfile = gor
+	if st.heapInuse <= 0 || st.goroutines <= 0 {
+		return st, errors.New("pprof answered without HeapInuse or a goroutine total")
+	}
+	return st, nil
+}
+
+// saveProfile writes the server's pprof profile name (with its query) to
+// path, for `go tool pprof -diff_base` (-dir keeps them).
+func (s *server) saveProfile(ctx context.Context, superuser, name, path string) error {
+	req, err := http.NewRequestWithContext(ctx, "GET", s.url()+"/api/debug/pprof/"+name, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", superuser)
+	resp, err := (&http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}).Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %d", name, resp.StatusCode)
+	}
+	return os.WriteFile(path, b, 0o600)
+}
+
+// profileNumber is the integer after prefix in a text pprof profile.
+func profileNumber(text, prefix string) int64 {
+	i := strings.Index(text, prefix)
+	if i < 0 {
+		return -1
+	}
+	rest := text[i+len(prefix):]
+	if j := strings.IndexAny(rest, " \n"); j >= 0 {
+		rest = rest[:j]
+	}
+	n, err := strconv.ParseInt(rest, 10, 64)
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
 func (s *server) panics() int { return strings.Count(s.out.String(), "panic:") }
 
 func tail(s string) string {
@@ -264,20 +351,27 @@ type user struct {
 	name, id, access string
 }
 
-// setupUsers registers a client as the superuser and connects n users.
-func setupUsers(ctx context.Context, base string, n int) ([]user, error) {
-	hc := &http.Client{Timeout: 30 * time.Second}
+// superuserToken signs in as the superuser.
+func superuserToken(ctx context.Context, base string) (string, error) {
 	var su struct {
 		Token string `json:"token"`
 	}
-	if _, err := postJSON(ctx, hc, base+"/api/collections/_superusers/auth-with-password", "", map[string]string{"identity": adminEmail, "password": adminPassword}, &su); err != nil {
+	_, err := postJSON(ctx, &http.Client{Timeout: 30 * time.Second}, base+"/api/collections/_superusers/auth-with-password", "", map[string]string{"identity": adminEmail, "password": adminPassword}, &su)
+	return su.Token, err
+}
+
+// setupUsers registers a client as the superuser and connects n users.
+func setupUsers(ctx context.Context, base string, n int) ([]user, error) {
+	hc := &http.Client{Timeout: 30 * time.Second}
+	token, err := superuserToken(ctx, base)
+	if err != nil {
 		return nil, err
 	}
 	var client struct {
 		ID     string `json:"client_id"`
 		Secret string `json:"client_secret"`
 	}
-	if _, err := postJSON(ctx, hc, base+"/api/admin/clients/register", su.Token, map[string]any{
+	if _, err := postJSON(ctx, hc, base+"/api/admin/clients/register", token, map[string]any{
 		"name": "reliability", "redirect_uris": []string{"http://127.0.0.1:1/cb"}, "confidential": true,
 		"scopes": []string{"memories:read", "memories:write"},
 	}, &client); err != nil {

@@ -6,14 +6,17 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/picard-mcp/picard/internal/faultproxy"
 )
 
 // Row is one line of the reliability table.
@@ -25,8 +28,10 @@ type Row struct {
 	FiveXX   int64 // HTTP 5xx answers
 	Panics   int   // "panic:" in the server's output
 	Degraded int64 // typed "unavailable" answers while a dependency was down
-	Note     string
-	Err      error
+	// soak only: RSS growth after warm-up; goroutines before → after the load
+	RSSGrowth, Goroutines string
+	Note                  string
+	Err                   error
 }
 
 func (r Row) ok() bool { return r.Err == nil && r.Lost == 0 && r.Panics == 0 && r.FiveXX == 0 }
@@ -166,13 +171,13 @@ func crash(ctx context.Context, o Options, name, dsn string) Row {
 // typed "unavailable", /readyz reports it, and the backlog is indexed.
 func outage(ctx context.Context, o Options, dsn string) Row {
 	row := Row{Scenario: "vector store outage (pgvector)"}
-	p, err := newProxy(dsn)
+	p, proxied, err := pgProxy(dsn)
 	if err != nil {
 		row.Err = err
 		return row
 	}
-	defer p.close()
-	s, users, err := boot(ctx, o, p.dsn, nil, o.Clients)
+	defer p.Close()
+	s, users, err := boot(ctx, o, proxied, nil, o.Clients)
 	if s != nil {
 		defer s.stop()
 	}
@@ -212,7 +217,7 @@ func outage(ctx context.Context, o Options, dsn string) Row {
 		}()
 	}
 	time.Sleep(o.Duration / 2)
-	p.cut()
+	p.Down()
 	readyzDown := false
 	cutUntil := time.Now().Add(o.Outage)
 	for time.Now().Before(cutUntil) {
@@ -221,7 +226,12 @@ func outage(ctx context.Context, o Options, dsn string) Row {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	p.restore()
+	if err := p.Up(); err != nil {
+		stop()
+		wg.Wait()
+		row.Err = err
+		return row
+	}
 	time.Sleep(o.Duration / 2)
 	stop()
 	wg.Wait()
@@ -235,16 +245,35 @@ func outage(ctx context.Context, o Options, dsn string) Row {
 	}
 	row.Note += fmt.Sprintf("; outage %s, /readyz down seen", o.Outage)
 	row.Panics = s.panics()
+	if !row.ok() {
+		path := filepath.Join(o.Dir, "outage-server.log")
+		if os.WriteFile(path, []byte(s.out.String()), 0o600) == nil {
+			row.Note += "; server log: " + path
+		}
+		if su, err := superuserToken(ctx, s.url()); err == nil {
+			g := filepath.Join(o.Dir, "outage-goroutines.txt")
+			if s.saveProfile(ctx, su, "goroutine?debug=2", g) == nil {
+				row.Note += "; goroutines: " + g
+			}
+		}
+	}
 	return row
 }
 
-// soak: a mixed MCP + REST workload for o.Soak; RSS after warm-up and at
-// the end, every acknowledged write present afterwards.
+// soak: a mixed MCP + REST workload for o.Soak. Memory is measured after
+// a warm-up of a quarter of the run and at the end: RSS, and the Go heap in
+// use after a forced GC (pprof), which tells a leak from the allocator and
+// SQLite's page caches filling up. Goroutines are counted before the
+// connections open and again after they closed: they must return to the
+// baseline. Every acknowledged write is present afterwards.
 func soak(ctx context.Context, o Options, dsn string) Row {
 	if o.SoakConn == 0 {
 		o.SoakConn = o.Clients
 	}
 	row := Row{Scenario: fmt.Sprintf("soak %d conns × %s", o.SoakConn, o.Soak)}
+	if dsn != "" {
+		row.Scenario += " (pgvector)"
+	}
 	s, users, err := boot(ctx, o, dsn, nil, o.SoakConn)
 	if s != nil {
 		defer s.stop()
@@ -253,14 +282,46 @@ func soak(ctx context.Context, o Options, dsn string) Row {
 		row.Err = err
 		return row
 	}
+	su, err := superuserToken(ctx, s.url())
+	if err != nil {
+		row.Err = err
+		return row
+	}
 	var c counters
 	hc := httpClient(&c)
+	// The baseline: after one call of each kind on every connection (lazy
+	// workers, such as the access log's writer, start on first use), with
+	// those connections closed again.
 	conns, err := connectAll(ctx, s.url(), users, hc)
 	if err != nil {
 		row.Err = err
 		return row
 	}
-	defer closeAll(conns)
+	for _, m := range conns {
+		var mem memory
+		err = errors.Join(err, m.call(ctx, "submit_memory", map[string]any{"text": "reliability note rc" + randHex(6) + " warm-up", "permission": "private"}, &mem),
+			m.call(ctx, "get_memories", map[string]any{"limit": 20}, nil))
+		_, ferr := m.finds(ctx, "reliability", "")
+		_, rerr := postJSON(ctx, hc, s.url()+"/api/tools", "Bearer "+m.u.access, map[string]any{"tool": "get_memories", "data": map[string]any{"limit": 20}}, nil)
+		err = errors.Join(err, ferr, rerr)
+	}
+	closeAll(conns)
+	hc.CloseIdleConnections()
+	if err != nil {
+		row.Err = fmt.Errorf("warm-up calls: %w", err)
+		return row
+	}
+	time.Sleep(time.Second)
+	base, err := s.stats(ctx, su)
+	if err != nil {
+		row.Err = err
+		return row
+	}
+	conns, err = connectAll(ctx, s.url(), users, hc)
+	if err != nil {
+		row.Err = err
+		return row
+	}
 	var acked ackLog
 	var failures atomic.Int64
 	wctx, stop := context.WithCancel(ctx)
@@ -294,121 +355,82 @@ func soak(ctx context.Context, o Options, dsn string) Row {
 			}
 		}()
 	}
-	warm := o.Soak / 5
+	warm := o.Soak / 4
 	time.Sleep(warm)
-	rssWarm := s.rssKB()
+	warmStats, err1 := s.stats(ctx, su)
+	ackedWarm := c.acked.Load()
+	_ = s.saveProfile(ctx, su, "heap?gc=1", filepath.Join(o.Dir, "soak-heap-warm.pprof"))
 	time.Sleep(o.Soak - warm)
-	rssEnd := s.rssKB()
+	endStats, err2 := s.stats(ctx, su)
+	ackedEnd := c.acked.Load()
+	_ = s.saveProfile(ctx, su, "heap?gc=1", filepath.Join(o.Dir, "soak-heap-end.pprof"))
 	stop()
 	wg.Wait()
+	closeAll(conns)
+	hc.CloseIdleConnections()
+	// the server's handlers and sessions end once their clients are gone
+	after, err3 := s.stats(ctx, su)
+	for deadline := time.Now().Add(30 * time.Second); err3 == nil && after.goroutines > base.goroutines && time.Now().Before(deadline); {
+		time.Sleep(250 * time.Millisecond)
+		after, err3 = s.stats(ctx, su)
+	}
+	_ = s.saveProfile(ctx, su, "heap?gc=1", filepath.Join(o.Dir, "soak-heap-after.pprof"))
 	row.Ops, row.Acked, row.FiveXX = c.ops.Load(), c.acked.Load(), c.fiveXX.Load()
 	row.Lost, row.Note, row.Err = verify(ctx, s.url(), users, acked.all(), 60*time.Second)
-	growth := 0.0
-	if rssWarm > 0 {
-		growth = float64(rssEnd-rssWarm) / float64(rssWarm) * 100
+	if err := errors.Join(err1, err2, err3); err != nil && row.Err == nil {
+		row.Err = err
 	}
-	row.Note += fmt.Sprintf("; RSS %d→%d MB (%+.1f%% after warm-up); %d failed requests", rssWarm/1024, rssEnd/1024, growth, failures.Load())
+	row.RSSGrowth = pct(warmStats.rssKB, endStats.rssKB)
+	row.Goroutines = fmt.Sprintf("%d→%d", base.goroutines, after.goroutines)
+	perMemory := ""
+	if n := ackedEnd - ackedWarm; n > 0 {
+		perMemory = fmt.Sprintf(", %.1f KB per memory written meanwhile (%d)", float64(endStats.heapInuse-warmStats.heapInuse)/1024/float64(n), n)
+	}
+	row.Note += fmt.Sprintf("; after a %s warm-up → end: RSS %d→%d MB (%s), Go heap in use after GC %.1f→%.1f MB (%s%s), %.1f MB after the load; goroutines %d before load, %d under load, %d after; %d failed requests",
+		warm, warmStats.rssKB/1024, endStats.rssKB/1024, row.RSSGrowth, mb(warmStats.heapInuse), mb(endStats.heapInuse), pct(warmStats.heapInuse, endStats.heapInuse), perMemory, mb(after.heapInuse),
+		base.goroutines, endStats.goroutines, after.goroutines, failures.Load())
 	if row.Err == nil && failures.Load() > 0 {
 		row.Err = fmt.Errorf("%d requests failed", failures.Load())
+	}
+	if row.Err == nil && after.goroutines > base.goroutines+goroutineSlack {
+		before, afterPath := filepath.Join(o.Dir, "goroutines-before.txt"), filepath.Join(o.Dir, "goroutines-after.txt")
+		_ = os.WriteFile(before, []byte(base.goroutineProfile), 0o600)
+		_ = os.WriteFile(afterPath, []byte(after.goroutineProfile), 0o600)
+		row.Err = fmt.Errorf("goroutines did not return to the baseline after the load: %d before, %d after (profiles: %s, %s)", base.goroutines, after.goroutines, before, afterPath)
 	}
 	row.Panics = s.panics()
 	return row
 }
 
-// proxy is a TCP proxy in front of PostgreSQL that can be cut: while cut,
-// connections are refused, exactly as when the server is stopped.
-type proxy struct {
-	target, dsn string
-	mu          sync.Mutex
-	ln          net.Listener
-	addr        string
-	conns       map[net.Conn]struct{}
+// goroutineSlack is how many goroutines above the baseline still count as
+// returned: background work that happens to run at the second count (a
+// PocketBase cron job and its query, a goroutine just spawned). A leak per
+// connection or per request would be tens to thousands.
+const goroutineSlack = 5
+
+func pct(from, to int64) string {
+	if from <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%+.1f%%", float64(to-from)/float64(from)*100)
 }
 
-func newProxy(dsn string) (*proxy, error) {
-	host, err := dsnHost(dsn)
+func mb(b int64) float64 { return float64(b) / (1 << 20) }
+
+// pgProxy puts a faultproxy in front of the PostgreSQL of dsn and returns
+// it with the DSN that goes through it.
+func pgProxy(dsn string) (*faultproxy.Proxy, string, error) {
+	u, err := url.Parse(dsn)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	p := &proxy{target: host, conns: map[net.Conn]struct{}{}}
-	if err := p.listen(""); err != nil {
-		return nil, err
-	}
-	p.dsn = strings.Replace(dsn, "@"+host+"/", "@"+p.addr+"/", 1)
-	return p, nil
-}
-
-func dsnHost(dsn string) (string, error) {
-	at := strings.Index(dsn, "@")
-	if at < 0 {
-		return "", errors.New("the DSN must be postgres://user@host:port/db")
-	}
-	rest := dsn[at+1:]
-	slash := strings.Index(rest, "/")
-	if slash < 0 {
-		return "", errors.New("the DSN has no database")
-	}
-	return rest[:slash], nil
-}
-
-func (p *proxy) listen(addr string) error {
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	var ln net.Listener
-	var err error
-	for range 50 { // the port of a just-closed listener may take a moment
-		if ln, err = net.Listen("tcp", addr); err == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	p, err := faultproxy.New(u.Host)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
-	p.mu.Lock()
-	p.ln, p.addr = ln, ln.Addr().String()
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go p.pipe(c)
-		}
-	}()
-	return nil
+	u.Host = p.Addr()
+	return p, u.String(), nil
 }
-
-func (p *proxy) pipe(c net.Conn) {
-	up, err := net.Dial("tcp", p.target)
-	if err != nil {
-		c.Close()
-		return
-	}
-	p.mu.Lock()
-	p.conns[c], p.conns[up] = struct{}{}, struct{}{}
-	p.mu.Unlock()
-	go func() { _, _ = io.Copy(up, c); up.Close() }()
-	_, _ = io.Copy(c, up)
-	c.Close()
-}
-
-// cut closes the listener and every connection.
-func (p *proxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.ln.Close()
-	for c := range p.conns {
-		c.Close()
-	}
-	p.conns = map[net.Conn]struct{}{}
-}
-
-func (p *proxy) restore() { _ = p.listen(p.addr) }
-
-func (p *proxy) close() { p.cut() }
 
 // rotation: memories written under K1; the server restarted with K2,K1;
 // `picard keys rotate` runs against the live data dir while writers and

@@ -10,10 +10,10 @@ package audit
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -187,131 +187,95 @@ func (l *Log) Close() {
 	})
 }
 
-// Flush writes every pending entry now.
+// Flush writes every pending entry now. It takes the whole queue at once
+// and leaves a fresh one for Record, so the flushed array (and the ids its
+// entries hold) is freed afterwards instead of staying reachable from a
+// resliced queue at its peak size.
 func (l *Log) Flush() error {
 	l.flushMu.Lock()
 	defer l.flushMu.Unlock()
 	for {
 		l.mu.Lock()
-		batch := l.pending
-		if len(batch) > maxBatch {
-			batch = batch[:maxBatch]
-		}
-		l.pending = l.pending[len(batch):]
+		queue := l.pending
+		l.pending = nil
 		dropped := l.dropped
 		l.dropped = 0
 		l.mu.Unlock()
 		if dropped > 0 {
 			slog.Error("access log: dropped entries while the database was unwritable", "count", dropped)
 		}
-		if len(batch) == 0 {
+		if len(queue) == 0 {
 			return nil
 		}
-		if err := l.write(batch); err != nil {
-			l.mu.Lock()
-			l.pending = append(append([]Entry{}, batch...), l.pending...)
-			l.mu.Unlock()
-			return err
-		}
-	}
-}
-
-// insertChunk is how many entries one INSERT statement writes.
-const insertChunk = 50
-
-var accessLogColumns = []string{"id", "memory_id", "owner", "actor", "client_id", "action", "at", "created", "updated"}
-
-// insertSQL is a multi-row INSERT of n entries; row i's column c is
-// bound as {:c_i}. OR IGNORE lets SQLite skip the statement journal it
-// otherwise keeps for a multi-row statement that could abort half way
-// (~30% of the write's CPU); the only constraint it could meet is a
-// collision of random UUIDs, and every column is given, never NULL.
-func insertSQL(n int) string {
-	var b strings.Builder
-	b.WriteString("INSERT OR IGNORE INTO {{" + pb_migrations.AccessLog + "}} ([[" + strings.Join(accessLogColumns, "]],[[") + "]]) VALUES ")
-	for i := range n {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteByte('(')
-		for j, c := range accessLogColumns {
-			if j > 0 {
-				b.WriteByte(',')
+		for len(queue) > 0 {
+			n := min(len(queue), maxBatch)
+			if err := l.write(queue[:n]); err != nil {
+				l.mu.Lock()
+				l.pending = append(queue, l.pending...) // unwritten first, in order
+				l.mu.Unlock()
+				return err
 			}
-			fmt.Fprintf(&b, "{:%s_%d}", c, i)
+			queue = queue[n:]
 		}
-		b.WriteByte(')')
 	}
-	return b.String()
 }
 
-// write inserts a batch in one transaction, insertChunk rows per statement
-// through one prepared statement: parsing and preparing an INSERT per
-// entry was most of the log's cost (get_memories records 20 entries).
+// accessRow is one access_log row as write's JSON array carries it.
+type accessRow struct {
+	ID       string `json:"id"`
+	MemoryID string `json:"memory_id"`
+	Owner    string `json:"owner"`
+	Actor    string `json:"actor"`
+	ClientID string `json:"client_id"`
+	Action   string `json:"action"`
+	At       string `json:"at"`
+}
+
+// write inserts batch in one transaction: one INSERT … SELECT over a JSON
+// array (a statement per batch, not per entry: under a read-heavy load the
+// writer must keep up with thousands of entries a second), or, when an
+// owner was deleted meanwhile (foreign key), row by row, skipping those.
 func (l *Log) write(batch []Entry) error {
 	now := dbTime(l.cfg.Now())
+	rows := make([]accessRow, len(batch))
+	for i, e := range batch {
+		rows[i] = accessRow{ID: uuid.NewString(), MemoryID: e.MemoryID, Owner: e.OwnerID, Actor: e.ActorID, ClientID: e.ClientID, Action: e.Action, At: dbTime(e.At)}
+	}
+	raw, err := json.Marshal(rows)
+	if err != nil {
+		return fmt.Errorf("access log: encode: %w", err)
+	}
 	return l.app.RunInTransaction(func(tx core.App) error {
-		var full *dbx.Query
-		defer func() {
-			if full != nil {
-				_ = full.Close()
-			}
-		}()
-		for len(batch) > 0 {
-			n := min(len(batch), insertChunk)
-			chunk := batch[:n]
-			batch = batch[n:]
-			var q *dbx.Query
-			switch {
-			case n < insertChunk: // the tail: parsed once, run once
-				q = tx.DB().NewQuery(insertSQL(n))
-			case full == nil:
-				full = tx.DB().NewQuery(insertSQL(insertChunk)).Prepare()
-				q = full
-			default:
-				q = full
-			}
-			params := make(dbx.Params, n*len(accessLogColumns))
-			for i, e := range chunk {
-				for j, v := range [...]string{uuid.NewString(), e.MemoryID, e.OwnerID, e.ActorID, e.ClientID, e.Action, dbTime(e.At), now, now} {
-					params[accessLogColumns[j]+"_"+strconv.Itoa(i)] = v
+		// OR IGNORE spares SQLite the statement journal of a multi-row
+		// insert that could abort half way; the only conflict it could
+		// meet is a collision of random UUIDs (foreign keys still fail).
+		_, err := tx.DB().NewQuery("INSERT OR IGNORE INTO " + pb_migrations.AccessLog +
+			" (id, memory_id, owner, actor, client_id, action, at, created, updated)" +
+			" SELECT value->>'id', value->>'memory_id', value->>'owner', value->>'actor', value->>'client_id', value->>'action', value->>'at', {:now}, {:now}" +
+			" FROM json_each({:rows})").Bind(dbx.Params{"rows": string(raw), "now": now}).Execute()
+		if err == nil {
+			return nil
+		}
+		if !strings.Contains(err.Error(), "FOREIGN KEY") {
+			return fmt.Errorf("access log: insert: %w", err)
+		}
+		for _, r := range rows {
+			_, err := tx.DB().Insert(pb_migrations.AccessLog, dbx.Params{
+				"id": r.ID, "memory_id": r.MemoryID, "owner": r.Owner,
+				"actor": r.Actor, "client_id": r.ClientID, "action": r.Action,
+				"at": r.At, "created": now, "updated": now,
+			}).Execute()
+			if err != nil {
+				// the owner was deleted meanwhile: the entry has nobody to show it to
+				if strings.Contains(err.Error(), "FOREIGN KEY") {
+					continue
 				}
-			}
-			if _, err := q.Bind(params).Execute(); err != nil {
-				if !isForeignKey(err) {
-					return fmt.Errorf("access log: insert: %w", err)
-				}
-				// an owner was deleted meanwhile: write the rest one by one
-				if err := l.insertEach(tx, chunk, now); err != nil {
-					return err
-				}
+				return fmt.Errorf("access log: insert: %w", err)
 			}
 		}
 		return nil
 	})
 }
-
-// insertEach inserts entries one statement each, skipping those whose
-// owner is gone.
-func (l *Log) insertEach(tx core.App, entries []Entry, now string) error {
-	for _, e := range entries {
-		_, err := tx.DB().Insert(pb_migrations.AccessLog, dbx.Params{
-			"id": uuid.NewString(), "memory_id": e.MemoryID, "owner": e.OwnerID,
-			"actor": e.ActorID, "client_id": e.ClientID, "action": e.Action,
-			"at": dbTime(e.At), "created": now, "updated": now,
-		}).Execute()
-		if err != nil {
-			// the owner was deleted meanwhile: the entry has nobody to show it to
-			if isForeignKey(err) {
-				continue
-			}
-			return fmt.Errorf("access log: insert: %w", err)
-		}
-	}
-	return nil
-}
-
-func isForeignKey(err error) bool { return strings.Contains(err.Error(), "FOREIGN KEY") }
 
 // Query is memory_access_log's arguments.
 type Query struct {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -120,6 +121,9 @@ func toolError(err error) *mcp.CallToolResult {
 		return mcp.NewToolResultError(fe.Error())
 	}
 	me := memories.AsError(err)
+	if me.Code == memories.CodeStorage {
+		slog.Error("tool failed: the data dir refuses writes", "error", me.Detail())
+	}
 	if me.Code == memories.CodeInternal {
 		return mcp.NewToolResultError("internal error")
 	}

@@ -72,6 +72,7 @@ func OpenAPI(publicURL string, tools *Toolset) map[string]any {
 				"403": resp("the token lacks the tool's scope (WWW-Authenticate: insufficient_scope)", errorBody),
 				"404": resp("memory or user not found (also for another user's private memory)", errorBody),
 				"503": resp("search temporarily unavailable (vector store down); writes still succeed", errorBody),
+				"507": resp("storage unavailable: the data dir refuses writes (disk full or read-only); nothing was saved, try again later", errorBody),
 			},
 		}},
 		"/api/admin/clients/register": obj{"post": obj{

@@ -50,13 +50,19 @@ func Register(app core.App, cfg Config) error {
 	}
 	h := &restHandler{cfg: cfg}
 	m := &mcpHandler{cfg: cfg, sessions: map[string]*sessionOwner{}}
-	m.http = server.NewStreamableHTTPServer(newMCPServer(cfg),
+	opts := []server.StreamableHTTPOption{
 		server.WithEndpointPath("/mcp"),
-		server.WithStateLess(cfg.Stateless),
 		server.WithSessionIdleTTL(sessionIdleTTL),
 		// Picard checks Host and Origin itself, before authentication
 		server.WithDisableLocalhostProtection(true),
-	)
+	}
+	if cfg.Stateless {
+		opts = append(opts, server.WithStateLess(true))
+	} else {
+		// a terminated session's id is answered 404 afterwards
+		opts = append(opts, server.WithSessionIdManager(newTerminatedSessions()))
+	}
+	m.http = server.NewStreamableHTTPServer(newMCPServer(cfg), opts...)
 	app.OnServe().BindFunc(func(e *core.ServeEvent) error {
 		// authenticated successes skip PocketBase's request log (one
 		// logs.db write per call); refusals and failures are still logged
@@ -124,6 +130,9 @@ func writeError(e *core.RequestEvent, err error) error {
 		status = http.StatusNotFound
 	case memories.CodeUnavailable:
 		status = http.StatusServiceUnavailable
+	case memories.CodeStorage:
+		slog.Error("tool failed: the data dir refuses writes", "error", me.Detail())
+		status = http.StatusInsufficientStorage
 	}
 	if status == http.StatusInternalServerError {
 		slog.Error("tool failed", "error", err)
