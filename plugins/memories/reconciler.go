@@ -56,21 +56,11 @@ func (s *Service) RunReconciler(ctx context.Context) {
 // Reconcile indexes every pending memory and applies every tombstone. It
 // returns how many memories it indexed.
 func (s *Service) Reconcile(ctx context.Context) (int, error) {
+	s.FlushIndex(ctx) // what the indexer has queued is not indexed twice
 	if err := s.flushTombstonesErr(ctx); err != nil {
 		return 0, err
 	}
 	return s.indexAllPending(ctx, nil)
-}
-
-// indexNow indexes one memory right after its write so the writer can
-// search it at once; on failure it stays pending for the reconciler.
-func (s *Service) indexNow(ctx context.Context, id string) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), indexTimeout)
-	defer cancel()
-	if err := s.indexNowBatched(ctx, id); err != nil {
-		slog.Warn("memory saved but not indexed yet; the reconciler will retry", "memory", id, "error", err)
-		s.Kick()
-	}
 }
 
 // index embeds and upserts the given memories, then marks each ready if

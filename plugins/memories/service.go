@@ -67,7 +67,7 @@ type Service struct {
 	embedder vectorstore.Embedder
 	now      func() time.Time
 	kick     chan struct{}
-	batcher  indexBatcher
+	idx      indexer
 
 	keywords vectorstore.KeywordIndex // nil: the store keeps none
 	hybrid   *vectorstore.Hybrid
@@ -130,7 +130,7 @@ func (s *Service) Submit(ctx context.Context, ownerID string, in SubmitInput) (*
 	if err := s.app.SaveWithContext(indexedByCaller(ctx), rec); err != nil {
 		return nil, internal("save memory", err)
 	}
-	s.indexNow(ctx, rec.Id)
+	s.indexLater(ctx, rec.Id)
 	return s.toMemory(rec, nil)
 }
 
@@ -166,7 +166,7 @@ func (s *Service) Update(ctx context.Context, ownerID, id string, in UpdateInput
 	if err := s.app.SaveWithContext(indexedByCaller(ctx), rec); err != nil {
 		return nil, internal("save memory", err)
 	}
-	s.indexNow(ctx, rec.Id)
+	s.indexLater(ctx, rec.Id)
 	return s.toMemory(rec, nil)
 }
 
@@ -189,7 +189,7 @@ func (s *Service) ModifyPermissions(ctx context.Context, ownerID, id, permission
 	if err := s.app.SaveWithContext(indexedByCaller(ctx), rec); err != nil {
 		return nil, internal("save memory", err)
 	}
-	s.indexNow(ctx, rec.Id)
+	s.indexLater(ctx, rec.Id)
 	return s.toMemory(rec, nil)
 }
 
@@ -200,10 +200,10 @@ func (s *Service) Delete(ctx context.Context, ownerID, id string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.app.Delete(rec); err != nil {
+	if err := s.app.DeleteWithContext(indexedByCaller(ctx), rec); err != nil {
 		return internal("delete memory", err)
 	}
-	s.flushTombstones(ctx)
+	s.deleteLater(ctx)
 	return nil
 }
 
@@ -353,6 +353,8 @@ func (s *Service) Search(ctx context.Context, viewer policy.Viewer, in SearchInp
 		}
 		filter.OwnerID = in.OwnerID
 	}
+	// read-your-writes: what was acknowledged before this search is in it
+	s.waitIndexed(ctx)
 	// Ask for a few more than needed: results the record re-check drops
 	// (changed since indexing) must not shorten the page.
 	hits, err := s.rank(ctx, query, filter, in.Limit+10)
