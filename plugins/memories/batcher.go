@@ -32,7 +32,7 @@ const (
 	// memories waiting for the indexer waits for a pass before it is
 	// acknowledged, so a sustained write rate is one the indexer keeps up
 	// with (and memory use stays bounded).
-	indexerBacklog = 2048
+	indexerBacklog = 512
 	// searchWaitMax bounds how long a search waits for the writes
 	// acknowledged before it to be indexed (see waitIndexed).
 	searchWaitMax = 3 * time.Second
