@@ -70,6 +70,7 @@ type Service struct {
 	now      func() time.Time
 	kick     chan struct{}
 	idx      indexer
+	saves    saveGroup
 
 	keywords vectorstore.KeywordIndex // nil: the store keeps none
 	hybrid   *vectorstore.Hybrid
@@ -137,18 +138,6 @@ func (s *Service) Submit(ctx context.Context, ownerID string, in SubmitInput) (*
 	}
 	s.indexLater(ctx, rec.Id)
 	return s.toMemory(rec, nil)
-}
-
-// save writes a memory the service has validated: its owner is the
-// authenticated caller, text, permission, sharing (ids checked to exist)
-// and expiry went through validText, validSharing and validExpiry, and a
-// new one has a fresh UUID v4. PocketBase's own record validation would
-// repeat that at a cost on every write (it compiles the id's and the
-// permission's patterns and queries the owner and the new id); the
-// dashboard and the records API keep it. The save's hooks still run:
-// Fernet encryption, the outbox's pending mark.
-func (s *Service) save(ctx context.Context, rec *core.Record) error {
-	return s.app.SaveNoValidateWithContext(indexedByCaller(ctx), rec)
 }
 
 // UpdateInput is update_memory's arguments; nil means unchanged.
