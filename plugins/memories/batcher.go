@@ -3,6 +3,7 @@ package memories
 import (
 	"context"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"time"
 )
@@ -145,6 +146,13 @@ func (s *Service) drainIndex() {
 func (s *Service) indexPass(ids []string, tombs bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), indexTimeout)
 	defer cancel()
+	defer func() {
+		// the records are committed and pending: the reconciler retries
+		if p := recover(); p != nil {
+			slog.Error("indexer pass panicked; the reconciler will retry", "count", len(ids), "panic", p, "stack", string(debug.Stack()))
+			s.Kick()
+		}
+	}()
 	if tombs {
 		if err := s.flushTombstonesErr(ctx); err != nil {
 			slog.Warn("memory deleted; its vector will be removed when the store is back", "error", err)

@@ -2,6 +2,7 @@ package memories
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"github.com/pocketbase/pocketbase/core"
@@ -95,12 +96,21 @@ func (s *Service) leadSaves(own *saveWait) {
 
 func (s *Service) commitSaves(batch []*saveWait) {
 	errs := make([]error, len(batch))
-	txErr := s.app.RunInTransaction(func(tx core.App) error {
-		for i, w := range batch {
-			errs[i] = tx.SaveNoValidateWithContext(w.ctx, w.rec)
-		}
-		return nil
-	})
+	txErr := func() (err error) {
+		// a panicking hook must not leave the other writers waiting
+		// forever: the transaction is rolled back and all are refused
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("save memory: panic: %v", p)
+			}
+		}()
+		return s.app.RunInTransaction(func(tx core.App) error {
+			for i, w := range batch {
+				errs[i] = tx.SaveNoValidateWithContext(w.ctx, w.rec)
+			}
+			return nil
+		})
+	}()
 	for i, w := range batch {
 		if txErr != nil {
 			w.done <- txErr // nothing of the batch was written
