@@ -214,9 +214,12 @@ func (s *Service) closeIndexer() {
 // the indexes directly.
 func (s *Service) FlushIndex(ctx context.Context) {
 	x := &s.idx
+	x.mu.Lock()
+	target := x.queued // later writes do not keep it waiting
+	x.mu.Unlock()
 	for {
 		x.mu.Lock()
-		if x.done >= x.queued || x.closed {
+		if x.done >= target || x.closed {
 			x.mu.Unlock()
 			return
 		}
