@@ -28,12 +28,12 @@ const (
 	// runs, so batches grow with the write rate and the per-batch costs
 	// (a keyword-index transaction, a vector-store write, a commit) are
 	// shared by more writes.
-	indexerBatch = 256
+	indexerBatch = 128
 	// indexerBacklog bounds the queue: a writer that finds this many
 	// memories waiting for the indexer waits for a pass before it is
 	// acknowledged, so a sustained write rate is one the indexer keeps up
 	// with (and memory use stays bounded).
-	indexerBacklog = 512
+	indexerBacklog = 256
 	// searchWaitMax bounds how long a search waits for the writes
 	// acknowledged before it to be indexed (see waitIndexed).
 	searchWaitMax = 3 * time.Second
