@@ -313,6 +313,10 @@ func (p *Picard) addCommands() {
 			if err != nil {
 				return fmt.Errorf("reindex stopped after %d memories (run it again to resume, or start the server: pending memories are indexed automatically): %w", n, err)
 			}
+			if !p.Memories.Vectors() {
+				fmt.Fprintf(c.OutOrStdout(), "indexed %d memories into the keyword index (dense search is off: no vectors; they are built at the first start with PICARD_SEARCH_DENSE=on)\n", n)
+				return nil
+			}
 			fmt.Fprintf(c.OutOrStdout(), "indexed %d memories into %s\n", n, p.Embedder.Space())
 			return nil
 		},

@@ -356,7 +356,21 @@ func (env *environment) setup(ctx context.Context, p *picard) error {
 	}
 	wg.Wait()
 	close(errc)
-	return <-errc
+	if err := <-errc; err != nil {
+		return err
+	}
+	return settle(ctx, clients[0])
+}
+
+// settle waits until Picard has indexed every write acknowledged so far:
+// writes are indexed in the background, and a search waits for the writes
+// acknowledged before it. Seeding and write lines end with it, so their
+// time and CPU include indexing what they wrote.
+func settle(ctx context.Context, cl *mcpClient) error {
+	if _, err := cl.callTool(ctx, "query_memory", map[string]any{"query": "settle", "limit": 1}); err != nil {
+		return fmt.Errorf("settle: %w", err)
+	}
+	return nil
 }
 
 // clients opens one MCP client per connection, connection i as user i mod U.
@@ -469,9 +483,16 @@ func (env *environment) measure(ctx context.Context, p *picard, mode, wl string)
 		time.Sleep(50 * time.Millisecond) // let the profile start first
 	}
 	var r Result
+	var settleErr error
 	cpu := measureCPU(p.cmd.Process.Pid, func() {
 		r = drive(ctx, clients, env.o.Duration, env.op(ctx, wl, rngs))
+		if wl == "submit_memory" || wl == "update_memory" || wl == "mixed" {
+			settleErr = settle(ctx, clients[0]) // the backlog's indexing is this line's CPU
+		}
 	})
+	if settleErr != nil {
+		return Result{}, settleErr
+	}
 	prof.Wait()
 	r.CPU = cpu
 	if profErr != nil {

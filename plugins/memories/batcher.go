@@ -2,15 +2,17 @@ package memories
 
 import (
 	"context"
-	"slices"
+	"log/slog"
+	"runtime/debug"
 	"sync"
+	"time"
 )
 
 type indexedByCallerKey struct{}
 
-// indexedByCaller marks a save whose caller indexes the memory itself right
-// after (indexNow, which kicks the reconciler only if that fails), so the
-// save does not also wake the reconciler to index the same memory.
+// indexedByCaller marks a save whose memory the service queues for the
+// indexer itself (indexLater), so the save does not also wake the
+// reconciler to index the same memory.
 func indexedByCaller(ctx context.Context) context.Context {
 	return context.WithValue(ctx, indexedByCallerKey{}, true)
 }
@@ -20,93 +22,213 @@ func isIndexedByCaller(ctx context.Context) bool {
 	return v
 }
 
-// indexBatcher is group commit for indexNow: concurrent writers' memories
-// are embedded, upserted and marked ready together (one embedder call, one
-// vector-store write and one SQLite transaction per batch) instead of once
-// each. One waiting writer at a time leads: it indexes batches until its
-// own memory is done, then hands the lead to the next writer in the queue.
-// Every writer returns only once its own memory was indexed (or failed),
-// so it still finds its memory in search as soon as its call returns.
-type indexBatcher struct {
+const (
+	// indexerBatch is the most memories one indexer pass embeds, upserts
+	// and marks ready together. Under load the queue fills while a pass
+	// runs, so batches grow with the write rate and the per-batch costs
+	// (a keyword-index transaction, a vector-store write, a commit) are
+	// shared by more writes.
+	indexerBatch = 128
+	// indexerBacklog bounds the queue: a writer that finds this many
+	// memories waiting for the indexer waits for a pass before it is
+	// acknowledged, so a sustained write rate is one the indexer keeps up
+	// with (and memory use stays bounded).
+	indexerBacklog = 256
+	// searchWaitMax bounds how long a search waits for the writes
+	// acknowledged before it to be indexed (see waitIndexed).
+	searchWaitMax = 3 * time.Second
+)
+
+// indexer is the asynchronous half of a write. The write itself is
+// acknowledged once its record is committed to SQLite with index_status
+// pending (the outbox), which is what makes it durable; the indexer then
+// embeds, upserts and marks ready queued memories in batches in one
+// background goroutine, and applies tombstones. Nothing is lost if the
+// process dies with a non-empty queue: the records are still pending and
+// the reconciler indexes them at the next start.
+//
+// Searches keep read-your-writes: a search first waits (at most
+// searchWaitMax) until every write acknowledged before it started has been
+// through an indexer pass, successful or not. A failed pass leaves its
+// memories pending for the reconciler and does not hold searches up.
+type indexer struct {
 	mu      sync.Mutex
-	queue   []*indexWait
-	running bool // a writer is leading
+	queue   []string
+	tombs   uint64        // deletes whose tombstones wait to be applied
+	running bool          // the drain goroutine is running
+	closed  bool          // the app is terminating: no new drain goroutine
+	queued  uint64        // writes handed to the indexer so far
+	done    uint64        // of those, how many went through a pass
+	pass    chan struct{} // closed (and replaced) after every pass
+	wg      sync.WaitGroup
 }
 
-type indexWait struct {
-	id   string
-	done chan error    // the memory's outcome
-	lead chan struct{} // this writer is now the leader
+// indexLater queues id for the indexer; it waits only when the backlog is
+// full.
+func (s *Service) indexLater(ctx context.Context, id string) {
+	s.enqueueIndex(ctx, id, false)
 }
 
-// indexNowBatched indexes id together with whatever other writers queued.
-func (s *Service) indexNowBatched(ctx context.Context, id string) error {
-	w := &indexWait{id: id, done: make(chan error, 1), lead: make(chan struct{}, 1)}
-	b := &s.batcher
-	b.mu.Lock()
-	b.queue = append(b.queue, w)
-	if !b.running {
-		b.running = true
-		w.lead <- struct{}{}
-	}
-	b.mu.Unlock()
-	for {
+// deleteLater queues the tombstones for the indexer.
+func (s *Service) deleteLater(ctx context.Context) {
+	s.enqueueIndex(ctx, "", true)
+}
+
+func (s *Service) enqueueIndex(ctx context.Context, id string, tombs bool) {
+	x := &s.idx
+	x.mu.Lock()
+	for len(x.queue) >= indexerBacklog && x.running {
+		ch := x.passChanLocked()
+		x.mu.Unlock()
 		select {
-		case err := <-w.done:
-			return err
-		case <-w.lead:
-			s.leadIndexing(ctx, w)
+		case <-ch:
 		case <-ctx.Done():
-			b.mu.Lock()
-			if i := slices.Index(b.queue, w); i >= 0 { // not taken yet: leave
-				b.queue = slices.Delete(b.queue, i, i+1)
-			}
-			select {
-			case <-w.lead: // the lead came with the timeout: pass it on
-				b.passLeadLocked()
-			default:
-			}
-			b.mu.Unlock()
-			return ctx.Err()
-		}
-	}
-}
-
-// leadIndexing indexes queued memories, indexBatch at a time, until own's
-// is done; then it passes the lead on (or ends it when nobody waits).
-func (s *Service) leadIndexing(ctx context.Context, own *indexWait) {
-	b := &s.batcher
-	for {
-		b.mu.Lock()
-		n := min(len(b.queue), indexBatch)
-		batch := slices.Clone(b.queue[:n])
-		b.queue = b.queue[n:]
-		b.mu.Unlock()
-		if n > 0 {
-			ids := make([]string, n)
-			for i, w := range batch {
-				ids[i] = w.id
-			}
-			_, err := s.index(ctx, ids)
-			for _, w := range batch {
-				w.done <- err
-			}
-		}
-		if n == 0 || slices.Contains(batch, own) {
-			b.mu.Lock()
-			b.passLeadLocked()
-			b.mu.Unlock()
+			// the write is committed and pending: the reconciler has it
+			s.Kick()
 			return
 		}
+		x.mu.Lock()
+	}
+	if tombs {
+		x.tombs++
+	} else {
+		x.queue = append(x.queue, id)
+	}
+	x.queued++
+	if x.closed {
+		x.mu.Unlock()
+		s.Kick()
+		return
+	}
+	if !x.running {
+		x.running = true
+		x.wg.Add(1)
+		go s.drainIndex()
+	}
+	x.mu.Unlock()
+}
+
+func (x *indexer) passChanLocked() chan struct{} {
+	if x.pass == nil {
+		x.pass = make(chan struct{})
+	}
+	return x.pass
+}
+
+// drainIndex runs passes until the queue is empty.
+func (s *Service) drainIndex() {
+	x := &s.idx
+	defer x.wg.Done()
+	for {
+		x.mu.Lock()
+		if (len(x.queue) == 0 && x.tombs == 0) || x.closed {
+			x.running = false
+			x.mu.Unlock()
+			return
+		}
+		n := min(len(x.queue), indexerBatch)
+		ids := x.queue[:n:n]
+		x.queue = x.queue[n:]
+		tombs := x.tombs
+		x.tombs = 0
+		x.mu.Unlock()
+		s.indexPass(ids, tombs > 0)
+		x.mu.Lock()
+		x.done += uint64(n) + tombs
+		if x.pass != nil {
+			close(x.pass)
+			x.pass = nil
+		}
+		x.mu.Unlock()
 	}
 }
 
-// passLeadLocked makes the first waiting writer the leader, or ends the
-// lead when nobody waits; b.mu held.
-func (b *indexBatcher) passLeadLocked() {
-	if len(b.queue) > 0 {
-		b.queue[0].lead <- struct{}{}
-	} else {
-		b.running = false
+func (s *Service) indexPass(ids []string, tombs bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), indexTimeout)
+	defer cancel()
+	defer func() {
+		// the records are committed and pending: the reconciler retries
+		if p := recover(); p != nil {
+			slog.Error("indexer pass panicked; the reconciler will retry", "count", len(ids), "panic", p, "stack", string(debug.Stack()))
+			s.Kick()
+		}
+	}()
+	if tombs {
+		if err := s.flushTombstonesErr(ctx); err != nil {
+			slog.Warn("memory deleted; its vector will be removed when the store is back", "error", err)
+			s.Kick()
+		}
+	}
+	if len(ids) == 0 {
+		return
+	}
+	if _, err := s.index(ctx, ids); err != nil {
+		slog.Warn("memories saved but not indexed yet; the reconciler will retry", "count", len(ids), "error", err)
+		s.Kick()
+	}
+}
+
+// waitIndexed returns once every write queued before the call has been
+// through an indexer pass, after searchWaitMax, or when ctx ends.
+func (s *Service) waitIndexed(ctx context.Context) {
+	x := &s.idx
+	x.mu.Lock()
+	target := x.queued
+	if x.done >= target {
+		x.mu.Unlock()
+		return
+	}
+	timer := time.NewTimer(searchWaitMax)
+	defer timer.Stop()
+	for x.done < target && !x.closed {
+		ch := x.passChanLocked()
+		x.mu.Unlock()
+		select {
+		case <-ch:
+		case <-timer.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+		x.mu.Lock()
+	}
+	x.mu.Unlock()
+}
+
+// closeIndexer stops the indexer after its current pass and waits for it;
+// what is still queued stays pending for the reconciler of the next start.
+func (s *Service) closeIndexer() {
+	x := &s.idx
+	x.mu.Lock()
+	x.closed = true
+	if x.pass != nil {
+		close(x.pass)
+		x.pass = nil
+	}
+	x.mu.Unlock()
+	x.wg.Wait()
+}
+
+// FlushIndex waits until every write queued so far has been through an
+// indexer pass (or ctx ends). Tests and tools use it before they inspect
+// the indexes directly.
+func (s *Service) FlushIndex(ctx context.Context) {
+	x := &s.idx
+	x.mu.Lock()
+	target := x.queued // later writes do not keep it waiting
+	x.mu.Unlock()
+	for {
+		x.mu.Lock()
+		if x.done >= target || x.closed {
+			x.mu.Unlock()
+			return
+		}
+		ch := x.passChanLocked()
+		x.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return
+		}
 	}
 }

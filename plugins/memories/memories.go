@@ -84,7 +84,7 @@ func Register(app core.App, cfg Config) (*Service, error) {
 		return err
 	})
 	kick := func(e *core.RecordEvent) error {
-		if !isIndexedByCaller(e.Context) { // the service indexes its own writes (indexNow)
+		if !isIndexedByCaller(e.Context) { // the service queues its own writes (indexLater)
 			s.Kick()
 		}
 		return e.Next()
@@ -99,6 +99,7 @@ func Register(app core.App, cfg Config) (*Service, error) {
 		app.OnTerminate().BindFunc(func(te *core.TerminateEvent) error {
 			cancel()
 			<-done // the database must outlive the reconciler's last write
+			s.closeIndexer()
 			return te.Next()
 		})
 		go func() {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
@@ -56,21 +57,11 @@ func (s *Service) RunReconciler(ctx context.Context) {
 // Reconcile indexes every pending memory and applies every tombstone. It
 // returns how many memories it indexed.
 func (s *Service) Reconcile(ctx context.Context) (int, error) {
+	s.FlushIndex(ctx) // what the indexer has queued is not indexed twice
 	if err := s.flushTombstonesErr(ctx); err != nil {
 		return 0, err
 	}
 	return s.indexAllPending(ctx, nil)
-}
-
-// indexNow indexes one memory right after its write so the writer can
-// search it at once; on failure it stays pending for the reconciler.
-func (s *Service) indexNow(ctx context.Context, id string) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), indexTimeout)
-	defer cancel()
-	if err := s.indexNowBatched(ctx, id); err != nil {
-		slog.Warn("memory saved but not indexed yet; the reconciler will retry", "memory", id, "error", err)
-		s.Kick()
-	}
 }
 
 // index embeds and upserts the given memories, then marks each ready if
@@ -80,34 +71,63 @@ func (s *Service) index(ctx context.Context, ids []string) (int, error) {
 	if err := s.app.RecordQuery(pb_migrations.Memories).Where(dbx.In("id", toAny(ids)...)).All(&recs); err != nil {
 		return 0, fmt.Errorf("index: load: %w", err)
 	}
+	// A memory that cannot be read (a token under a key no longer
+	// configured) stays pending with its error noted; it must not keep the
+	// rest of its batch out of the index.
+	var bad []*core.Record
+	var badErr []string
+	texts := make([]string, 0, len(recs))
+	good := recs[:0]
+	for _, r := range recs {
+		m, err := s.toMemory(r, nil)
+		if err != nil {
+			slog.Warn("memory cannot be indexed: its text does not decrypt; it stays pending", "memory", r.Id, "error", err)
+			bad, badErr = append(bad, r), append(badErr, err.Error())
+			continue
+		}
+		good = append(good, r)
+		texts = append(texts, m.Text)
+	}
+	recs = good
+	if len(bad) > 0 {
+		if err := s.app.RunInTransaction(func(tx core.App) error {
+			for i, r := range bad {
+				if _, err := tx.DB().Update(pb_migrations.Memories,
+					dbx.Params{"index_error": truncate(badErr[i], 2000)},
+					dbx.HashExp{"id": r.Id, "updated": r.GetString("updated")},
+				).Execute(); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			return 0, fmt.Errorf("index: note errors: %w", err)
+		}
+	}
 	if len(recs) == 0 {
 		return 0, nil
 	}
-	texts := make([]string, len(recs))
-	for i, r := range recs {
-		m, err := s.toMemory(r, nil)
+	if s.Vectors() {
+		vecs, err := s.embedder.Embed(ctx, texts)
 		if err != nil {
-			return 0, err
+			return 0, fmt.Errorf("index: embed: %w", err)
 		}
-		texts[i] = m.Text
-	}
-	vecs, err := s.embedder.Embed(ctx, texts)
-	if err != nil {
-		return 0, fmt.Errorf("index: embed: %w", err)
-	}
-	items := make([]vectorstore.Item, len(recs))
-	for i, r := range recs {
-		items[i] = vectorstore.Item{ID: r.Id, Meta: metaOf(r), Vector: vecs[i]}
-	}
-	if err := s.store.Upsert(ctx, s.embedder.Space(), items...); err != nil {
-		return 0, fmt.Errorf("index: upsert: %w", err)
+		items := make([]vectorstore.Item, len(recs))
+		for i, r := range recs {
+			items[i] = vectorstore.Item{ID: r.Id, Meta: metaOf(r), Vector: vecs[i]}
+		}
+		if err := s.store.Upsert(ctx, s.embedder.Space(), items...); err != nil {
+			return 0, fmt.Errorf("index: upsert: %w", err)
+		}
+	} else if err := s.markVectorsIncomplete(); err != nil {
+		return 0, err
 	}
 	if s.keywords != nil {
 		if err := s.keywords.IndexDocs(ctx, s.keywordDocs(recs, texts)...); err != nil {
 			return 0, fmt.Errorf("index: keywords: %w", err)
 		}
 	}
-	err = s.app.RunInTransaction(func(tx core.App) error { // one commit per batch
+	err := s.app.RunInTransaction(func(tx core.App) error { // one commit per batch
 		for _, r := range recs {
 			if _, err := tx.DB().Update(pb_migrations.Memories,
 				dbx.Params{"index_status": "ready", "index_error": ""},
@@ -229,6 +249,9 @@ func (s *Service) Reindex(ctx context.Context, progress func(done, total int)) (
 	} else {
 		slog.Info("resuming an interrupted reindex", "marker", marker)
 	}
+	if s.Vectors() {
+		s.clearVectorsIncomplete() // every memory is pending: each gets its vector
+	}
 	n, err := s.indexAllPending(ctx, progress)
 	if err != nil {
 		return n, err
@@ -274,13 +297,29 @@ func (s *Service) indexAllPending(ctx context.Context, progress func(done, total
 // of the current embedding space than there are indexed memories: the
 // embedder or model changed, or the store was emptied.
 func (s *Service) checkSpace(ctx context.Context) {
-	have, err := s.store.Count(ctx, s.embedder.Space())
-	if err != nil {
+	if s.Vectors() && s.vectorsIncomplete() {
+		// dense search was off when some memories were indexed: they have
+		// no vector. Everything goes back to the outbox; the marker can go
+		// now, the pending marks carry the work.
+		slog.Warn("dense search is on and memories were indexed while it was off; building their vectors", "space", s.embedder.Space().String())
+		if _, err := s.app.DB().NewQuery("UPDATE " + pb_migrations.Memories + " SET index_status = 'pending' WHERE index_status = 'ready'").Execute(); err != nil {
+			slog.Warn("could not mark memories for their vectors; will retry at the next start", "error", err)
+			return
+		}
+		s.clearVectorsIncomplete()
 		return
 	}
 	var ready int
 	if err := s.app.DB().Select("count(*)").From(pb_migrations.Memories).Where(dbx.HashExp{"index_status": "ready"}).Row(&ready); err != nil {
 		return
+	}
+	have := ready
+	if s.Vectors() {
+		n, err := s.store.Count(ctx, s.embedder.Space())
+		if err != nil {
+			return
+		}
+		have = n
 	}
 	if s.keywords != nil {
 		if n, err := s.keywords.KeywordCount(ctx); err == nil && n < have {
@@ -291,4 +330,57 @@ func (s *Service) checkSpace(ctx context.Context) {
 		slog.Warn("vector store or keyword index is missing memories; reindexing", "space", s.embedder.Space().String(), "have", have, "memories", ready)
 		_, _ = s.app.DB().NewQuery("UPDATE " + pb_migrations.Memories + " SET index_status = 'pending' WHERE index_status = 'ready'").Execute()
 	}
+}
+
+// Vectors reports whether indexing embeds memories and keeps their vectors:
+// only when queries run the dense search (PICARD_SEARCH_DENSE, by default
+// only with a semantic embedder). Keyword search needs no vector, so with
+// the default local embedder a write costs no embedding and no vector-store
+// write. Memories indexed without a vector are remembered by a marker file
+// in the data dir; when dense search is switched on, the next start sends
+// every memory back through the outbox to get its vector (checkSpace).
+func (s *Service) Vectors() bool { return s.dense }
+
+const vectorsIncompleteFile = "vectors.incomplete"
+
+func (s *Service) vectorsIncompletePath() string {
+	return filepath.Join(s.app.DataDir(), vectorsIncompleteFile)
+}
+
+func (s *Service) vectorsIncomplete() bool {
+	_, err := os.Stat(s.vectorsIncompletePath())
+	return err == nil
+}
+
+// markVectorsIncomplete records, once, that memories were indexed without
+// vectors.
+func (s *Service) markVectorsIncomplete() error {
+	if s.noVectorsMarked.Load() {
+		return nil
+	}
+	p := s.vectorsIncompletePath()
+	if _, err := os.Stat(p); err != nil {
+		msg := "memories were indexed without vectors (dense search off); when dense search is switched on they are reindexed at start\n"
+		if err := os.WriteFile(p, []byte(msg), 0o600); err != nil {
+			return fmt.Errorf("index: write %s: %w", vectorsIncompleteFile, err)
+		}
+	}
+	s.noVectorsMarked.Store(true)
+	return nil
+}
+
+func (s *Service) clearVectorsIncomplete() {
+	if err := os.Remove(s.vectorsIncompletePath()); err != nil && !os.IsNotExist(err) {
+		slog.Warn("could not remove the vectors marker", "file", vectorsIncompleteFile, "error", err)
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

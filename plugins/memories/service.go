@@ -12,9 +12,11 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
+	"github.com/google/uuid"
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/types"
@@ -67,7 +69,8 @@ type Service struct {
 	embedder vectorstore.Embedder
 	now      func() time.Time
 	kick     chan struct{}
-	batcher  indexBatcher
+	idx      indexer
+	saves    saveGroup
 
 	texts     *textCache // decrypted texts of recently read memories
 	stmtsOnce sync.Once
@@ -75,7 +78,9 @@ type Service struct {
 
 	keywords vectorstore.KeywordIndex // nil: the store keeps none
 	hybrid   *vectorstore.Hybrid
-	dense    bool // queries also run the dense search
+	dense    bool // queries also run the dense search; indexing keeps vectors
+
+	noVectorsMarked atomic.Bool // vectors.incomplete written (markVectorsIncomplete)
 }
 
 func (s *Service) timeNow() time.Time { return s.now().UTC() }
@@ -125,16 +130,17 @@ func (s *Service) Submit(ctx context.Context, ownerID string, in SubmitInput) (*
 		return nil, internal("memories collection", err)
 	}
 	rec := core.NewRecord(col)
+	rec.Id = uuid.NewString() // what the id field's AutogeneratePattern would make, without parsing it
 	rec.Set("owner", ownerID)
 	rec.Set("text", text)
 	rec.Set("permission", in.Permission)
 	rec.Set("shared_users", users)
 	rec.Set("shared_groups", groups)
 	rec.Set("expires_at", exp)
-	if err := s.app.SaveWithContext(indexedByCaller(ctx), rec); err != nil {
+	if err := s.save(ctx, rec); err != nil {
 		return nil, internal("save memory", err)
 	}
-	s.indexNow(ctx, rec.Id)
+	s.indexLater(ctx, rec.Id)
 	return s.toMemory(rec, nil)
 }
 
@@ -167,10 +173,10 @@ func (s *Service) Update(ctx context.Context, ownerID, id string, in UpdateInput
 		}
 		rec.Set("expires_at", exp)
 	}
-	if err := s.app.SaveWithContext(indexedByCaller(ctx), rec); err != nil {
+	if err := s.save(ctx, rec); err != nil {
 		return nil, internal("save memory", err)
 	}
-	s.indexNow(ctx, rec.Id)
+	s.indexLater(ctx, rec.Id)
 	return s.toMemory(rec, nil)
 }
 
@@ -190,10 +196,10 @@ func (s *Service) ModifyPermissions(ctx context.Context, ownerID, id, permission
 	rec.Set("permission", permission)
 	rec.Set("shared_users", users)
 	rec.Set("shared_groups", groups)
-	if err := s.app.SaveWithContext(indexedByCaller(ctx), rec); err != nil {
+	if err := s.save(ctx, rec); err != nil {
 		return nil, internal("save memory", err)
 	}
-	s.indexNow(ctx, rec.Id)
+	s.indexLater(ctx, rec.Id)
 	return s.toMemory(rec, nil)
 }
 
@@ -204,10 +210,10 @@ func (s *Service) Delete(ctx context.Context, ownerID, id string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.app.Delete(rec); err != nil {
+	if err := s.app.DeleteWithContext(indexedByCaller(ctx), rec); err != nil {
 		return internal("delete memory", err)
 	}
-	s.flushTombstones(ctx)
+	s.deleteLater(ctx)
 	return nil
 }
 
@@ -345,6 +351,8 @@ func (s *Service) Search(ctx context.Context, viewer policy.Viewer, in SearchInp
 		}
 		filter.OwnerID = in.OwnerID
 	}
+	// read-your-writes: what was acknowledged before this search is in it
+	s.waitIndexed(ctx)
 	// Ask for a few more than needed: results the record re-check drops
 	// (changed since indexing) must not shorten the page.
 	hits, err := s.rank(ctx, query, filter, in.Limit+10)

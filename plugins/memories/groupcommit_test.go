@@ -1,0 +1,83 @@
+package memories_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/pocketbase/pocketbase/core"
+
+	"github.com/picard-mcp/picard/internal/picardtest"
+	"github.com/picard-mcp/picard/pb_migrations"
+)
+
+// TestGroupCommitOneBadWriteFailsAlone: writes committed together in one
+// transaction are answered one by one: a write that fails (here an id that
+// already exists) gets its error, and every other write of the same batch
+// is committed, readable and decrypts.
+func TestGroupCommitOneBadWriteFailsAlone(t *testing.T) {
+	s := picardtest.Start(t, picardtest.Options{})
+	alice := s.UserToken(s.RegisterClient(s.SuperuserToken()), "alice")
+	r := s.Tool(alice, "submit_memory", map[string]any{"text": "already here"})
+	if r.Status != 200 {
+		t.Fatalf("submit: %d %s", r.Status, r.Body)
+	}
+	existing := r.Map(t)["id"].(string)
+
+	col, err := s.App.FindCachedCollectionByNameOrId(pb_migrations.Memories)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 9
+	recs := make([]*core.Record, n)
+	for i := range recs {
+		rec := core.NewRecord(col)
+		rec.Id = uuid.NewString()
+		if i == n/2 {
+			rec.Id = existing // the bad one, in the middle of the batch
+		}
+		rec.Set("owner", alice.ID)
+		rec.Set("text", fmt.Sprintf("batch memory %d", i))
+		rec.Set("permission", "private")
+		recs[i] = rec
+	}
+	errs := s.C.Memories.SaveBatch(context.Background(), recs)
+	for i, err := range errs {
+		if i == n/2 {
+			if err == nil {
+				t.Fatalf("the write reusing an existing id must fail")
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("write %d of the batch failed with its neighbour: %v", i, err)
+		}
+	}
+	var count int
+	if err := s.App.DB().NewQuery("SELECT count(*) FROM memories WHERE owner = {:o}").Bind(map[string]any{"o": alice.ID}).Row(&count); err != nil {
+		t.Fatal(err)
+	}
+	if count != n {
+		t.Fatalf("the first memory and the %d good writes of the batch are stored, got %d rows", n-1, count)
+	}
+	r = s.Tool(alice, "get_memories", map[string]any{"limit": 20})
+	var page struct {
+		Memories []struct {
+			ID, Text string
+		} `json:"memories"`
+	}
+	r.JSON(t, &page)
+	texts := map[string]string{}
+	for _, m := range page.Memories {
+		texts[m.ID] = m.Text
+	}
+	if texts[existing] != "already here" {
+		t.Fatalf("the existing memory is untouched, got %q", texts[existing])
+	}
+	for i, rec := range recs {
+		if i != n/2 && texts[rec.Id] != fmt.Sprintf("batch memory %d", i) {
+			t.Fatalf("write %d reads back with its text, got %q", i, texts[rec.Id])
+		}
+	}
+}
