@@ -3,6 +3,7 @@ package vectorstore
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"fmt"
 	"math"
 	mrand "math/rand/v2"
@@ -512,5 +513,55 @@ func TestKeywordsConcurrentWriters(t *testing.T) {
 				t.Fatalf("df %d, want %d", df[h.Hash("heron")], want)
 			}
 		})
+	}
+}
+
+// TestKeywordsOldLayoutRebuilt: a keyword index written by the first
+// layout (text ids in postings, no version table) is emptied and
+// recreated on open, so the start-up check (fewer indexed memories than
+// memories) reindexes everything; the new index then works.
+func TestKeywordsOldLayoutRebuilt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keywords.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`CREATE TABLE kw_docs (id TEXT PRIMARY KEY, owner_id TEXT NOT NULL, permission TEXT NOT NULL, expires_at BIGINT,
+			created_at BIGINT NOT NULL, len INTEGER NOT NULL, prev1 TEXT, prev2 TEXT, next1 TEXT, next2 TEXT)`,
+		`CREATE TABLE kw_postings (term BIGINT NOT NULL, doc_id TEXT NOT NULL, tf INTEGER NOT NULL, PRIMARY KEY (term, doc_id))`,
+		`CREATE TABLE kw_stats (id INTEGER PRIMARY KEY, n BIGINT NOT NULL, total_len BIGINT NOT NULL)`,
+		`INSERT INTO kw_docs VALUES ('m1', 'u', 'private', NULL, 1, 3, NULL, NULL, NULL, NULL)`,
+		`INSERT INTO kw_postings VALUES (42, 'm1', 1)`,
+		`INSERT INTO kw_stats VALUES (1, 1, 3)`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	k, err := openSQLiteKeywords(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	if n, err := k.KeywordCount(context.Background()); err != nil || n != 0 {
+		t.Fatalf("count after opening an old layout: %d %v, want 0 (rebuilt)", n, err)
+	}
+	h := testHasher(t)
+	indexAll(t, k, []KeywordDoc{doc(h, "m1", "heron at the lake", Meta{OwnerID: "u", Permission: "private", CreatedAt: kwBase})})
+	hy := &Hybrid{Index: k, Hasher: h, Opts: DefaultHybridOptions()}
+	if got := searchIDs(t, hy, "heron", ownerClause("u"), 5); !slices.Equal(got, []string{"m1"}) {
+		t.Fatalf("search after rebuild: %v", got)
+	}
+	// opening again keeps the data (the layout is current now)
+	k.Close()
+	k2, err := openSQLiteKeywords(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k2.Close()
+	if n, err := k2.KeywordCount(context.Background()); err != nil || n != 1 {
+		t.Fatalf("count after reopening: %d %v, want 1", n, err)
 	}
 }
