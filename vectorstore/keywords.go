@@ -822,11 +822,11 @@ func (k *sqlKeywords) SearchKeywords(ctx context.Context, q KeywordQuery) ([]Key
 	}
 	other := present[len(rare):]
 	capped := q.Budget > 0 && len(rare) == 1 && df[rare[0]] > q.Budget
-	hits, err := k.runSearch(ctx, q, avg, weight, rare, other, capped, false)
-	if err == nil && len(hits) < q.Limit && (q.ContextNear != 0 || q.ContextFar != 0) {
+	hits, cut, err := k.runSearch(ctx, q, avg, weight, rare, other, capped, false)
+	if err == nil && cut && len(hits) < q.Limit {
 		// the quick form may have cut receivers that fail the filter
 		// before enough passed it: the exact form decides
-		hits, err = k.runSearch(ctx, q, avg, weight, rare, other, capped, true)
+		hits, _, err = k.runSearch(ctx, q, avg, weight, rare, other, capped, true)
 	}
 	return hits, err
 }
@@ -838,9 +838,9 @@ const overfetch = 3
 // runSearch builds and runs the search statement. With context, the quick
 // form (exact false) filters only the best overfetch × Limit totals'
 // receivers that are not candidates themselves; the exact form filters
-// them all.
+// them all. cut says whether the quick form left totals out.
 func (k *sqlKeywords) runSearch(ctx context.Context, q KeywordQuery, avg float64, weight func(int64) float64,
-	rare, other []int64, capped, exact bool) ([]KeywordHit, error) {
+	rare, other []int64, capped, exact bool) (hits []KeywordHit, cut bool, err error) {
 	a := sqlArgs{}
 	dbl := func(p string) string { return "CAST(" + p + " AS DOUBLE PRECISION)" }
 	k1, b, avgP := dbl(a.add(q.K1)), dbl(a.add(q.B)), dbl(a.add(avg))
@@ -891,7 +891,7 @@ func (k *sqlKeywords) runSearch(ctx context.Context, q KeywordQuery, avg float64
 	zero := dbl("0")
 	if q.ContextNear == 0 && q.ContextFar == 0 {
 		query += `
-		SELECT s.id, s.score, s.score, ` + zero + `, ` + zero + ` FROM s ORDER BY s.score DESC, s.id LIMIT ` + strconv.Itoa(q.Limit)
+		SELECT s.id, s.score, s.score, ` + zero + `, ` + zero + `, 0 FROM s ORDER BY s.score DESC, s.id LIMIT ` + strconv.Itoa(q.Limit)
 	} else {
 		// every scored memory keeps its score; the best ContextLenders
 		// lend theirs to their neighbours; one GROUP BY takes the best
@@ -928,23 +928,27 @@ func (k *sqlKeywords) runSearch(ctx context.Context, q KeywordQuery, avg float64
 			SELECT id, total, kw, near, far FROM best WHERE id IS NOT NULL
 			UNION ALL SELECT d.id, b.total, b.kw, b.near, b.far FROM best b JOIN {docs} d ON d.k = b.k
 			WHERE b.id IS NULL AND ` + kwFilterSQL(q.Filter, "d", &a) + `)
-		SELECT id, total, kw, near, far FROM res ORDER BY total DESC, id LIMIT ` + strconv.Itoa(q.Limit)
+		SELECT id, total, kw, near, far, (SELECT COUNT(*) FROM g) FROM res ORDER BY total DESC, id LIMIT ` + strconv.Itoa(q.Limit)
 	}
 	rows, err := k.query(ctx, query, a...)
 	if err != nil {
-		return nil, k.wrapErr("search", err)
+		return nil, false, k.wrapErr("search", err)
 	}
 	defer rows.Close()
-	var hits []KeywordHit
+	withContext := q.ContextNear != 0 || q.ContextFar != 0
+	// with no row at all the quick form cannot tell whether it cut
+	cut = withContext && !exact
 	for rows.Next() {
 		var h KeywordHit
-		if err := rows.Scan(&h.ID, &h.Score, &h.BM25, &h.Near, &h.Far); err != nil {
-			return nil, k.wrapErr("search", err)
+		var totals int
+		if err := rows.Scan(&h.ID, &h.Score, &h.BM25, &h.Near, &h.Far, &totals); err != nil {
+			return nil, false, k.wrapErr("search", err)
 		}
+		cut = withContext && !exact && totals > q.Limit*overfetch
 		hits = append(hits, h)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, k.wrapErr("search", err)
+		return nil, false, k.wrapErr("search", err)
 	}
 	sort.SliceStable(hits, func(i, j int) bool {
 		if hits[i].Score != hits[j].Score {
@@ -952,7 +956,7 @@ func (k *sqlKeywords) runSearch(ctx context.Context, q KeywordQuery, avg float64
 		}
 		return hits[i].ID < hits[j].ID
 	})
-	return hits, nil
+	return hits, cut, nil
 }
 
 // kwFilterSQL is Filter.Matches as a condition on the docs table aliased

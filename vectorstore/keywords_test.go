@@ -565,3 +565,41 @@ func TestKeywordsOldLayoutRebuilt(t *testing.T) {
 		t.Fatalf("count after reopening: %d %v, want 1", n, err)
 	}
 }
+
+// TestKeywordsContextReceiversFiltered: the memories next to two strong
+// public hits are private, so the best context totals all belong to
+// memories the viewer may not read; the search still fills its page with
+// the weaker public hit (the quick form's cut is rerun exactly) and never
+// returns a private neighbour.
+func TestKeywordsContextReceiversFiltered(t *testing.T) {
+	for name, open := range map[string]func(t *testing.T) KeywordIndex{
+		"sqlite":   func(t *testing.T) KeywordIndex { k, _ := openSQLiteKW(t); return k },
+		"postgres": func(t *testing.T) KeywordIndex { return openPGKW(t) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			k := open(t)
+			h := testHasher(t)
+			var docs []KeywordDoc
+			i := 0
+			add := func(id, text, perm string) {
+				docs = append(docs, doc(h, id, text, Meta{OwnerID: "o", Permission: perm, CreatedAt: kwBase.Add(time.Duration(i) * time.Minute)}))
+				i++
+			}
+			for _, strong := range []string{"a1", "a2"} {
+				add(strong+"-p1", "tea", "private")
+				add(strong+"-p2", "tea", "private")
+				add(strong, "heron heron heron", "public")
+				add(strong+"-n1", "tea", "private")
+				add(strong+"-n2", "tea", "private")
+			}
+			add("c", "heron with a long list of other words about the lake shore today", "public")
+			indexAll(t, k, docs)
+			hy := &Hybrid{Index: k, Hasher: h, Opts: DefaultHybridOptions()}
+			viewer := Filter{Any: []Clause{{Permission: "public"}}, Now: kwBase}
+			got := searchIDs(t, hy, "heron", viewer, 3)
+			if !slices.Equal(got, []string{"a1", "a2", "c"}) && !slices.Equal(got, []string{"a2", "a1", "c"}) {
+				t.Fatalf("got %v, want a1, a2 and c", got)
+			}
+		})
+	}
+}
