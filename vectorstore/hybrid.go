@@ -16,9 +16,12 @@ type HybridOptions struct {
 	// Context lets a memory's neighbours in time (same owner, visible to
 	// the viewer) lend it part of their keyword score: ContextNear × the
 	// best of the ±1 neighbours plus ContextFar × the best of the ±2 ones.
-	Context                bool
-	ContextNear            float64
-	ContextFar             float64
+	Context     bool
+	ContextNear float64
+	ContextFar  float64
+	// ContextLenders: only the memories with the best own keyword scores
+	// lend to their neighbours (0: all of them); see KeywordQuery.
+	ContextLenders         int
 	Candidates             int // hits of each list that enter fusion
 	Budget                 int // see KeywordQuery.Budget
 	PRF                    bool
@@ -32,7 +35,7 @@ type HybridOptions struct {
 func DefaultHybridOptions() HybridOptions {
 	return HybridOptions{
 		K1: 1.2, B: 0.3, IDFPower: 2,
-		Context: true, ContextNear: 0.5, ContextFar: 0.5, Candidates: 50, Budget: 2000,
+		Context: true, ContextNear: 0.5, ContextFar: 0.5, ContextLenders: 50, Candidates: 50, Budget: 2000,
 		PRF: false, PRFDocs: 3, PRFTerms: 5, PRFWeight: 0.1,
 		RRFK: 60, DenseWeight: 1, KeyWeight: 1,
 	}
@@ -101,7 +104,7 @@ func (h *Hybrid) Search(ctx context.Context, text string, f Filter, limit int) (
 	}
 	q := KeywordQuery{Terms: terms, Filter: f, Limit: limit, K1: o.K1, B: o.B, IDFPower: o.IDFPower, Budget: o.Budget}
 	if o.Context {
-		q.ContextNear, q.ContextFar = o.ContextNear, o.ContextFar
+		q.ContextNear, q.ContextFar, q.ContextLenders = o.ContextNear, o.ContextFar, o.ContextLenders
 	}
 	hits, err := h.Index.SearchKeywords(ctx, q)
 	if err != nil {

@@ -1,6 +1,7 @@
 package vectorstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -35,6 +36,9 @@ type KeywordQuery struct {
 	// ContextFar × the best of its ±2 neighbours (same owner; only
 	// memories passing Filter lend or receive).
 	ContextNear, ContextFar float64
+	// ContextLenders bounds the lenders to the memories with the best
+	// own scores (0: every scored memory lends).
+	ContextLenders int
 	// IDFPower raises each term's idf to this power (0 counts as 1, plain
 	// BM25); above 1 a rare query word outweighs several common ones.
 	IDFPower float64
@@ -97,6 +101,11 @@ type sqlKeywords struct {
 	ensure   func(ctx context.Context) error
 	wmu      sync.Mutex // SQLite: one writer at a time
 	wrapErr  func(op string, err error) error
+	// SQLite: prepared read statements by their text (see query); the
+	// parser cost about a third of a search. PostgreSQL: pgx caches
+	// prepared statements per connection itself.
+	stmtMu sync.RWMutex
+	stmts  map[string]*sql.Stmt
 }
 
 var placeholderRE = regexp.MustCompile(`\$(\d+)`)
@@ -107,6 +116,51 @@ func (k *sqlKeywords) sql(s string) string {
 		s = placeholderRE.ReplaceAllString(s, "?$1")
 	}
 	return s
+}
+
+// maxStmts bounds the SQLite statement cache; statements differ by the
+// number of query terms and the shape of the filter, so a few dozen are
+// in use.
+const maxStmts = 256
+
+// query runs a read statement (written with {table} names and $n
+// placeholders), through a cached prepared statement on SQLite.
+func (k *sqlKeywords) query(ctx context.Context, text string, args ...any) (*sql.Rows, error) {
+	if !k.sqlite {
+		return k.db.QueryContext(ctx, k.sql(text), args...)
+	}
+	for {
+		// the read lock is held while the statement starts, so eviction
+		// (which closes statements) never closes one about to run;
+		// running rows keep their statement open themselves
+		k.stmtMu.RLock()
+		if st, ok := k.stmts[text]; ok {
+			rows, err := st.QueryContext(ctx, args...)
+			k.stmtMu.RUnlock()
+			return rows, err
+		}
+		k.stmtMu.RUnlock()
+		st, err := k.db.PrepareContext(ctx, k.sql(text))
+		if err != nil {
+			return nil, err
+		}
+		k.stmtMu.Lock()
+		if _, ok := k.stmts[text]; ok {
+			st.Close()
+		} else {
+			if len(k.stmts) >= maxStmts {
+				for key, old := range k.stmts {
+					old.Close()
+					delete(k.stmts, key)
+				}
+			}
+			if k.stmts == nil {
+				k.stmts = map[string]*sql.Stmt{}
+			}
+			k.stmts[text] = st
+		}
+		k.stmtMu.Unlock()
+	}
 }
 
 func (k *sqlKeywords) ready(ctx context.Context) error {
@@ -122,39 +176,86 @@ func (k *sqlKeywords) ready(ctx context.Context) error {
 	return nil
 }
 
-// keywordDDL creates the tables; {x} are replaced by table names.
+// keywordVersion is the layout of the keyword tables; ensure drops and
+// recreates tables of another version (empty, so the start-up check
+// reindexes every memory).
+//
+// Version 2: memories have an integer key k (assigned from stats.next_k);
+// postings, shares and neighbour links use it, postings are clustered by
+// (term, doc) with tf inline (SQLite WITHOUT ROWID, PostgreSQL a covering
+// primary key), so a search reads no text ids until its last step.
+const keywordVersion = 2
+
+// keywordDDL creates the tables; {x} are replaced by table names and
+// {wr} / {incl} by the engine's clustering clauses.
 var keywordDDL = []string{
 	`CREATE TABLE IF NOT EXISTS {docs} (
-		id         TEXT PRIMARY KEY,
+		k          BIGINT NOT NULL PRIMARY KEY,
+		id         TEXT NOT NULL UNIQUE,
 		owner_id   TEXT NOT NULL,
 		permission TEXT NOT NULL,
 		expires_at BIGINT,
 		created_at BIGINT NOT NULL,
 		len        INTEGER NOT NULL,
-		prev1      TEXT,
-		prev2      TEXT,
-		next1      TEXT,
-		next2      TEXT)`,
-	`CREATE INDEX IF NOT EXISTS {docs_owner_time} ON {docs} (owner_id, created_at, id)`,
+		prev1      BIGINT,
+		prev2      BIGINT,
+		next1      BIGINT,
+		next2      BIGINT){wr}`,
+	`CREATE INDEX IF NOT EXISTS {docs_owner_time} ON {docs} (owner_id, created_at, id, k)`,
 	`CREATE TABLE IF NOT EXISTS {postings} (
-		term   BIGINT NOT NULL,
-		doc_id TEXT NOT NULL,
-		tf     INTEGER NOT NULL,
-		PRIMARY KEY (term, doc_id))`,
-	`CREATE INDEX IF NOT EXISTS {postings_doc} ON {postings} (doc_id, term, tf)`,
+		term BIGINT NOT NULL,
+		doc  BIGINT NOT NULL,
+		tf   INTEGER NOT NULL,
+		PRIMARY KEY (term, doc){incl}){wr}`,
+	`CREATE INDEX IF NOT EXISTS {postings_doc} ON {postings} (doc, term, tf)`,
 	`CREATE TABLE IF NOT EXISTS {shares} (
-		doc_id    TEXT NOT NULL,
+		doc       BIGINT NOT NULL,
 		kind      TEXT NOT NULL,
 		principal TEXT NOT NULL,
-		PRIMARY KEY (doc_id, kind, principal))`,
+		PRIMARY KEY (doc, kind, principal)){wr}`,
 	`CREATE TABLE IF NOT EXISTS {terms} (
-		term BIGINT PRIMARY KEY,
-		df   INTEGER NOT NULL)`,
+		term BIGINT NOT NULL PRIMARY KEY,
+		df   INTEGER NOT NULL){wr}`,
 	`CREATE TABLE IF NOT EXISTS {stats} (
 		id        INTEGER PRIMARY KEY,
 		n         BIGINT NOT NULL,
-		total_len BIGINT NOT NULL)`,
-	`INSERT INTO {stats} (id, n, total_len) VALUES (1, 0, 0) ON CONFLICT (id) DO NOTHING`,
+		total_len BIGINT NOT NULL,
+		next_k    BIGINT NOT NULL)`,
+	`INSERT INTO {stats} (id, n, total_len, next_k) VALUES (1, 0, 0, 0) ON CONFLICT (id) DO NOTHING`,
+}
+
+// keywordDataTables are dropped when the layout version changes.
+var keywordDataTables = []string{"{postings}", "{shares}", "{docs}", "{terms}", "{stats}"}
+
+// migrate creates the tables, first dropping those of another layout
+// version (or of the unversioned first layout).
+func (k *sqlKeywords) migrate(ctx context.Context, exec func(q string, args ...any) error, queryInt func(q string) (int, bool, error)) error {
+	if err := exec(k.sql(`CREATE TABLE IF NOT EXISTS {version} (v INTEGER NOT NULL)`)); err != nil {
+		return err
+	}
+	v, ok, err := queryInt(k.sql(`SELECT v FROM {version}`))
+	if err != nil {
+		return err
+	}
+	if !ok || v != keywordVersion {
+		for _, t := range keywordDataTables {
+			if err := exec(k.sql(`DROP TABLE IF EXISTS ` + t)); err != nil {
+				return err
+			}
+		}
+		if err := exec(k.sql(`DELETE FROM {version}`)); err != nil {
+			return err
+		}
+		if err := exec(k.sql(`INSERT INTO {version} (v) VALUES ($1)`), keywordVersion); err != nil {
+			return err
+		}
+	}
+	for _, q := range keywordDDL {
+		if err := exec(k.sql(q)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func micros(t time.Time) any {
@@ -248,23 +349,39 @@ func (k *sqlKeywords) indexTx(ctx context.Context, tx *sql.Tx, docs []KeywordDoc
 	if err != nil {
 		return err
 	}
+	// fresh integer keys, in the order of docs (so two indexes written
+	// in the same order number their memories alike)
+	var last int64
+	if err := tx.QueryRowContext(ctx, k.sql(`UPDATE {stats} SET next_k = next_k + $1 WHERE id = 1 RETURNING next_k`), len(docs)).Scan(&last); err != nil {
+		return fmt.Errorf("allocate keys: %w", err)
+	}
+	first := last - int64(len(docs)) + 1
 	type posting struct {
-		term int64
-		doc  string
-		tf   int
+		term, doc int64
+		tf        int
 	}
 	var posts []posting
-	var shares [][3]string
-	for _, d := range docs {
+	var shares []struct {
+		doc             int64
+		kind, principal string
+	}
+	for i, d := range docs {
+		key := first + int64(i)
 		for t, tf := range d.Terms {
-			posts = append(posts, posting{t, d.ID, tf})
+			posts = append(posts, posting{t, key, tf})
 			delta[t]++
 		}
 		for _, u := range d.Meta.SharedUsers {
-			shares = append(shares, [3]string{d.ID, "u", u})
+			shares = append(shares, struct {
+				doc             int64
+				kind, principal string
+			}{key, "u", u})
 		}
 		for _, g := range d.Meta.SharedGroups {
-			shares = append(shares, [3]string{d.ID, "g", g})
+			shares = append(shares, struct {
+				doc             int64
+				kind, principal string
+			}{key, "g", g})
 		}
 		dn++
 		dlen += int64(d.Len)
@@ -273,10 +390,10 @@ func (k *sqlKeywords) indexTx(ctx context.Context, tx *sql.Tx, docs []KeywordDoc
 	for lo := 0; lo < len(docs); lo += kwChunk {
 		a := sqlArgs{}
 		var rows []string
-		for _, d := range docs[lo:min(lo+kwChunk, len(docs))] {
-			rows = append(rows, "("+placeholders(&a, d.ID, d.Meta.OwnerID, d.Meta.Permission, micros(d.Meta.ExpiresAt), d.Meta.CreatedAt.UnixMicro(), d.Len)+")")
+		for i, d := range docs[lo:min(lo+kwChunk, len(docs))] {
+			rows = append(rows, "("+placeholders(&a, first+int64(lo+i), d.ID, d.Meta.OwnerID, d.Meta.Permission, micros(d.Meta.ExpiresAt), d.Meta.CreatedAt.UnixMicro(), d.Len)+")")
 		}
-		if _, err := tx.ExecContext(ctx, k.sql(`INSERT INTO {docs} (id, owner_id, permission, expires_at, created_at, len) VALUES `+strings.Join(rows, ", ")), a...); err != nil {
+		if _, err := tx.ExecContext(ctx, k.sql(`INSERT INTO {docs} (k, id, owner_id, permission, expires_at, created_at, len) VALUES `+strings.Join(rows, ", ")), a...); err != nil {
 			return fmt.Errorf("insert docs: %w", err)
 		}
 	}
@@ -286,7 +403,7 @@ func (k *sqlKeywords) indexTx(ctx context.Context, tx *sql.Tx, docs []KeywordDoc
 		for _, p := range posts[lo:min(lo+kwChunk, len(posts))] {
 			rows = append(rows, "("+placeholders(&a, p.term, p.doc, p.tf)+")")
 		}
-		if _, err := tx.ExecContext(ctx, k.sql(`INSERT INTO {postings} (term, doc_id, tf) VALUES `+strings.Join(rows, ", ")), a...); err != nil {
+		if _, err := tx.ExecContext(ctx, k.sql(`INSERT INTO {postings} (term, doc, tf) VALUES `+strings.Join(rows, ", ")), a...); err != nil {
 			return fmt.Errorf("insert postings: %w", err)
 		}
 	}
@@ -294,9 +411,9 @@ func (k *sqlKeywords) indexTx(ctx context.Context, tx *sql.Tx, docs []KeywordDoc
 		a := sqlArgs{}
 		var rows []string
 		for _, s := range shares[lo:min(lo+kwChunk, len(shares))] {
-			rows = append(rows, "("+placeholders(&a, s[0], s[1], s[2])+")")
+			rows = append(rows, "("+placeholders(&a, s.doc, s.kind, s.principal)+")")
 		}
-		if _, err := tx.ExecContext(ctx, k.sql(`INSERT INTO {shares} (doc_id, kind, principal) VALUES `+strings.Join(rows, ", ")+` ON CONFLICT DO NOTHING`), a...); err != nil {
+		if _, err := tx.ExecContext(ctx, k.sql(`INSERT INTO {shares} (doc, kind, principal) VALUES `+strings.Join(rows, ", ")+` ON CONFLICT DO NOTHING`), a...); err != nil {
 			return fmt.Errorf("insert shares: %w", err)
 		}
 	}
@@ -315,7 +432,33 @@ func (k *sqlKeywords) removeTx(ctx context.Context, tx *sql.Tx, ids []string) (m
 		chunk := ids[lo:min(lo+kwChunk, len(ids))]
 		a := sqlArgs{}
 		in := placeholders(&a, toAnys(chunk)...)
-		rows, err := tx.QueryContext(ctx, k.sql(`SELECT term FROM {postings} WHERE doc_id IN (`+in+`)`), a...)
+		rows, err := tx.QueryContext(ctx, k.sql(`SELECT k, id, owner_id, created_at, len FROM {docs} WHERE id IN (`+in+`)`), a...)
+		if err != nil {
+			return nil, 0, 0, nil, fmt.Errorf("old docs: %w", err)
+		}
+		var keys []int64
+		for rows.Next() {
+			var p docPos
+			var key, l int64
+			if err := rows.Scan(&key, &p.id, &p.owner, &p.created, &l); err != nil {
+				rows.Close()
+				return nil, 0, 0, nil, err
+			}
+			keys = append(keys, key)
+			pos = append(pos, p)
+			dn--
+			dlen -= l
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, 0, 0, nil, err
+		}
+		if len(keys) == 0 {
+			continue
+		}
+		ka := sqlArgs{}
+		kin := placeholders(&ka, toAnys(keys)...)
+		rows, err = tx.QueryContext(ctx, k.sql(`SELECT term FROM {postings} WHERE doc IN (`+kin+`)`), ka...)
 		if err != nil {
 			return nil, 0, 0, nil, fmt.Errorf("old postings: %w", err)
 		}
@@ -331,31 +474,12 @@ func (k *sqlKeywords) removeTx(ctx context.Context, tx *sql.Tx, ids []string) (m
 		if err := rows.Err(); err != nil {
 			return nil, 0, 0, nil, err
 		}
-		rows, err = tx.QueryContext(ctx, k.sql(`SELECT id, owner_id, created_at, len FROM {docs} WHERE id IN (`+in+`)`), a...)
-		if err != nil {
-			return nil, 0, 0, nil, fmt.Errorf("old docs: %w", err)
-		}
-		for rows.Next() {
-			var p docPos
-			var l int64
-			if err := rows.Scan(&p.id, &p.owner, &p.created, &l); err != nil {
-				rows.Close()
-				return nil, 0, 0, nil, err
-			}
-			pos = append(pos, p)
-			dn--
-			dlen -= l
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, 0, 0, nil, err
-		}
 		for _, t := range []string{"{postings}", "{shares}"} {
-			if _, err := tx.ExecContext(ctx, k.sql(`DELETE FROM `+t+` WHERE doc_id IN (`+in+`)`), a...); err != nil {
+			if _, err := tx.ExecContext(ctx, k.sql(`DELETE FROM `+t+` WHERE doc IN (`+kin+`)`), ka...); err != nil {
 				return nil, 0, 0, nil, fmt.Errorf("delete old rows: %w", err)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, k.sql(`DELETE FROM {docs} WHERE id IN (`+in+`)`), a...); err != nil {
+		if _, err := tx.ExecContext(ctx, k.sql(`DELETE FROM {docs} WHERE k IN (`+kin+`)`), ka...); err != nil {
 			return nil, 0, 0, nil, fmt.Errorf("delete old docs: %w", err)
 		}
 	}
@@ -374,7 +498,7 @@ type docPos struct {
 // memories were inserted or removed. It reads only the timeline order, so
 // all inserts and deletes of the transaction come first.
 func (k *sqlKeywords) relink(ctx context.Context, tx *sql.Tx, positions []docPos) error {
-	want := map[string][4]any{}
+	want := map[int64][4]any{}
 	done := map[docPos]bool{}
 	for _, p := range positions {
 		if done[p] {
@@ -398,32 +522,32 @@ func (k *sqlKeywords) relink(ctx context.Context, tx *sql.Tx, positions []docPos
 			}
 			return l[i]
 		}
-		for i, id := range l {
+		for i, key := range l {
 			if (i >= 2 || startB) && (len(l)-1-i >= 2 || endB) {
-				want[id] = [4]any{at(i - 1), at(i - 2), at(i + 1), at(i + 2)}
+				want[key] = [4]any{at(i - 1), at(i - 2), at(i + 1), at(i + 2)}
 			}
 		}
 	}
-	ids := make([]string, 0, len(want))
-	for id := range want {
-		ids = append(ids, id)
+	keys := make([]int64, 0, len(want))
+	for key := range want {
+		keys = append(keys, key)
 	}
-	slices.Sort(ids)
-	for lo := 0; lo < len(ids); lo += kwChunk {
+	slices.Sort(keys)
+	for lo := 0; lo < len(keys); lo += kwChunk {
 		a := sqlArgs{}
 		var rows []string
-		for _, id := range ids[lo:min(lo+kwChunk, len(ids))] {
-			w := want[id]
-			row := "(CAST(" + a.add(id) + " AS TEXT)"
+		for _, key := range keys[lo:min(lo+kwChunk, len(keys))] {
+			w := want[key]
+			row := "(CAST(" + a.add(key) + " AS BIGINT)"
 			for _, v := range w {
-				row += ", CAST(" + a.add(v) + " AS TEXT)"
+				row += ", CAST(" + a.add(v) + " AS BIGINT)"
 			}
 			rows = append(rows, row+")")
 		}
-		sub := func(col string) string { return "(SELECT v." + col + " FROM v WHERE v.id = d.id)" }
-		q := `WITH v (id, p1, p2, n1, n2) AS (VALUES ` + strings.Join(rows, ", ") + `)
+		sub := func(col string) string { return "(SELECT v." + col + " FROM v WHERE v.k = d.k)" }
+		q := `WITH v (k, p1, p2, n1, n2) AS (VALUES ` + strings.Join(rows, ", ") + `)
 			UPDATE {docs} AS d SET prev1 = ` + sub("p1") + `, prev2 = ` + sub("p2") + `, next1 = ` + sub("n1") + `, next2 = ` + sub("n2") + `
-			WHERE d.id IN (SELECT id FROM v)`
+			WHERE d.k IN (SELECT k FROM v)`
 		if _, err := tx.ExecContext(ctx, k.sql(q), a...); err != nil {
 			return fmt.Errorf("relink neighbours: %w", err)
 		}
@@ -431,26 +555,26 @@ func (k *sqlKeywords) relink(ctx context.Context, tx *sql.Tx, positions []docPos
 	return nil
 }
 
-// timeline lists up to 5 (before, with p itself) or 4 (after) ids of p's
-// owner next to p's place.
-func (k *sqlKeywords) timeline(ctx context.Context, tx *sql.Tx, p docPos, cmp, order string) ([]string, error) {
+// timeline lists the keys of up to 5 (before, with p itself) or 4 (after)
+// memories of p's owner next to p's place.
+func (k *sqlKeywords) timeline(ctx context.Context, tx *sql.Tx, p docPos, cmp, order string) ([]int64, error) {
 	n := "4"
 	if cmp == "<=" {
 		n = "5"
 	}
-	rows, err := tx.QueryContext(ctx, k.sql(`SELECT id FROM {docs} WHERE owner_id = $1 AND (created_at, id) `+cmp+
+	rows, err := tx.QueryContext(ctx, k.sql(`SELECT k FROM {docs} WHERE owner_id = $1 AND (created_at, id) `+cmp+
 		` ($2, $3) ORDER BY created_at `+order+`, id `+order+` LIMIT `+n), p.owner, p.created, p.id)
 	if err != nil {
 		return nil, fmt.Errorf("timeline: %w", err)
 	}
 	defer rows.Close()
-	var out []string
+	var out []int64
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
+		var key int64
+		if err := rows.Scan(&key); err != nil {
 			return nil, err
 		}
-		out = append(out, id)
+		out = append(out, key)
 	}
 	return out, rows.Err()
 }
@@ -584,8 +708,8 @@ func (k *sqlKeywords) DocFreqs(ctx context.Context, terms []int64) (map[int64]in
 		// the usual query: stats and document frequencies in one statement
 		a := sqlArgs{}
 		in := placeholders(&a, toAnys(terms)...)
-		rows, err := k.db.QueryContext(ctx, k.sql(`SELECT s.n, s.total_len, t.term, t.df FROM {stats} s
-			LEFT JOIN {terms} t ON t.term IN (`+in+`) WHERE s.id = 1`), a...)
+		rows, err := k.query(ctx, `SELECT s.n, s.total_len, t.term, t.df FROM {stats} s
+			LEFT JOIN {terms} t ON t.term IN (`+in+`) WHERE s.id = 1`, a...)
 		if err != nil {
 			return nil, 0, 0, k.wrapErr("df", err)
 		}
@@ -618,7 +742,7 @@ func (k *sqlKeywords) DocFreqs(ctx context.Context, terms []int64) (map[int64]in
 	for lo := 0; lo < len(terms); lo += kwChunk {
 		a := sqlArgs{}
 		in := placeholders(&a, toAnys(terms[lo:min(lo+kwChunk, len(terms))])...)
-		rows, err := k.db.QueryContext(ctx, k.sql(`SELECT term, df FROM {terms} WHERE term IN (`+in+`)`), a...)
+		rows, err := k.query(ctx, `SELECT term, df FROM {terms} WHERE term IN (`+in+`)`, a...)
 		if err != nil {
 			return nil, 0, 0, k.wrapErr("df", err)
 		}
@@ -661,25 +785,12 @@ func (k *sqlKeywords) SearchKeywords(ctx context.Context, q KeywordQuery) ([]Key
 	if n == 0 || avg == 0 {
 		return nil, nil
 	}
-	a := sqlArgs{}
-	var vals []string
-	for _, t := range terms {
-		if df[t] == 0 {
-			continue
-		}
-		w := q.Terms[t] * IDF(n, df[t])
+	weight := func(t int64) float64 {
 		if q.IDFPower > 0 && q.IDFPower != 1 {
-			w = q.Terms[t] * math.Pow(IDF(n, df[t]), q.IDFPower)
+			return q.Terms[t] * math.Pow(IDF(n, df[t]), q.IDFPower)
 		}
-		vals = append(vals, "(CAST("+a.add(t)+" AS BIGINT), CAST("+a.add(w)+" AS DOUBLE PRECISION))")
+		return q.Terms[t] * IDF(n, df[t])
 	}
-	if len(vals) == 0 {
-		return nil, nil
-	}
-	k1 := a.add(q.K1)
-	b := a.add(q.B)
-	avgP := a.add(avg)
-	dbl := func(p string) string { return "CAST(" + p + " AS DOUBLE PRECISION)" }
 	// Candidates: memories holding one of the rarest query terms, taking
 	// terms in order of rarity while their postings fit the budget (the
 	// rarest always). Every query term then scores the candidates, so only
@@ -690,7 +801,15 @@ func (k *sqlKeywords) SearchKeywords(ctx context.Context, q KeywordQuery) ([]Key
 			present = append(present, t)
 		}
 	}
-	slices.SortStableFunc(present, func(x, y int64) int { return df[x] - df[y] })
+	if len(present) == 0 {
+		return nil, nil
+	}
+	slices.SortStableFunc(present, func(x, y int64) int {
+		if df[x] != df[y] {
+			return df[x] - df[y]
+		}
+		return cmp.Compare(x, y)
+	})
 	rare, sum := present, 0
 	if q.Budget > 0 {
 		for i, t := range present {
@@ -701,54 +820,135 @@ func (k *sqlKeywords) SearchKeywords(ctx context.Context, q KeywordQuery) ([]Key
 			sum += df[t]
 		}
 	}
+	other := present[len(rare):]
 	capped := q.Budget > 0 && len(rare) == 1 && df[rare[0]] > q.Budget
-	cand := `SELECT DISTINCT p.doc_id AS id FROM {postings} p JOIN {docs} d ON d.id = p.doc_id
-			WHERE p.term IN (` + placeholders(&a, toAnys(rare)...) + `) AND ` + kwFilterSQL(q.Filter, "d", &a)
-	if capped {
-		cand += ` LIMIT ` + strconv.Itoa(q.Budget)
+	hits, cut, err := k.runSearch(ctx, q, avg, weight, rare, other, capped, false)
+	if err == nil && cut && len(hits) < q.Limit {
+		// the quick form may have cut receivers that fail the filter
+		// before enough passed it: the exact form decides
+		hits, _, err = k.runSearch(ctx, q, avg, weight, rare, other, capped, true)
 	}
-	query := `WITH q (term, w) AS (VALUES ` + strings.Join(vals, ", ") + `),
-		cand AS (` + cand + `),
+	return hits, err
+}
+
+// overfetch × Limit totals are read again in the quick form of a search
+// with context (see runSearch).
+const overfetch = 3
+
+// runSearch builds and runs the search statement. With context, the quick
+// form (exact false) filters only the best overfetch × Limit totals'
+// receivers that are not candidates themselves; the exact form filters
+// them all. cut says whether the quick form left totals out.
+func (k *sqlKeywords) runSearch(ctx context.Context, q KeywordQuery, avg float64, weight func(int64) float64,
+	rare, other []int64, capped, exact bool) (hits []KeywordHit, cut bool, err error) {
+	a := sqlArgs{}
+	dbl := func(p string) string { return "CAST(" + p + " AS DOUBLE PRECISION)" }
+	k1, b, avgP := dbl(a.add(q.K1)), dbl(a.add(q.B)), dbl(a.add(avg))
+	// bm25 is one term's share of the score: weight × saturated tf
+	bm25 := func(w, tf, dlen string) string {
+		return w + " * " + tf + " * (" + k1 + " + 1) / (" + tf + " + " + k1 + " * (1 - " + b + " + " + b + " * " + dlen + " / " + avgP + "))"
+	}
+	values := func(ts []int64) string {
+		rows := make([]string, len(ts))
+		for i, t := range ts {
+			rows[i] = "(CAST(" + a.add(t) + " AS BIGINT), CAST(" + a.add(weight(t)) + " AS DOUBLE PRECISION))"
+		}
+		return strings.Join(rows, ", ")
+	}
+	// cand: the candidates passing the filter, with their score from the
+	// rare terms read off the same postings scan (one read of each docs
+	// row, by integer key); a capped term keeps its newest postings
+	var query, cand string
+	if len(rare) == 1 {
+		t := rare[0]
+		cand = `SELECT d.k, d.id, d.prev1, d.prev2, d.next1, d.next2, d.len, ` + bm25(dbl(a.add(weight(t))), "p.tf", "d.len") + ` AS part
+			FROM {postings} p JOIN {docs} d ON d.k = p.doc
+			WHERE p.term = ` + a.add(t) + ` AND ` + kwFilterSQL(q.Filter, "d", &a)
+		if capped {
+			cand += ` ORDER BY p.doc DESC LIMIT ` + strconv.Itoa(q.Budget)
+		}
+		query = `WITH `
+	} else {
+		query = `WITH r (term, w) AS (VALUES ` + values(rare) + `), `
+		cand = `SELECT d.k, d.id, d.prev1, d.prev2, d.next1, d.next2, d.len, SUM(` + bm25("r.w", "p.tf", "d.len") + `) AS part
+			FROM r JOIN {postings} p ON p.term = r.term JOIN {docs} d ON d.k = p.doc
+			WHERE ` + kwFilterSQL(q.Filter, "d", &a) + `
+			GROUP BY d.k, d.id, d.prev1, d.prev2, d.next1, d.next2, d.len`
+	}
+	query += `cand AS (` + cand + `),`
+	// s: the candidates' BM25, adding one postings lookup per other term
+	if len(other) == 0 {
+		query += `
+		s AS (SELECT k, id, prev1, prev2, next1, next2, part AS score FROM cand)`
+	} else {
+		query += `
+		o (term, w) AS (VALUES ` + values(other) + `),
 		s AS (
-			SELECT d.id, d.prev1, d.prev2, d.next1, d.next2, SUM(q.w * p.tf * (` + dbl(k1) + ` + 1) /
-				(p.tf + ` + dbl(k1) + ` * (1 - ` + dbl(b) + ` + ` + dbl(b) + ` * d.len / ` + dbl(avgP) + `))) AS score
-			FROM cand CROSS JOIN q JOIN {postings} p ON p.term = q.term AND p.doc_id = cand.id JOIN {docs} d ON d.id = cand.id
-			GROUP BY d.id, d.prev1, d.prev2, d.next1, d.next2)`
+			SELECT c.k, c.id, c.prev1, c.prev2, c.next1, c.next2, c.part + COALESCE((SELECT SUM(` + bm25("o.w", "p.tf", "c.len") + `)
+				FROM o JOIN {postings} p ON p.term = o.term AND p.doc = c.k), 0) AS score
+			FROM cand c)`
+	}
+	zero := dbl("0")
 	if q.ContextNear == 0 && q.ContextFar == 0 {
 		query += `
-		SELECT s.id, s.score, s.score, ` + dbl("0") + `, ` + dbl("0") + ` FROM s ORDER BY s.score DESC, s.id LIMIT ` + strconv.Itoa(q.Limit)
+		SELECT s.id, s.score, s.score, ` + zero + `, ` + zero + `, 0 FROM s ORDER BY s.score DESC, s.id LIMIT ` + strconv.Itoa(q.Limit)
 	} else {
-		zero := dbl("0")
-		// every scored memory keeps its score and lends it to its
-		// neighbours; one GROUP BY takes the best of each kind
+		// every scored memory keeps its score; the best ContextLenders
+		// lend theirs to their neighbours; one GROUP BY takes the best
+		// of each kind; only receivers that are not candidates are read
+		// again (and filtered)
+		lenders := "s"
+		if q.ContextLenders > 0 {
+			query += `,
+		top AS (SELECT k, score, prev1, prev2, next1, next2 FROM s ORDER BY score DESC, k LIMIT ` + strconv.Itoa(q.ContextLenders) + `)`
+			lenders = "top"
+		}
 		query += `,
 		w AS (
-			SELECT id, score AS kw, ` + zero + ` AS near, ` + zero + ` AS far FROM s
-			UNION ALL SELECT prev1, ` + zero + `, score, ` + zero + ` FROM s WHERE prev1 IS NOT NULL
-			UNION ALL SELECT next1, ` + zero + `, score, ` + zero + ` FROM s WHERE next1 IS NOT NULL
-			UNION ALL SELECT prev2, ` + zero + `, ` + zero + `, score FROM s WHERE prev2 IS NOT NULL
-			UNION ALL SELECT next2, ` + zero + `, ` + zero + `, score FROM s WHERE next2 IS NOT NULL),
-		g AS (SELECT id, MAX(kw) AS kw, MAX(near) AS near, MAX(far) AS far FROM w GROUP BY id)
-		SELECT g.id, g.kw + ` + dbl(a.add(q.ContextNear)) + ` * g.near + ` + dbl(a.add(q.ContextFar)) + ` * g.far AS total, g.kw, g.near, g.far
-		FROM g JOIN {docs} d ON d.id = g.id
-		WHERE ` + kwFilterSQL(q.Filter, "d", &a) + `
-		ORDER BY total DESC, g.id LIMIT ` + strconv.Itoa(q.Limit)
+			SELECT k, id, score AS kw, ` + zero + ` AS near, ` + zero + ` AS far FROM s
+			UNION ALL SELECT prev1, NULL, ` + zero + `, score, ` + zero + ` FROM ` + lenders + ` WHERE prev1 IS NOT NULL
+			UNION ALL SELECT next1, NULL, ` + zero + `, score, ` + zero + ` FROM ` + lenders + ` WHERE next1 IS NOT NULL
+			UNION ALL SELECT prev2, NULL, ` + zero + `, ` + zero + `, score FROM ` + lenders + ` WHERE prev2 IS NOT NULL
+			UNION ALL SELECT next2, NULL, ` + zero + `, ` + zero + `, score FROM ` + lenders + ` WHERE next2 IS NOT NULL),
+		g AS (SELECT k, MAX(id) AS id, MAX(kw) AS kw, MAX(near) AS near, MAX(far) AS far FROM w GROUP BY k),`
+		cn, cf := dbl(a.add(q.ContextNear)), dbl(a.add(q.ContextFar))
+		if !exact {
+			// only the best few totals are read again: receivers that
+			// are not candidates still have to pass the filter, and if
+			// too many fail, the caller runs the exact form
+			query += `
+		best AS (SELECT k, id, kw, near, far, kw + ` + cn + ` * near + ` + cf + ` * far AS total FROM g
+			ORDER BY total DESC, k LIMIT ` + strconv.Itoa(q.Limit*overfetch) + `),`
+		} else {
+			query += `
+		best AS (SELECT k, id, kw, near, far, kw + ` + cn + ` * near + ` + cf + ` * far AS total FROM g),`
+		}
+		query += `
+		res AS (
+			SELECT id, total, kw, near, far FROM best WHERE id IS NOT NULL
+			UNION ALL SELECT d.id, b.total, b.kw, b.near, b.far FROM best b JOIN {docs} d ON d.k = b.k
+			WHERE b.id IS NULL AND ` + kwFilterSQL(q.Filter, "d", &a) + `)
+		SELECT id, total, kw, near, far, (SELECT COUNT(*) FROM g) FROM res ORDER BY total DESC, id LIMIT ` + strconv.Itoa(q.Limit)
 	}
-	rows, err := k.db.QueryContext(ctx, k.sql(query), a...)
+	rows, err := k.query(ctx, query, a...)
 	if err != nil {
-		return nil, k.wrapErr("search", err)
+		return nil, false, k.wrapErr("search", err)
 	}
 	defer rows.Close()
-	var hits []KeywordHit
+	withContext := q.ContextNear != 0 || q.ContextFar != 0
+	// with no row at all the quick form cannot tell whether it cut
+	cut = withContext && !exact
 	for rows.Next() {
 		var h KeywordHit
-		if err := rows.Scan(&h.ID, &h.Score, &h.BM25, &h.Near, &h.Far); err != nil {
-			return nil, k.wrapErr("search", err)
+		var totals int
+		if err := rows.Scan(&h.ID, &h.Score, &h.BM25, &h.Near, &h.Far, &totals); err != nil {
+			return nil, false, k.wrapErr("search", err)
 		}
+		cut = withContext && !exact && totals > q.Limit*overfetch
 		hits = append(hits, h)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, k.wrapErr("search", err)
+		return nil, false, k.wrapErr("search", err)
 	}
 	sort.SliceStable(hits, func(i, j int) bool {
 		if hits[i].Score != hits[j].Score {
@@ -756,7 +956,7 @@ func (k *sqlKeywords) SearchKeywords(ctx context.Context, q KeywordQuery) ([]Key
 		}
 		return hits[i].ID < hits[j].ID
 	})
-	return hits, nil
+	return hits, cut, nil
 }
 
 // kwFilterSQL is Filter.Matches as a condition on the docs table aliased
@@ -791,7 +991,7 @@ func kwFilterSQL(f Filter, alias string, a *sqlArgs) string {
 			share = append(share, "(s.kind = 'g' AND s.principal IN ("+placeholders(a, toAnys(c.SharedWithGroups)...)+"))")
 		}
 		if len(share) > 0 {
-			parts = append(parts, "EXISTS (SELECT 1 FROM {shares} s WHERE s.doc_id = "+alias+".id AND ("+strings.Join(share, " OR ")+"))")
+			parts = append(parts, "EXISTS (SELECT 1 FROM {shares} s WHERE s.doc = "+alias+".k AND ("+strings.Join(share, " OR ")+"))")
 		}
 		alts = append(alts, "("+strings.Join(parts, " AND ")+")")
 	}
@@ -810,7 +1010,7 @@ func (k *sqlKeywords) DocTerms(ctx context.Context, ids []string) (map[string]ma
 	}
 	a := sqlArgs{}
 	in := placeholders(&a, toAnys(ids)...)
-	rows, err := k.db.QueryContext(ctx, k.sql(`SELECT doc_id, term, tf FROM {postings} WHERE doc_id IN (`+in+`)`), a...)
+	rows, err := k.query(ctx, `SELECT d.id, p.term, p.tf FROM {docs} d JOIN {postings} p ON p.doc = d.k WHERE d.id IN (`+in+`)`, a...)
 	if err != nil {
 		return nil, k.wrapErr("doc terms", err)
 	}

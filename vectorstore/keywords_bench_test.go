@@ -62,6 +62,9 @@ func BenchmarkKeywordSearchSQLite10k(b *testing.B) {
 	if v := os.Getenv("BENCH_BUDGET"); v != "" {
 		hy.Opts.Budget, _ = strconv.Atoi(v)
 	}
+	if v := os.Getenv("BENCH_LENDERS"); v != "" {
+		hy.Opts.ContextLenders, _ = strconv.Atoi(v)
+	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		u := fmt.Sprintf("owner-%03d", i%100)

@@ -3,6 +3,7 @@ package vectorstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -22,7 +23,7 @@ import (
 // serialised anyway.
 var sqliteConns = 1
 
-var keywordTables = []string{"docs", "postings", "shares", "terms", "stats", "docs_owner_time", "postings_doc"}
+var keywordTables = []string{"docs", "postings", "shares", "terms", "stats", "version", "docs_owner_time", "postings_doc"}
 
 // OpenSQLiteKeywords opens (or creates) a keyword index in the SQLite file
 // at path (WAL mode, fully synced commits).
@@ -61,15 +62,30 @@ func openSQLiteKeywords(path string) (*sqlKeywords, error) {
 	for _, t := range keywordTables {
 		pairs = append(pairs, "{"+t+"}", "kw_"+t)
 	}
+	pairs = append(pairs, "{wr}", " WITHOUT ROWID", "{incl}", "")
 	k := &sqlKeywords{db: db, sqlite: true, names: strings.NewReplacer(pairs...),
 		wrapErr: func(op string, err error) error { return fmt.Errorf("keyword index %s: %w", op, err) }}
 	k.ensure = func(ctx context.Context) error {
-		for _, s := range keywordDDL {
-			if _, err := db.ExecContext(ctx, k.sql(s)); err != nil {
-				return err
-			}
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
 		}
-		return nil
+		defer tx.Rollback() //nolint:errcheck // after Commit it does nothing
+		err = k.migrate(ctx, func(q string, args ...any) error {
+			_, err := tx.ExecContext(ctx, q, args...)
+			return err
+		}, func(q string) (int, bool, error) {
+			var v int
+			err := tx.QueryRowContext(ctx, q).Scan(&v)
+			if errors.Is(err, sql.ErrNoRows) {
+				return 0, false, nil
+			}
+			return v, err == nil, err
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Commit()
 	}
 	if err := k.ready(context.Background()); err != nil {
 		db.Close()
@@ -79,7 +95,15 @@ func openSQLiteKeywords(path string) (*sqlKeywords, error) {
 }
 
 // Close closes the database.
-func (k *sqlKeywords) Close() error { return k.db.Close() }
+func (k *sqlKeywords) Close() error {
+	k.stmtMu.Lock()
+	for key, st := range k.stmts {
+		st.Close()
+		delete(k.stmts, key)
+	}
+	k.stmtMu.Unlock()
+	return k.db.Close()
+}
 
 // newPGKeywords is the keyword index in the store's schema, sharing its
 // connection pool; tables are created on first use.
@@ -93,6 +117,7 @@ func (s *PGStore) newPGKeywords() *sqlKeywords {
 		}
 		pairs = append(pairs, "{"+t+"}", name)
 	}
+	pairs = append(pairs, "{wr}", "", "{incl}", " INCLUDE (tf)")
 	k := &sqlKeywords{db: db, names: strings.NewReplacer(pairs...), wrapErr: pgError}
 	k.ensure = func(ctx context.Context) error {
 		if err := s.ensure(ctx); err != nil {
@@ -102,12 +127,17 @@ func (s *PGStore) newPGKeywords() *sqlKeywords {
 			if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended('picard-vectorstore', 0))"); err != nil {
 				return err
 			}
-			for _, q := range keywordDDL {
-				if _, err := tx.Exec(ctx, k.sql(q)); err != nil {
-					return err
+			return k.migrate(ctx, func(q string, args ...any) error {
+				_, err := tx.Exec(ctx, q, args...)
+				return err
+			}, func(q string) (int, bool, error) {
+				var v int
+				err := tx.QueryRow(ctx, q).Scan(&v)
+				if errors.Is(err, pgx.ErrNoRows) {
+					return 0, false, nil
 				}
-			}
-			return nil
+				return v, err == nil, err
+			})
 		})
 	}
 	return k

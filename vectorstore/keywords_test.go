@@ -3,6 +3,7 @@ package vectorstore
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"fmt"
 	"math"
 	mrand "math/rand/v2"
@@ -510,6 +511,94 @@ func TestKeywordsConcurrentWriters(t *testing.T) {
 			}
 			if df[h.Hash("heron")] != want {
 				t.Fatalf("df %d, want %d", df[h.Hash("heron")], want)
+			}
+		})
+	}
+}
+
+// TestKeywordsOldLayoutRebuilt: a keyword index written by the first
+// layout (text ids in postings, no version table) is emptied and
+// recreated on open, so the start-up check (fewer indexed memories than
+// memories) reindexes everything; the new index then works.
+func TestKeywordsOldLayoutRebuilt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keywords.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`CREATE TABLE kw_docs (id TEXT PRIMARY KEY, owner_id TEXT NOT NULL, permission TEXT NOT NULL, expires_at BIGINT,
+			created_at BIGINT NOT NULL, len INTEGER NOT NULL, prev1 TEXT, prev2 TEXT, next1 TEXT, next2 TEXT)`,
+		`CREATE TABLE kw_postings (term BIGINT NOT NULL, doc_id TEXT NOT NULL, tf INTEGER NOT NULL, PRIMARY KEY (term, doc_id))`,
+		`CREATE TABLE kw_stats (id INTEGER PRIMARY KEY, n BIGINT NOT NULL, total_len BIGINT NOT NULL)`,
+		`INSERT INTO kw_docs VALUES ('m1', 'u', 'private', NULL, 1, 3, NULL, NULL, NULL, NULL)`,
+		`INSERT INTO kw_postings VALUES (42, 'm1', 1)`,
+		`INSERT INTO kw_stats VALUES (1, 1, 3)`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	k, err := openSQLiteKeywords(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	if n, err := k.KeywordCount(context.Background()); err != nil || n != 0 {
+		t.Fatalf("count after opening an old layout: %d %v, want 0 (rebuilt)", n, err)
+	}
+	h := testHasher(t)
+	indexAll(t, k, []KeywordDoc{doc(h, "m1", "heron at the lake", Meta{OwnerID: "u", Permission: "private", CreatedAt: kwBase})})
+	hy := &Hybrid{Index: k, Hasher: h, Opts: DefaultHybridOptions()}
+	if got := searchIDs(t, hy, "heron", ownerClause("u"), 5); !slices.Equal(got, []string{"m1"}) {
+		t.Fatalf("search after rebuild: %v", got)
+	}
+	// opening again keeps the data (the layout is current now)
+	k.Close()
+	k2, err := openSQLiteKeywords(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k2.Close()
+	if n, err := k2.KeywordCount(context.Background()); err != nil || n != 1 {
+		t.Fatalf("count after reopening: %d %v, want 1", n, err)
+	}
+}
+
+// TestKeywordsContextReceiversFiltered: the memories next to two strong
+// public hits are private, so the best context totals all belong to
+// memories the viewer may not read; the search still fills its page with
+// the weaker public hit (the quick form's cut is rerun exactly) and never
+// returns a private neighbour.
+func TestKeywordsContextReceiversFiltered(t *testing.T) {
+	for name, open := range map[string]func(t *testing.T) KeywordIndex{
+		"sqlite":   func(t *testing.T) KeywordIndex { k, _ := openSQLiteKW(t); return k },
+		"postgres": func(t *testing.T) KeywordIndex { return openPGKW(t) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			k := open(t)
+			h := testHasher(t)
+			var docs []KeywordDoc
+			i := 0
+			add := func(id, text, perm string) {
+				docs = append(docs, doc(h, id, text, Meta{OwnerID: "o", Permission: perm, CreatedAt: kwBase.Add(time.Duration(i) * time.Minute)}))
+				i++
+			}
+			for _, strong := range []string{"a1", "a2"} {
+				add(strong+"-p1", "tea", "private")
+				add(strong+"-p2", "tea", "private")
+				add(strong, "heron heron heron", "public")
+				add(strong+"-n1", "tea", "private")
+				add(strong+"-n2", "tea", "private")
+			}
+			add("c", "heron with a long list of other words about the lake shore today", "public")
+			indexAll(t, k, docs)
+			hy := &Hybrid{Index: k, Hasher: h, Opts: DefaultHybridOptions()}
+			viewer := Filter{Any: []Clause{{Permission: "public"}}, Now: kwBase}
+			got := searchIDs(t, hy, "heron", viewer, 3)
+			if !slices.Equal(got, []string{"a1", "a2", "c"}) && !slices.Equal(got, []string{"a2", "a1", "c"}) {
+				t.Fatalf("got %v, want a1, a2 and c", got)
 			}
 		})
 	}

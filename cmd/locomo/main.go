@@ -68,6 +68,7 @@ func main() {
 	near := flag.Float64("near", def.ContextNear, "context weight of the ±1 neighbours")
 	far := flag.Float64("far", def.ContextFar, "context weight of the ±2 neighbours")
 	budget := flag.Int("budget", def.Budget, "postings budget per query (0: exact)")
+	lenders := flag.Int("lenders", def.ContextLenders, "context: only the best this many keyword hits lend to their neighbours (0: all)")
 	prf := flag.Bool("prf", def.PRF, "pseudo-relevance feedback")
 	prfDocs := flag.Int("prf-docs", def.PRFDocs, "feedback documents")
 	prfTerms := flag.Int("prf-terms", def.PRFTerms, "feedback terms")
@@ -85,7 +86,7 @@ func main() {
 		defer pprof.StopCPUProfile()
 	}
 	opts := vectorstore.HybridOptions{K1: *k1, B: *b, IDFPower: *idfPow, Context: *ctxOn, ContextNear: *near, ContextFar: *far,
-		Candidates: def.Candidates, Budget: *budget, RRFK: def.RRFK, KeyWeight: def.KeyWeight, DenseWeight: *denseW, PRF: *prf, PRFDocs: *prfDocs, PRFTerms: *prfTerms, PRFWeight: *prfWeight}
+		ContextLenders: *lenders, Candidates: def.Candidates, Budget: *budget, RRFK: def.RRFK, KeyWeight: def.KeyWeight, DenseWeight: *denseW, PRF: *prf, PRFDocs: *prfDocs, PRFTerms: *prfTerms, PRFWeight: *prfWeight}
 
 	convs, err := load(*data)
 	if err != nil {
