@@ -27,6 +27,7 @@ func (s *Service) setupSearch(app core.App, cfg Config) error {
 	kp, ok := s.store.(vectorstore.KeywordProvider)
 	if !ok {
 		s.dense = true // a store without a keyword index: dense search only
+		s.warmDense(app)
 		return nil
 	}
 	idx, err := kp.Keywords()
@@ -49,7 +50,26 @@ func (s *Service) setupSearch(app core.App, cfg Config) error {
 	}
 	s.keywords = idx
 	s.hybrid = &vectorstore.Hybrid{Index: idx, Hasher: h, Opts: opts}
+	s.warmDense(app)
 	return nil
+}
+
+// warmDense builds the store's approximate dense index in the background
+// when dense search is on, so the first query after a start does not pay
+// for reading every vector (seconds at 100k memories).
+func (s *Service) warmDense(app core.App) {
+	w, ok := s.store.(interface {
+		WarmDenseIndex(context.Context, vectorstore.Space) error
+	})
+	if !s.dense || !ok {
+		return
+	}
+	space := s.embedder.Space()
+	go func() {
+		if err := w.WarmDenseIndex(context.Background(), space); err != nil {
+			app.Logger().Warn("dense index not warmed at start; the first dense query builds it", "error", err)
+		}
+	}()
 }
 
 // keywordDocs hashes texts into keyword index documents.
