@@ -196,8 +196,11 @@ func TestAccessLogWritesBacklog(t *testing.T) {
 		t.Fatal(err)
 	}
 	const n = 1234
+	// one millisecond apart: the owner's list is newest first, and entries
+	// recorded in the same millisecond have no order among themselves
+	base := time.Now().UTC().Add(-time.Hour)
 	for i := range n {
-		s.C.Audit.Record(audit.Entry{MemoryID: m.ID, OwnerID: alice.ID, ActorID: bob.ID, ClientID: fmt.Sprintf("c%d", i), Action: audit.ActionSearchHit})
+		s.C.Audit.Record(audit.Entry{MemoryID: m.ID, OwnerID: alice.ID, ActorID: bob.ID, ClientID: fmt.Sprintf("c%d", i), Action: audit.ActionSearchHit, At: base.Add(time.Duration(i) * time.Millisecond)})
 	}
 	if err := s.C.Audit.Flush(); err != nil {
 		t.Fatal(err)
