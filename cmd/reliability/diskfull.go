@@ -60,22 +60,13 @@ const storageRefusal = "storage unavailable"
 // integrity_check passes on the data dir's databases.
 func diskFull(ctx context.Context, o Options) Row {
 	row := Row{Scenario: "data dir refuses writes (disk full)"}
-	s, users, err := boot(ctx, o, "", nil, o.Clients)
-	if s != nil {
-		defer s.stop()
-	}
+	f, err := bootConnected(ctx, o, "")
+	defer f.close()
 	if err != nil {
 		row.Err = err
 		return row
 	}
-	var c counters
-	hc := httpClient(&c)
-	conns, err := connectAll(ctx, s.url(), users, hc)
-	if err != nil {
-		row.Err = err
-		return row
-	}
-	defer closeAll(conns)
+	s, users, conns, c, hc := f.s, f.users, f.conns, f.c, f.hc
 	var acked ackLog
 	var phases [3]fullDiskPhase // before, full, after
 	var phase atomic.Int32

@@ -132,25 +132,16 @@ func verify(ctx context.Context, base string, users []user, acked []ackedWrite, 
 // crash: writers on every connection, kill -9 mid-stream, restart, verify.
 func crash(ctx context.Context, o Options, name, dsn string) Row {
 	row := Row{Scenario: name}
-	s, users, err := boot(ctx, o, dsn, nil, o.Clients)
-	if s != nil {
-		defer s.stop()
-	}
+	f, err := bootConnected(ctx, o, dsn)
+	defer f.close()
 	if err != nil {
 		row.Err = err
 		return row
 	}
-	var c counters
-	hc := httpClient(&c)
-	conns, err := connectAll(ctx, s.url(), users, hc)
-	if err != nil {
-		row.Err = err
-		return row
-	}
-	defer closeAll(conns)
+	s, users, conns, c := f.s, f.users, f.conns, f.c
 	var acked ackLog
 	wctx, stopWriters := context.WithCancel(ctx)
-	wg := writers(wctx, conns, &c, &acked)
+	wg := writers(wctx, conns, c, &acked)
 	time.Sleep(o.Duration)
 	s.kill9() // while the writers are mid-request
 	stopWriters()
@@ -177,26 +168,17 @@ func outage(ctx context.Context, o Options, dsn string) Row {
 		return row
 	}
 	defer p.Close()
-	s, users, err := boot(ctx, o, proxied, nil, o.Clients)
-	if s != nil {
-		defer s.stop()
-	}
+	f, err := bootConnected(ctx, o, proxied)
+	defer f.close()
 	if err != nil {
 		row.Err = err
 		return row
 	}
-	var c counters
-	hc := httpClient(&c)
-	conns, err := connectAll(ctx, s.url(), users, hc)
-	if err != nil {
-		row.Err = err
-		return row
-	}
-	defer closeAll(conns)
+	s, users, conns, c := f.s, f.users, f.conns, f.c
 	var acked ackLog
 	wctx, stop := context.WithCancel(ctx)
 	half := len(conns) / 2
-	wg := writers(wctx, conns[:half], &c, &acked)
+	wg := writers(wctx, conns[:half], c, &acked)
 	var degraded, searchErrs atomic.Int64
 	for _, m := range conns[half:] {
 		wg.Add(1)
@@ -582,6 +564,36 @@ func fernetKey() string {
 }
 
 // connectAll opens an MCP session for every user; closeAll ends them.
+// fleet is a booted server with o.Clients users, each on its own MCP
+// connection whose requests are counted in c.
+type fleet struct {
+	s     *server
+	users []user
+	c     *counters
+	hc    *http.Client
+	conns []*mcpConn
+}
+
+// bootConnected boots a server (dsn "" = embedded) and connects every user;
+// close the fleet (also after an error) to end both.
+func bootConnected(ctx context.Context, o Options, dsn string) (*fleet, error) {
+	f := &fleet{c: &counters{}}
+	var err error
+	if f.s, f.users, err = boot(ctx, o, dsn, nil, o.Clients); err != nil {
+		return f, err
+	}
+	f.hc = httpClient(f.c)
+	f.conns, err = connectAll(ctx, f.s.url(), f.users, f.hc)
+	return f, err
+}
+
+func (f *fleet) close() {
+	closeAll(f.conns)
+	if f.s != nil {
+		f.s.stop()
+	}
+}
+
 func connectAll(ctx context.Context, base string, users []user, hc *http.Client) ([]*mcpConn, error) {
 	conns := make([]*mcpConn, 0, len(users))
 	for _, u := range users {
