@@ -277,7 +277,7 @@ func exactScan(items []vectorstore.Item, queries []vectorstore.Query) [][]string
 			if !q.Filter.Matches(it.Meta) {
 				continue
 			}
-			c := cand{it.ID, dot(qv, vecs[i])}
+			c := cand{it.ID, vectorstore.Dot(qv, vecs[i])}
 			if len(top) == q.Limit && !better(c, top[len(top)-1]) {
 				continue
 			}
@@ -305,23 +305,6 @@ func normalised(v []float32) []float32 {
 		out[i] = float32(float64(x) * inv)
 	}
 	return out
-}
-
-// dot is the embedded store's float32 inner product, same order of sums.
-func dot(a, b []float32) float32 {
-	b = b[:len(a)]
-	var s0, s1, s2, s3 float32
-	i := 0
-	for ; i+4 <= len(a); i += 4 {
-		s0 += a[i] * b[i]
-		s1 += a[i+1] * b[i+1]
-		s2 += a[i+2] * b[i+2]
-		s3 += a[i+3] * b[i+3]
-	}
-	for ; i < len(a); i++ {
-		s0 += a[i] * b[i]
-	}
-	return (s0 + s1) + (s2 + s3)
 }
 
 // cpuTime is the process's user and system CPU time so far.
