@@ -195,6 +195,7 @@ func (h *mcpHandler) serve(e *core.RequestEvent) error {
 			return e.JSON(http.StatusForbidden, map[string]string{"error": "forbidden", "error_description": "this MCP session belongs to another user"})
 		}
 	}
+	var fix *wireFix
 	if r.Method == http.MethodPost {
 		body, err := io.ReadAll(io.LimitReader(r.Body, 4<<20))
 		if err != nil {
@@ -204,10 +205,20 @@ func (h *mcpHandler) serve(e *core.RequestEvent) error {
 		if scope := h.missingScope(body, claims); scope != "" {
 			return h.cfg.OAuth.WriteInsufficientScope(e, scope)
 		}
+		fix = wireFixFor(body, r.Header.Get("Accept"))
 	}
 	ctx, sp := withSplicer(withCaller(r.Context(), Caller{UserID: claims.Subject, Claims: claims}))
-	w := &sessionRecorder{ResponseWriter: e.Response, h: h, user: claims.Subject, method: r.Method, sid: r.Header.Get(sessionHeader), splicer: sp}
+	rw := e.Response
+	if fix != nil {
+		fix.w, rw, ctx = e.Response, fix, withWireFix(ctx, fix)
+	}
+	w := &sessionRecorder{ResponseWriter: rw, h: h, user: claims.Subject, method: r.Method, sid: r.Header.Get(sessionHeader), splicer: sp}
 	h.http.ServeHTTP(w, r.WithContext(ctx))
+	if fix != nil {
+		if err := fix.finish(); err != nil {
+			slog.Debug("mcp: writing the mended answer", "method", fix.req.Method, "error", err)
+		}
+	}
 	return nil
 }
 

@@ -58,7 +58,7 @@ func addResources(s *server.MCPServer, cfg Config) {
 		if err != nil {
 			var me *memories.Error
 			if errors.As(err, &me) && (me.Code == memories.CodeNotFound || me.Code == memories.CodeInvalid) {
-				return nil, fmt.Errorf("%w: %s", server.ErrResourceNotFound, req.Params.URI)
+				return nil, resourceNotFound(ctx, req.Params.URI)
 			}
 			return nil, err
 		}
