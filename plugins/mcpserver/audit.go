@@ -122,7 +122,7 @@ func init() {
 				"actor_id":       uuidProp("who acted"),
 				"actor_username": str("their username, if the account still exists"),
 				"client_id":      str("the OAuth client they used"),
-				"action":         obj{"type": "string", "enum": []string{audit.ActionRead, audit.ActionSearchHit, audit.ActionResourceRead, audit.ActionPersonaUse, audit.ActionCreate, audit.ActionUpdate, audit.ActionShare, audit.ActionDelete, audit.ActionImport}},
+				"action":         obj{"type": "string", "enum": []string{audit.ActionRead, audit.ActionSearchHit, audit.ActionResourceRead, audit.ActionPersonaUse, audit.ActionCreate, audit.ActionUpdate, audit.ActionShare, audit.ActionDelete, audit.ActionImport, audit.ActionExport}},
 				"at":             obj{"type": "string", "format": "date-time"},
 			}}},
 			"next_cursor": str("pass as cursor for the next page; absent on the last page"),
@@ -134,7 +134,7 @@ func init() {
 func AccessLogTool(log AccessLogReader) *Tool {
 	return &Tool{
 		Name:        "memory_access_log",
-		Description: "Who read, changed or shared your memories, when, and through which client, newest first: reads (get_memories, memory:// resources), search hits returned to someone, persona answers that drew on them, creates, updates, permission changes, deletes, imports. Optionally for one memory_id; page with limit (1-100, default 50) and next_cursor.",
+		Description: "Who read, changed or shared your memories, when, and through which client, newest first: reads (get_memories, memory:// resources), search hits returned to someone, persona answers that drew on them, creates, updates, permission changes, deletes, imports, exports. Optionally for one memory_id; page with limit (1-100, default 50) and next_cursor.",
 		Scope:       oauth.ScopeRead,
 		ReadOnly:    true,
 		Call: func(_ context.Context, c Caller, raw json.RawMessage) (any, error) {
