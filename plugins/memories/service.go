@@ -73,6 +73,8 @@ type Service struct {
 	saves    saveGroup
 
 	texts     *textCache // decrypted texts of recently read memories
+	pagesOnce sync.Once
+	pages     *pageCache // get_memories pages; nil: not a plain dbx.DB
 	stmtsOnce sync.Once
 	stmts     *stmtCache // prepared reads; nil: not a plain dbx.DB
 
@@ -258,6 +260,8 @@ type ListInput struct {
 type ListResult struct {
 	Memories   []*Memory `json:"memories"`
 	NextCursor string    `json:"next_cursor,omitempty"`
+
+	enc *encodedPage // set on pages shared through the page cache (see Encoded)
 }
 
 // List returns the owner's memories, newest first by default.
@@ -292,6 +296,19 @@ func (s *Service) List(ownerID string, in ListInput) (*ListResult, error) {
 		}
 		q.cursorCreated, q.cursorID = created, id
 	}
+	pc := s.pageCacheFor()
+	var key string
+	var version int64
+	cacheable := false
+	if pc != nil {
+		// the version before the query: a commit racing it outdates the page
+		if version, cacheable = pc.probe.read(); cacheable {
+			key = pageKey(q)
+			if res, ok := pc.get(key, version, s.timeNow()); ok {
+				return res, nil
+			}
+		}
+	}
 	recs, err := s.queryRows(q)
 	if err != nil {
 		return nil, internal("list memories", err)
@@ -308,6 +325,27 @@ func (s *Service) List(ownerID string, in ListInput) (*ListResult, error) {
 			return nil, err
 		}
 		res.Memories = append(res.Memories, m)
+	}
+	var expires time.Time
+	if cacheable {
+		if q.now != "" {
+			for i := range recs {
+				if recs[i].ExpiresAt == "" {
+					continue
+				}
+				t := parseDBTime(recs[i].ExpiresAt)
+				if t.IsZero() {
+					cacheable = false // an expiry we cannot read: no TTL to give the page
+					break
+				}
+				if expires.IsZero() || t.Before(expires) {
+					expires = t
+				}
+			}
+		}
+	}
+	if cacheable {
+		pc.put(key, version, expires, res)
 	}
 	return res, nil
 }
