@@ -250,40 +250,89 @@ func (l *Log) Flush() error {
 	}
 }
 
-// eventRow is one memory_access_events row as write's JSON array carries it.
-type eventRow struct {
-	ID        string   `json:"id"`
-	Owner     string   `json:"owner"`
-	Actor     string   `json:"actor"`
-	ClientID  string   `json:"client_id"`
-	Action    string   `json:"action"`
-	At        string   `json:"at"`
-	MemoryIDs []string `json:"memory_ids"`
+// rowsPerInsert is how many events one INSERT statement writes (7
+// parameters each).
+const rowsPerInsert = 50
+
+// insertSQL is an INSERT of n events, parameters {:cI_R} for column I of
+// row R.
+func insertSQL(n int) string {
+	var b strings.Builder
+	b.WriteString("INSERT OR IGNORE INTO " + pb_migrations.AccessEvents + " (id, owner, actor, client_id, action, at, memory_ids) VALUES ")
+	for r := range n {
+		if r > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('(')
+		for c := range 7 {
+			if c > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, "{:c%d_%d}", c, r)
+		}
+		b.WriteByte(')')
+	}
+	return b.String()
 }
 
-const insertEvents = "INSERT OR IGNORE INTO " + pb_migrations.AccessEvents +
-	" (id, owner, actor, client_id, action, at, memory_ids)" +
-	" SELECT value->>'id', value->>'owner', value->>'actor', value->>'client_id', value->>'action', value->>'at', value->'memory_ids'" +
-	" FROM json_each({:rows})"
+var fullInsertSQL = insertSQL(rowsPerInsert)
 
-// write inserts batch in one transaction: one INSERT … SELECT over a JSON
-// array (a statement per batch, not per event: under a read-heavy load the
-// writer must keep up with thousands of calls a second), or, when an
-// owner was deleted meanwhile (foreign key), row by row, skipping those.
-func (l *Log) write(batch []event) error {
-	rows := make([]eventRow, len(batch))
-	for i, e := range batch {
-		rows[i] = eventRow{ID: core.GenerateDefaultRandomId(), Owner: e.owner, Actor: e.actor, ClientID: e.client, Action: e.action, At: dbTime(e.at), MemoryIDs: e.ids}
+// eventIDs returns n new event ids that sort after every id issued before
+// and in the order returned: the write time in microseconds, the place in
+// the batch, and 4 random characters. The owner's log orders events of the
+// same millisecond by id, so they list in the order they were recorded.
+func eventIDs(n int) []string {
+	now := strconv.FormatInt(time.Now().UnixMicro(), 36)
+	out := make([]string, n)
+	for i := range out {
+		seq := strconv.FormatInt(int64(i), 36)
+		out[i] = strings.Repeat("0", 12-len(now)) + now + strings.Repeat("0", 3-len(seq)) + seq + core.GenerateDefaultRandomId()[:4]
 	}
-	raw, err := json.Marshal(rows)
-	if err != nil {
-		return fmt.Errorf("access log: encode: %w", err)
+	return out
+}
+
+// write inserts batch in one transaction, rowsPerInsert events a
+// statement (plain bound values: handing SQLite one JSON array to take
+// apart cost more than the rows themselves), or, when an owner was
+// deleted meanwhile (foreign key), event by event, skipping those.
+func (l *Log) write(batch []event) error {
+	rows := make([][7]any, len(batch))
+	ids := eventIDs(len(batch))
+	for i, e := range batch {
+		memories, err := json.Marshal(e.ids)
+		if err != nil {
+			return fmt.Errorf("access log: encode: %w", err)
+		}
+		rows[i] = [7]any{ids[i], e.owner, e.actor, e.client, e.action, dbTime(e.at), string(memories)}
+	}
+	bind := func(rows [][7]any) dbx.Params {
+		p := make(dbx.Params, 7*len(rows))
+		for r, row := range rows {
+			for c, v := range row {
+				p["c"+strconv.Itoa(c)+"_"+strconv.Itoa(r)] = v
+			}
+		}
+		return p
 	}
 	return l.app.RunInTransaction(func(tx core.App) error {
 		// OR IGNORE spares SQLite the statement journal of a multi-row
 		// insert that could abort half way; the only conflict it could
 		// meet is a collision of random ids (foreign keys still fail).
-		_, err := tx.DB().NewQuery(insertEvents).Bind(dbx.Params{"rows": string(raw)}).Execute()
+		insert := func(rows [][7]any) error {
+			var err error
+			if len(rows) == rowsPerInsert {
+				_, err = tx.DB().NewQuery(fullInsertSQL).Bind(bind(rows)).Execute()
+			} else {
+				_, err = tx.DB().NewQuery(insertSQL(len(rows))).Bind(bind(rows)).Execute()
+			}
+			return err
+		}
+		var err error
+		for rest := rows; len(rest) > 0 && err == nil; {
+			n := min(len(rest), rowsPerInsert)
+			err = insert(rest[:n])
+			rest = rest[n:]
+		}
 		if err == nil {
 			return nil
 		}
@@ -291,9 +340,7 @@ func (l *Log) write(batch []event) error {
 			return fmt.Errorf("access log: insert: %w", err)
 		}
 		for _, r := range rows {
-			one, _ := json.Marshal([]eventRow{r})
-			_, err := tx.DB().NewQuery(insertEvents).Bind(dbx.Params{"rows": string(one)}).Execute()
-			if err != nil {
+			if err := insert([][7]any{r}); err != nil {
 				// the owner was deleted meanwhile: the entry has nobody to show it to
 				if strings.Contains(err.Error(), "FOREIGN KEY") {
 					continue

@@ -136,3 +136,33 @@ func TestOneCallIsOneRow(t *testing.T) {
 		t.Fatalf("one memory's log: %+v %v", p, err)
 	}
 }
+
+// TestDeletedOwnerEntriesSkipped: entries about an owner deleted before
+// the flush are dropped (nobody could read them), the rest of the batch
+// is written, and the flush does not fail (it would retry forever).
+func TestDeletedOwnerEntriesSkipped(t *testing.T) {
+	app, err := tests.NewTestAppWithConfig(core.BaseAppConfig{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(app.Cleanup)
+	owner := newOwner(t, app)
+	log, err := audit.Register(app, audit.Config{FlushInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 120 {
+		o := owner.Id
+		if i%7 == 3 {
+			o = "gone-owner-id"
+		}
+		log.Record(audit.Entry{MemoryID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i), OwnerID: o, ActorID: fmt.Sprintf("a%d", i), Action: audit.ActionRead})
+	}
+	if err := log.Flush(); err != nil {
+		t.Fatalf("flush: %v", err)
+	}
+	p, err := log.List(owner.Id, audit.Query{Limit: 200})
+	if err != nil || len(p.Entries) != 120-17 {
+		t.Fatalf("want the %d entries of the live owner, got %d (%v)", 120-17, len(p.Entries), err)
+	}
+}
