@@ -416,12 +416,10 @@ func submit(ctx context.Context, cl *mcpClient, rng *mrand.Rand) (string, error)
 // op returns workload wl's operation for connection i.
 func (env *environment) op(ctx context.Context, wl string, rngs []*mrand.Rand) func(*mcpClient, int) error {
 	getMemories := func(cl *mcpClient, _ int) error {
-		_, err := cl.callTool(ctx, "get_memories", map[string]any{"limit": 20})
-		return err
+		return cl.callToolChecked(ctx, "get_memories", map[string]any{"limit": 20})
 	}
 	query := func(cl *mcpClient, i int) error {
-		_, err := cl.callTool(ctx, "query_memory", map[string]any{"query": sentence(rngs[i], 3), "limit": 5})
-		return err
+		return cl.callToolChecked(ctx, "query_memory", map[string]any{"query": sentence(rngs[i], 3), "limit": 5})
 	}
 	write := func(cl *mcpClient, i int) error {
 		id, err := submit(ctx, cl, rngs[i])

@@ -13,6 +13,7 @@ package audit
 
 import (
 	"context"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -71,7 +72,7 @@ type Config struct {
 const DefaultRetention = 90 * 24 * time.Hour
 
 const (
-	maxBatch   = 500     // events (rows) per INSERT
+	maxBatch   = 2000    // events per transaction; more pending wakes the writer
 	maxIDs     = 500     // memories per event; an export lists more in several
 	maxPending = 200_000 // memories queued at most (then the oldest go)
 )
@@ -85,6 +86,11 @@ type Log struct {
 	pending    []event
 	pendingIDs int // memories listed in pending
 	dropped    int
+
+	stmtOnce   sync.Once
+	db         *sql.DB
+	fullInsert *sql.Stmt
+	stmtErr    error
 
 	flushMu   sync.Mutex
 	wake      chan struct{}
@@ -165,15 +171,48 @@ func (l *Log) Record(entries ...Entry) {
 		last.ids = append(last.ids, e.MemoryID)
 	}
 	l.pendingIDs += len(entries)
+	l.trimLocked()
+	n := len(l.pending)
+	l.mu.Unlock()
+	l.wakeAt(n)
+}
+
+// RecordCall queues one call's access to several memories of one owner:
+// call's fields with each of memoryIDs (which the log keeps; do not
+// modify it afterwards). It is Record without an Entry per memory.
+func (l *Log) RecordCall(call Entry, memoryIDs []string) {
+	if len(memoryIDs) == 0 {
+		return
+	}
+	if call.At.IsZero() {
+		call.At = l.cfg.Now().UTC()
+	}
+	l.mu.Lock()
+	for len(memoryIDs) > 0 {
+		n := min(len(memoryIDs), maxIDs)
+		l.pending = append(l.pending, event{owner: call.OwnerID, actor: call.ActorID, client: call.ClientID, action: call.Action, at: call.At, ids: memoryIDs[:n:n]})
+		l.pendingIDs += n
+		memoryIDs = memoryIDs[n:]
+	}
+	l.trimLocked()
+	n := len(l.pending)
+	l.mu.Unlock()
+	l.wakeAt(n)
+}
+
+// trimLocked drops the oldest events past maxPending memories (the
+// database has been unwritable for long: keep the newest).
+func (l *Log) trimLocked() {
 	for l.pendingIDs > maxPending && len(l.pending) > 1 {
-		// the database has been unwritable for long: keep the newest
 		l.pendingIDs -= len(l.pending[0].ids)
 		l.dropped += len(l.pending[0].ids)
 		l.pending[0] = event{}
 		l.pending = l.pending[1:]
 	}
-	n := len(l.pending)
-	l.mu.Unlock()
+}
+
+// wakeAt starts the writer on first use and wakes it when n events wait.
+func (l *Log) wakeAt(n int) {
 	l.once.Do(func() { go l.run() })
 	if n >= maxBatch {
 		select {
@@ -254,8 +293,7 @@ func (l *Log) Flush() error {
 // parameters each).
 const rowsPerInsert = 50
 
-// insertSQL is an INSERT of n events, parameters {:cI_R} for column I of
-// row R.
+// insertSQL is an INSERT of n events.
 func insertSQL(n int) string {
 	var b strings.Builder
 	b.WriteString("INSERT OR IGNORE INTO " + pb_migrations.AccessEvents + " (id, owner, actor, client_id, action, at, memory_ids) VALUES ")
@@ -263,19 +301,10 @@ func insertSQL(n int) string {
 		if r > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteByte('(')
-		for c := range 7 {
-			if c > 0 {
-				b.WriteByte(',')
-			}
-			fmt.Fprintf(&b, "{:c%d_%d}", c, r)
-		}
-		b.WriteByte(')')
+		b.WriteString("(?,?,?,?,?,?,?)")
 	}
 	return b.String()
 }
-
-var fullInsertSQL = insertSQL(rowsPerInsert)
 
 // eventIDs returns n new event ids that sort after every id issued before
 // and in the order returned: the write time in microseconds, the place in
@@ -291,56 +320,84 @@ func eventIDs(n int) []string {
 	return out
 }
 
+// writer returns the app's write pool and the prepared INSERT of
+// rowsPerInsert events on it.
+func (l *Log) writer() (*sql.DB, *sql.Stmt, error) {
+	l.stmtOnce.Do(func() {
+		db, ok := l.app.NonconcurrentDB().(*dbx.DB)
+		if !ok {
+			l.stmtErr = errors.New("access log: the app's database is not a *dbx.DB")
+			return
+		}
+		l.db = db.DB()
+		l.fullInsert, l.stmtErr = l.db.Prepare(insertSQL(rowsPerInsert))
+	})
+	return l.db, l.fullInsert, l.stmtErr
+}
+
 // write inserts batch in one transaction, rowsPerInsert events a
-// statement (plain bound values: handing SQLite one JSON array to take
-// apart cost more than the rows themselves), or, when an owner was
-// deleted meanwhile (foreign key), event by event, skipping those.
+// prepared statement (plain bound values: handing SQLite one JSON array
+// to take apart cost more than the rows themselves), or, when an owner
+// was deleted meanwhile (foreign key), event by event, skipping those.
 func (l *Log) write(batch []event) error {
-	rows := make([][7]any, len(batch))
+	db, full, err := l.writer()
+	if err != nil {
+		return err
+	}
+	args := make([]any, 0, 7*len(batch))
 	ids := eventIDs(len(batch))
 	for i, e := range batch {
 		memories, err := json.Marshal(e.ids)
 		if err != nil {
 			return fmt.Errorf("access log: encode: %w", err)
 		}
-		rows[i] = [7]any{ids[i], e.owner, e.actor, e.client, e.action, dbTime(e.at), string(memories)}
+		args = append(args, ids[i], e.owner, e.actor, e.client, e.action, dbTime(e.at), string(memories))
 	}
-	bind := func(rows [][7]any) dbx.Params {
-		p := make(dbx.Params, 7*len(rows))
-		for r, row := range rows {
-			for c, v := range row {
-				p["c"+strconv.Itoa(c)+"_"+strconv.Itoa(r)] = v
-			}
+	insert := func(tx *sql.Tx, args []any) error {
+		var err error
+		if n := len(args) / 7; n == rowsPerInsert {
+			_, err = tx.Stmt(full).Exec(args...)
+		} else {
+			_, err = tx.Exec(insertSQL(n), args...)
 		}
-		return p
+		return err
 	}
-	return l.app.RunInTransaction(func(tx core.App) error {
-		// OR IGNORE spares SQLite the statement journal of a multi-row
-		// insert that could abort half way; the only conflict it could
-		// meet is a collision of random ids (foreign keys still fail).
-		insert := func(rows [][7]any) error {
-			var err error
-			if len(rows) == rowsPerInsert {
-				_, err = tx.DB().NewQuery(fullInsertSQL).Bind(bind(rows)).Execute()
-			} else {
-				_, err = tx.DB().NewQuery(insertSQL(len(rows))).Bind(bind(rows)).Execute()
-			}
+	inTx := func(fn func(tx *sql.Tx) error) error {
+		tx, err := db.Begin()
+		if err != nil {
+			return fmt.Errorf("access log: begin: %w", err)
+		}
+		if err := fn(tx); err != nil {
+			_ = tx.Rollback()
 			return err
 		}
-		var err error
-		for rest := rows; len(rest) > 0 && err == nil; {
-			n := min(len(rest), rowsPerInsert)
-			err = insert(rest[:n])
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("access log: commit: %w", err)
+		}
+		return nil
+	}
+	// OR IGNORE spares SQLite the statement journal of a multi-row insert
+	// that could abort half way; the only conflict it could meet is a
+	// collision of ids (foreign keys still fail).
+	err = inTx(func(tx *sql.Tx) error {
+		for rest := args; len(rest) > 0; {
+			n := min(len(rest), 7*rowsPerInsert)
+			if err := insert(tx, rest[:n]); err != nil {
+				return err
+			}
 			rest = rest[n:]
 		}
-		if err == nil {
-			return nil
-		}
-		if !strings.Contains(err.Error(), "FOREIGN KEY") {
-			return fmt.Errorf("access log: insert: %w", err)
-		}
-		for _, r := range rows {
-			if err := insert([][7]any{r}); err != nil {
+		return nil
+	})
+	if err == nil {
+		return nil
+	}
+	if !strings.Contains(err.Error(), "FOREIGN KEY") {
+		return fmt.Errorf("access log: insert: %w", err)
+	}
+	return inTx(func(tx *sql.Tx) error {
+		for rest := args; len(rest) > 0; rest = rest[7:] {
+			if err := insert(tx, rest[:7]); err != nil {
 				// the owner was deleted meanwhile: the entry has nobody to show it to
 				if strings.Contains(err.Error(), "FOREIGN KEY") {
 					continue

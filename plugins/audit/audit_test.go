@@ -2,6 +2,7 @@ package audit_test
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -164,5 +165,38 @@ func TestDeletedOwnerEntriesSkipped(t *testing.T) {
 	p, err := log.List(owner.Id, audit.Query{Limit: 200})
 	if err != nil || len(p.Entries) != 120-17 {
 		t.Fatalf("want the %d entries of the live owner, got %d (%v)", 120-17, len(p.Entries), err)
+	}
+}
+
+// TestRecordCall: a call recorded as one entry and its memory ids is one
+// row, listed as one entry per memory with the call's fields, in order.
+func TestRecordCall(t *testing.T) {
+	app, err := tests.NewTestAppWithConfig(core.BaseAppConfig{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(app.Cleanup)
+	owner := newOwner(t, app)
+	log, err := audit.Register(app, audit.Config{FlushInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{"00000000-0000-4000-8000-000000000003", "00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"}
+	log.RecordCall(audit.Entry{OwnerID: owner.Id, ActorID: "reader", ClientID: "app", Action: audit.ActionSearchHit}, slices.Clone(ids))
+	if err := log.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	var rows int
+	if err := app.DB().Select("count(*)").From(pb_migrations.AccessEvents).Row(&rows); err != nil || rows != 1 {
+		t.Fatalf("one row: %d %v", rows, err)
+	}
+	p, err := log.List(owner.Id, audit.Query{Limit: 10})
+	if err != nil || len(p.Entries) != 3 {
+		t.Fatalf("three entries: %+v %v", p, err)
+	}
+	for i, e := range p.Entries {
+		if e.MemoryID != ids[i] || e.ActorID != "reader" || e.ClientID != "app" || e.Action != audit.ActionSearchHit || e.At.IsZero() {
+			t.Fatalf("entry %d: %+v", i, e)
+		}
 	}
 }

@@ -14,6 +14,8 @@ import (
 // it; Record must not block.
 type AccessRecorder interface {
 	Record(entries ...audit.Entry)
+	// RecordCall records call's access to each of memoryIDs (one owner's).
+	RecordCall(call audit.Entry, memoryIDs []string)
 }
 
 var _ AccessRecorder = (*audit.Log)(nil)
@@ -48,7 +50,11 @@ func recordAccess(ts *Toolset, rec AccessRecorder) {
 		t.Call = func(ctx context.Context, c Caller, raw json.RawMessage) (any, error) {
 			res, err := call(ctx, c, raw)
 			if err == nil {
-				rec.Record(accessEntries(c, action, res)...)
+				if l, ok := res.(*memories.ListResult); ok {
+					recordMemories(rec, c, action, l.Memories) // a page: no Entry per memory
+				} else {
+					rec.Record(accessEntries(c, action, res)...)
+				}
 			}
 			return res, err
 		}
@@ -89,6 +95,24 @@ func accessEntries(c Caller, action string, res any) []audit.Entry {
 		}
 	}
 	return out
+}
+
+// recordMemories records action on ms, one RecordCall per run of
+// memories of the same owner.
+func recordMemories(rec AccessRecorder, c Caller, action string, ms []*memories.Memory) {
+	for len(ms) > 0 {
+		owner := ms[0].OwnerID
+		n := 1
+		for n < len(ms) && ms[n].OwnerID == owner {
+			n++
+		}
+		ids := make([]string, n)
+		for i, m := range ms[:n] {
+			ids[i] = m.ID
+		}
+		rec.RecordCall(entry(c, action, "", owner), ids)
+		ms = ms[n:]
+	}
 }
 
 // recordResource records a memory read through an MCP resource.
