@@ -11,6 +11,7 @@ import (
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
+	"golang.org/x/sync/singleflight"
 	"github.com/pocketbase/dbx"
 )
 
@@ -48,7 +49,8 @@ const (
 type pageCache struct {
 	c     *lru.Cache[string, *cachedPage]
 	bytes atomic.Int64
-	probe *versionProbe
+	probe   *versionProbe
+	flights singleflight.Group
 
 	hits, misses atomic.Int64
 }
