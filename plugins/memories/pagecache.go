@@ -11,8 +11,8 @@ import (
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
-	"golang.org/x/sync/singleflight"
 	"github.com/pocketbase/dbx"
+	"golang.org/x/sync/singleflight"
 )
 
 // Bounds of the get_memories page cache: at most pageCacheEntries pages
@@ -47,8 +47,8 @@ const (
 // Permission checks do not depend on the cache: the page is keyed by its
 // owner, who is the caller, and holds only that owner's memories.
 type pageCache struct {
-	c     *lru.Cache[string, *cachedPage]
-	bytes atomic.Int64
+	c       *lru.Cache[string, *cachedPage]
+	bytes   atomic.Int64
 	probe   *versionProbe
 	flights singleflight.Group
 
