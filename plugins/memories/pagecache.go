@@ -157,13 +157,26 @@ func (s *Service) PageCacheStats() (hits, misses int64) {
 // versionProbe reads PRAGMA data_version on one connection of its own:
 // SQLite changes the value that connection sees whenever any other
 // connection (of this process or another) commits to the database.
+//
+// Concurrent callers share reads: a caller waits for a read that started
+// after it arrived (so the version it gets is at least as new as the
+// database was when it asked) and every caller waiting then takes that
+// one; under load one query answers many requests instead of each request
+// queueing for the connection.
 type versionProbe struct {
 	db *sql.DB
 
-	mu     sync.Mutex
-	conn   *sql.Conn
-	stmt   *sql.Stmt
-	closed bool
+	mu      sync.Mutex
+	cond    *sync.Cond
+	started uint64 // reads started so far
+	done    uint64 // sequence number (1-based) of the last read finished
+	running bool
+	last    int64
+	lastOK  bool
+	closed  bool
+
+	conn *sql.Conn // used by the running read only
+	stmt *sql.Stmt
 }
 
 // read returns the data version; ok is false when it cannot be read (then
@@ -171,9 +184,33 @@ type versionProbe struct {
 func (p *versionProbe) read() (v int64, ok bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed {
-		return 0, false
+	if p.cond == nil {
+		p.cond = sync.NewCond(&p.mu)
 	}
+	need := p.started + 1 // the first read to start from now on
+	for p.done < need {
+		if p.closed {
+			return 0, false
+		}
+		if p.running {
+			p.cond.Wait()
+			continue
+		}
+		p.running = true
+		p.started++
+		seq := p.started
+		p.mu.Unlock()
+		v, ok := p.query()
+		p.mu.Lock()
+		p.running = false
+		p.done, p.last, p.lastOK = seq, v, ok
+		p.cond.Broadcast()
+	}
+	return p.last, p.lastOK
+}
+
+// query runs the pragma; only the running read calls it.
+func (p *versionProbe) query() (v int64, ok bool) {
 	if p.conn == nil {
 		conn, err := p.db.Conn(context.Background())
 		if err != nil {
@@ -205,8 +242,15 @@ func (p *versionProbe) reset() {
 func (p *versionProbe) close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.cond == nil {
+		p.cond = sync.NewCond(&p.mu)
+	}
 	p.closed = true
+	for p.running {
+		p.cond.Wait()
+	}
 	p.reset()
+	p.cond.Broadcast()
 }
 
 // pageCacheFor returns the page cache of the app's read pool, or nil when
