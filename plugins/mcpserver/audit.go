@@ -50,9 +50,16 @@ func recordAccess(ts *Toolset, rec AccessRecorder) {
 		t.Call = func(ctx context.Context, c Caller, raw json.RawMessage) (any, error) {
 			res, err := call(ctx, c, raw)
 			if err == nil {
-				if l, ok := res.(*memories.ListResult); ok {
-					recordMemories(rec, c, action, l.Memories) // a page: no Entry per memory
-				} else {
+				switch r := res.(type) {
+				case *memories.ListResult:
+					recordMemories(rec, c, action, r.Memories) // a page: no Entry per memory
+				case map[string]any:
+					if ms, ok := r["memories"].([]*memories.Memory); ok {
+						recordMemories(rec, c, action, ms) // search hits: one row per owner
+						break
+					}
+					rec.Record(accessEntries(c, action, res)...)
+				default:
 					rec.Record(accessEntries(c, action, res)...)
 				}
 			}
@@ -97,21 +104,38 @@ func accessEntries(c Caller, action string, res any) []audit.Entry {
 	return out
 }
 
-// recordMemories records action on ms, one RecordCall per run of
-// memories of the same owner.
+// recordMemories records action on ms: one RecordCall per owner, in the
+// order owners first appear, each with that owner's memories in order.
 func recordMemories(rec AccessRecorder, c Caller, action string, ms []*memories.Memory) {
-	for len(ms) > 0 {
-		owner := ms[0].OwnerID
-		n := 1
-		for n < len(ms) && ms[n].OwnerID == owner {
-			n++
+	if len(ms) == 0 {
+		return
+	}
+	owner := ms[0].OwnerID
+	same := true
+	for _, m := range ms[1:] {
+		if m.OwnerID != owner {
+			same = false
+			break
 		}
-		ids := make([]string, n)
-		for i, m := range ms[:n] {
+	}
+	if same { // a get_memories page
+		ids := make([]string, len(ms))
+		for i, m := range ms {
 			ids[i] = m.ID
 		}
 		rec.RecordCall(entry(c, action, "", owner), ids)
-		ms = ms[n:]
+		return
+	}
+	var owners []string
+	byOwner := map[string][]string{}
+	for _, m := range ms {
+		if _, ok := byOwner[m.OwnerID]; !ok {
+			owners = append(owners, m.OwnerID)
+		}
+		byOwner[m.OwnerID] = append(byOwner[m.OwnerID], m.ID)
+	}
+	for _, o := range owners {
+		rec.RecordCall(entry(c, action, "", o), byOwner[o])
 	}
 }
 
