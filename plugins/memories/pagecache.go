@@ -48,7 +48,8 @@ const (
 // owner, who is the caller, and holds only that owner's memories.
 type pageCache struct {
 	c       *lru.Cache[string, *cachedPage]
-	bytes   atomic.Int64
+	mu      sync.Mutex   // serialises put (its size accounting)
+	bytes   atomic.Int64 // sizes of the pages in c
 	probe   *versionProbe
 	flights singleflight.Group
 
@@ -110,11 +111,17 @@ func (pc *pageCache) put(key string, version int64, expires time.Time, res *List
 		return // a page of very long memories: not worth the room
 	}
 	res.enc = &encodedPage{}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if prev, ok := pc.c.Peek(key); ok {
+		pc.bytes.Add(-prev.size) // replaced: the LRU does not call onEvict for it
+	}
 	pc.c.Add(key, &cachedPage{version: version, expires: expires, res: res, size: size})
 	for pc.bytes.Add(size) > pageCacheBytes {
 		if _, _, ok := pc.c.RemoveOldest(); !ok {
 			break
 		}
+		size = 0
 	}
 }
 

@@ -1,9 +1,12 @@
 package memories
 
 import (
+	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
@@ -62,5 +65,27 @@ func TestVersionProbeSeesEveryCommit(t *testing.T) {
 	readers.Wait()
 	if n := stale.Load(); n > 0 {
 		t.Fatalf("%d reads after a commit returned the version from before it", n)
+	}
+}
+
+// TestPageCacheBounded: pages put again under the same key (a new data
+// version) are counted once, so the cache keeps them; past its byte bound
+// it drops the least recently used pages, never the whole cache.
+func TestPageCacheBounded(t *testing.T) {
+	pc := newPageCache(nil)
+	page := func(chars int) *ListResult {
+		return &ListResult{Memories: []*Memory{{ID: "m", Text: strings.Repeat("x", chars)}}}
+	}
+	for v := range int64(10_000) {
+		pc.put("alice", v, time.Time{}, page(1000))
+	}
+	if _, ok := pc.get("alice", 9_999, time.Now()); !ok || pc.bytes.Load() > 2000 {
+		t.Fatalf("one page re-put 10,000 times: cached=%v, %d bytes counted", ok, pc.bytes.Load())
+	}
+	for i := range 2 * pageCacheBytes / 50_000 {
+		pc.put(fmt.Sprint("owner", i), 1, time.Time{}, page(50_000))
+	}
+	if b := pc.bytes.Load(); b > pageCacheBytes || pc.c.Len() < pageCacheBytes/60_000 {
+		t.Fatalf("past the bound: %d bytes in %d pages", b, pc.c.Len())
 	}
 }
