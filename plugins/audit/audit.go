@@ -87,10 +87,8 @@ type Log struct {
 	pendingIDs int // memories listed in pending
 	dropped    int
 
-	stmtOnce   sync.Once
-	db         *sql.DB
-	fullInsert *sql.Stmt
-	stmtErr    error
+	db         *sql.DB   // the write pool fullInsert was prepared on (flushMu)
+	fullInsert *sql.Stmt // INSERT of rowsPerInsert events
 
 	flushMu   sync.Mutex
 	wake      chan struct{}
@@ -321,18 +319,26 @@ func eventIDs(n int) []string {
 }
 
 // writer returns the app's write pool and the prepared INSERT of
-// rowsPerInsert events on it.
+// rowsPerInsert events on it, prepared again if the app reopened its
+// database meanwhile (a restored backup).
 func (l *Log) writer() (*sql.DB, *sql.Stmt, error) {
-	l.stmtOnce.Do(func() {
-		db, ok := l.app.NonconcurrentDB().(*dbx.DB)
-		if !ok {
-			l.stmtErr = errors.New("access log: the app's database is not a *dbx.DB")
-			return
+	pool, ok := l.app.NonconcurrentDB().(*dbx.DB)
+	if !ok {
+		return nil, nil, errors.New("access log: the app's database is not a *dbx.DB")
+	}
+	db := pool.DB()
+	if db != l.db || l.fullInsert == nil { // flushMu held: one writer at a time
+		if l.fullInsert != nil {
+			_ = l.fullInsert.Close()
 		}
-		l.db = db.DB()
-		l.fullInsert, l.stmtErr = l.db.Prepare(insertSQL(rowsPerInsert))
-	})
-	return l.db, l.fullInsert, l.stmtErr
+		st, err := db.Prepare(insertSQL(rowsPerInsert))
+		if err != nil {
+			l.db, l.fullInsert = nil, nil
+			return nil, nil, fmt.Errorf("access log: prepare: %w", err)
+		}
+		l.db, l.fullInsert = db, st
+	}
+	return l.db, l.fullInsert, nil
 }
 
 // write inserts batch in one transaction, rowsPerInsert events a
