@@ -9,7 +9,8 @@ import (
 
 // BenchmarkAccessLog: what recording costs a tool call (Record, on the
 // request path) and what the background writer spends per entry (Flush,
-// off the request path). Beside them, one get_memories call over REST on
+// off the request path) and per get_memories call (Flush500CallsOf20:
+// divide by 500). Beside them, one get_memories call over REST on
 // the same server, for scale:
 //
 //	go test -run '^$' -bench AccessLog ./platform/
@@ -32,6 +33,21 @@ func BenchmarkAccessLog(b *testing.B) {
 		}
 		for b.Loop() {
 			s.C.Audit.Record(batch...)
+			if err := s.C.Audit.Flush(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Flush500CallsOf20", func(b *testing.B) {
+		// what the writer spends per get_memories call: one event listing 20 memories
+		ids := make([]string, 20)
+		for i := range ids {
+			ids[i] = id
+		}
+		for b.Loop() {
+			for range 500 {
+				s.C.Audit.RecordCall(e, append([]string(nil), ids...))
+			}
 			if err := s.C.Audit.Flush(); err != nil {
 				b.Fatal(err)
 			}

@@ -101,6 +101,8 @@ func TestAccessLogShowsOwnerWhoTouchedWhat(t *testing.T) {
 		{audit.ActionUpdate, private.ID, alice.ID, aliceApp.ID},
 		{audit.ActionDelete, private.ID, alice.ID, aliceApp.ID},
 		{audit.ActionImport, shared.ID, alice.ID, aliceApp.ID},
+		{audit.ActionExport, shared.ID, alice.ID, aliceApp.ID},
+		{audit.ActionExport, public.ID, alice.ID, aliceApp.ID},
 	} {
 		if !has(log, c.action, c.memory, c.actor, c.client) {
 			t.Errorf("alice's log lacks %s of %s by %s via %s; log: %+v", c.action, c.memory, c.actor, c.client, log.Entries)

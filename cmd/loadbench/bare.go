@@ -78,8 +78,7 @@ func measureBare(ctx context.Context, o Options, mode string) (Result, error) {
 	var r Result
 	cpu := measureCPU(c.cmd.Process.Pid, func() {
 		r = drive(ctx, clients, o.Duration, func(cl *mcpClient, _ int) error {
-			_, err := cl.callTool(ctx, "echo", map[string]any{"text": "hello"})
-			return err
+			return cl.callToolChecked(ctx, "echo", map[string]any{"text": "hello"})
 		})
 	})
 	r.CPU = cpu

@@ -416,12 +416,10 @@ func submit(ctx context.Context, cl *mcpClient, rng *mrand.Rand) (string, error)
 // op returns workload wl's operation for connection i.
 func (env *environment) op(ctx context.Context, wl string, rngs []*mrand.Rand) func(*mcpClient, int) error {
 	getMemories := func(cl *mcpClient, _ int) error {
-		_, err := cl.callTool(ctx, "get_memories", map[string]any{"limit": 20})
-		return err
+		return cl.callToolChecked(ctx, "get_memories", map[string]any{"limit": 20})
 	}
 	query := func(cl *mcpClient, i int) error {
-		_, err := cl.callTool(ctx, "query_memory", map[string]any{"query": sentence(rngs[i], 3), "limit": 5})
-		return err
+		return cl.callToolChecked(ctx, "query_memory", map[string]any{"query": sentence(rngs[i], 3), "limit": 5})
 	}
 	write := func(cl *mcpClient, i int) error {
 		id, err := submit(ctx, cl, rngs[i])
@@ -482,6 +480,7 @@ func (env *environment) measure(ctx context.Context, p *picard, mode, wl string)
 		}()
 		time.Sleep(50 * time.Millisecond) // let the profile start first
 	}
+	rowsBefore := env.accessLogRows(ctx, p)
 	var r Result
 	var settleErr error
 	cpu := measureCPU(p.cmd.Process.Pid, func() {
@@ -495,11 +494,30 @@ func (env *environment) measure(ctx context.Context, p *picard, mode, wl string)
 	}
 	prof.Wait()
 	r.CPU = cpu
+	r.LogRows = -1
+	if rowsBefore >= 0 {
+		time.Sleep(1200 * time.Millisecond) // the access log writes within a second
+		if after := env.accessLogRows(ctx, p); after >= 0 {
+			r.LogRows = after - rowsBefore
+		}
+	}
 	if profErr != nil {
 		return Result{}, profErr
 	}
 	r.Mode, r.Workload = mode, wl
 	return r, nil
+}
+
+// accessLogRows counts the rows of the access log (one per call and
+// owner, memory_access_events); -1 when Picard has no such collection.
+func (env *environment) accessLogRows(ctx context.Context, p *picard) int64 {
+	var page struct {
+		TotalItems int64 `json:"totalItems"`
+	}
+	if err := httpJSON(ctx, "GET", p.base+"/api/collections/memory_access_events/records?perPage=1&fields=id", env.suToken, nil, &page); err != nil {
+		return -1
+	}
+	return page.TotalItems
 }
 
 // profile saves a CPU profile and an allocation profile (delta) of Picard
@@ -548,7 +566,7 @@ func (env *environment) profile(ctx context.Context, p *picard, name string) err
 // mcp-go server in the same mode (both of its runs together).
 func printTable(w io.Writer, results []Result, bare map[string]Result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "mode\tworkload\treq/s\tp50\tp99\tcpu/req\terrors\tvs bare\tcpu vs bare\t")
+	fmt.Fprintln(tw, "mode\tworkload\treq/s\tp50\tp99\tcpu/req\terrors\tvs bare\tcpu vs bare\tlog rows/call\t")
 	for _, r := range results {
 		ratio, cpuRatio := "—", "—"
 		if b, ok := bare[r.Mode]; ok && !strings.HasPrefix(r.Workload, "bare ") {
@@ -559,11 +577,16 @@ func printTable(w io.Writer, results []Result, bare map[string]Result) {
 				cpuRatio = fmt.Sprintf("%.0f%%", 100*float64(b.CPUPerRequest())/float64(r.CPUPerRequest()))
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%s\t%d\t%s\t%s\t\n", r.Mode, r.Workload, r.RPS(), ms(r.P50), ms(r.P99), us(r.CPUPerRequest()), r.Errors, ratio, cpuRatio)
+		logRows := "—"
+		if r.LogRows >= 0 && r.Requests > 0 && !strings.HasPrefix(r.Workload, "bare ") {
+			logRows = fmt.Sprintf("%.2f", float64(r.LogRows)/float64(r.Requests))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t\n", r.Mode, r.Workload, r.RPS(), ms(r.P50), ms(r.P99), us(r.CPUPerRequest()), r.Errors, ratio, cpuRatio, logRows)
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "cpu/req: the server process's CPU time per request; cpu vs bare: bare's cpu/req over this line's,")
-	fmt.Fprintln(w, "i.e. the share of bare mcp-go's rate this line would reach with the same CPU (load on a shared machine does not move it)")
+	fmt.Fprintln(w, "i.e. the share of bare mcp-go's rate this line would reach with the same CPU (load on a shared machine does not move it);")
+	fmt.Fprintln(w, "log rows/call: access-log rows (memory_access_events) written per request, included in cpu/req")
 	for _, r := range results {
 		if r.FirstError != "" {
 			fmt.Fprintf(w, "first error in %s %s: %s\n", r.Mode, r.Workload, r.FirstError)

@@ -84,6 +84,8 @@ type Result struct {
 	FirstError     string
 	// CPU is the server process's CPU time during the line (0: unknown).
 	CPU time.Duration
+	// LogRows is how many access-log rows the line wrote (-1: unknown).
+	LogRows int64
 }
 
 // CPUPerRequest is the server's CPU time per request: unlike req/s it does

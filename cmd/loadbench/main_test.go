@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -47,15 +48,21 @@ func TestLoadbenchShortRun(t *testing.T) {
 			if line == "" {
 				t.Fatalf("no %s %q line in:\n%s", mode, wl, table)
 			}
-			// … req/s, p50, "ms", p99, "ms", cpu/req, ["µs"], errors, ratio, cpu ratio
+			// … req/s, p50, "ms", p99, "ms", cpu/req, ["µs"], errors, ratio, cpu ratio, log rows/call
 			f := strings.Fields(line)
-			if len(f) < 11 || f[len(f)-3] != "0" {
+			if len(f) < 12 || f[len(f)-4] != "0" {
 				t.Errorf("%s %s: errors or malformed line %q", mode, wl, line)
 				continue
 			}
-			rps := f[len(f)-9] // cpu/req is "—" where /proc is missing
-			if f[len(f)-4] == "µs" {
-				rps = f[len(f)-10]
+			rps := f[len(f)-10] // cpu/req is "—" where /proc is missing
+			if f[len(f)-5] == "µs" {
+				rps = f[len(f)-11]
+			}
+			if wl == "get_memories" {
+				// a page of memories is one access-log row (it was one per memory)
+				if rows, err := strconv.ParseFloat(f[len(f)-1], 64); err != nil || rows > 1.05 {
+					t.Errorf("%s get_memories: %q access-log rows per call, want at most 1", mode, f[len(f)-1])
+				}
 			}
 			if rps == "0" {
 				t.Errorf("%s %s: no request completed: %q", mode, wl, line)

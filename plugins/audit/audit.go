@@ -2,6 +2,10 @@
 // which memory, when, through which OAuth client. The tool layer records
 // entries; they are buffered in memory and written in batches by one
 // background writer, so recording costs a slice append on the hot path.
+// One tool call's entries about one owner (a page of get_memories, the
+// hits of a search) are one row of memory_access_events listing the
+// memories; the owner's list and the admins' view (memory_access_log)
+// show them one entry per memory.
 // Pending entries are flushed when the app terminates (graceful shutdown)
 // and before an owner reads their log. Entries older than the retention
 // are purged daily.
@@ -9,16 +13,17 @@ package audit
 
 import (
 	"context"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/types"
@@ -37,6 +42,7 @@ const (
 	ActionShare        = "share" // modify_permissions
 	ActionDelete       = "delete"
 	ActionImport       = "import" // created or updated by POST /api/memories/import
+	ActionExport       = "export" // in an owner's GET /api/memories/export
 )
 
 // Entry is one access to one memory.
@@ -66,8 +72,9 @@ type Config struct {
 const DefaultRetention = 90 * 24 * time.Hour
 
 const (
-	maxBatch   = 500
-	maxPending = 100_000
+	maxBatch   = 2000    // events per transaction; more pending wakes the writer
+	maxIDs     = 500     // memories per event; an export lists more in several
+	maxPending = 200_000 // memories queued at most (then the oldest go)
 )
 
 // Log records and lists access entries.
@@ -75,9 +82,13 @@ type Log struct {
 	app core.App
 	cfg Config
 
-	mu      sync.Mutex
-	pending []Entry
-	dropped int
+	mu         sync.Mutex
+	pending    []event
+	pendingIDs int // memories listed in pending
+	dropped    int
+
+	db         *sql.DB   // the write pool fullInsert was prepared on (flushMu)
+	fullInsert *sql.Stmt // INSERT of rowsPerInsert events
 
 	flushMu   sync.Mutex
 	wake      chan struct{}
@@ -128,26 +139,78 @@ func Register(app core.App, cfg Config) (*Log, error) {
 	return l, nil
 }
 
-// Record queues entries; it never blocks on the database.
+// event is one row of the log as written: one tool call's entries about
+// one owner's memories (same actor, client, action and time).
+type event struct {
+	owner, actor, client, action string
+	at                           time.Time
+	ids                          []string
+}
+
+// Record queues entries; it never blocks on the database. Consecutive
+// entries that differ only in their memory (one call's page of results)
+// become one row listing the memories.
 func (l *Log) Record(entries ...Entry) {
 	if len(entries) == 0 {
 		return
 	}
 	now := l.cfg.Now().UTC()
 	l.mu.Lock()
+	var last *event
 	for _, e := range entries {
 		if e.At.IsZero() {
 			e.At = now
 		}
-		l.pending = append(l.pending, e)
+		if last == nil || last.owner != e.OwnerID || last.actor != e.ActorID || last.client != e.ClientID ||
+			last.action != e.Action || !last.at.Equal(e.At) || len(last.ids) >= maxIDs {
+			l.pending = append(l.pending, event{owner: e.OwnerID, actor: e.ActorID, client: e.ClientID, action: e.Action, at: e.At})
+			last = &l.pending[len(l.pending)-1]
+		}
+		last.ids = append(last.ids, e.MemoryID)
 	}
-	if over := len(l.pending) - maxPending; over > 0 {
-		// the database has been unwritable for long: keep the newest
-		l.pending = append(l.pending[:0:0], l.pending[over:]...)
-		l.dropped += over
-	}
+	l.pendingIDs += len(entries)
+	l.trimLocked()
 	n := len(l.pending)
 	l.mu.Unlock()
+	l.wakeAt(n)
+}
+
+// RecordCall queues one call's access to several memories of one owner:
+// call's fields with each of memoryIDs (which the log keeps; do not
+// modify it afterwards). It is Record without an Entry per memory.
+func (l *Log) RecordCall(call Entry, memoryIDs []string) {
+	if len(memoryIDs) == 0 {
+		return
+	}
+	if call.At.IsZero() {
+		call.At = l.cfg.Now().UTC()
+	}
+	l.mu.Lock()
+	for len(memoryIDs) > 0 {
+		n := min(len(memoryIDs), maxIDs)
+		l.pending = append(l.pending, event{owner: call.OwnerID, actor: call.ActorID, client: call.ClientID, action: call.Action, at: call.At, ids: memoryIDs[:n:n]})
+		l.pendingIDs += n
+		memoryIDs = memoryIDs[n:]
+	}
+	l.trimLocked()
+	n := len(l.pending)
+	l.mu.Unlock()
+	l.wakeAt(n)
+}
+
+// trimLocked drops the oldest events past maxPending memories (the
+// database has been unwritable for long: keep the newest).
+func (l *Log) trimLocked() {
+	for l.pendingIDs > maxPending && len(l.pending) > 1 {
+		l.pendingIDs -= len(l.pending[0].ids)
+		l.dropped += len(l.pending[0].ids)
+		l.pending[0] = event{}
+		l.pending = l.pending[1:]
+	}
+}
+
+// wakeAt starts the writer on first use and wakes it when n events wait.
+func (l *Log) wakeAt(n int) {
 	l.once.Do(func() { go l.run() })
 	if n >= maxBatch {
 		select {
@@ -198,6 +261,7 @@ func (l *Log) Flush() error {
 		l.mu.Lock()
 		queue := l.pending
 		l.pending = nil
+		l.pendingIDs = 0
 		dropped := l.dropped
 		l.dropped = 0
 		l.mu.Unlock()
@@ -212,6 +276,9 @@ func (l *Log) Flush() error {
 			if err := l.write(queue[:n]); err != nil {
 				l.mu.Lock()
 				l.pending = append(queue, l.pending...) // unwritten first, in order
+				for _, ev := range queue {
+					l.pendingIDs += len(ev.ids)
+				}
 				l.mu.Unlock()
 				return err
 			}
@@ -220,52 +287,123 @@ func (l *Log) Flush() error {
 	}
 }
 
-// accessRow is one access_log row as write's JSON array carries it.
-type accessRow struct {
-	ID       string `json:"id"`
-	MemoryID string `json:"memory_id"`
-	Owner    string `json:"owner"`
-	Actor    string `json:"actor"`
-	ClientID string `json:"client_id"`
-	Action   string `json:"action"`
-	At       string `json:"at"`
+// rowsPerInsert is how many events one INSERT statement writes (7
+// parameters each).
+const rowsPerInsert = 50
+
+// insertSQL is an INSERT of n events.
+func insertSQL(n int) string {
+	var b strings.Builder
+	b.WriteString("INSERT OR IGNORE INTO " + pb_migrations.AccessEvents + " (id, owner, actor, client_id, action, at, memory_ids) VALUES ")
+	for r := range n {
+		if r > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(?,?,?,?,?,?,?)")
+	}
+	return b.String()
 }
 
-// write inserts batch in one transaction: one INSERT … SELECT over a JSON
-// array (a statement per batch, not per entry: under a read-heavy load the
-// writer must keep up with thousands of entries a second), or, when an
-// owner was deleted meanwhile (foreign key), row by row, skipping those.
-func (l *Log) write(batch []Entry) error {
-	now := dbTime(l.cfg.Now())
-	rows := make([]accessRow, len(batch))
-	for i, e := range batch {
-		rows[i] = accessRow{ID: uuid.NewString(), MemoryID: e.MemoryID, Owner: e.OwnerID, Actor: e.ActorID, ClientID: e.ClientID, Action: e.Action, At: dbTime(e.At)}
+// eventIDs returns n new event ids that sort after every id issued before
+// and in the order returned: the write time in microseconds, the place in
+// the batch, and 4 random characters. The owner's log orders events of the
+// same millisecond by id, so they list in the order they were recorded.
+func eventIDs(n int) []string {
+	now := strconv.FormatInt(time.Now().UnixMicro(), 36)
+	out := make([]string, n)
+	for i := range out {
+		seq := strconv.FormatInt(int64(i), 36)
+		out[i] = strings.Repeat("0", 12-len(now)) + now + strings.Repeat("0", 3-len(seq)) + seq + core.GenerateDefaultRandomId()[:4]
 	}
-	raw, err := json.Marshal(rows)
+	return out
+}
+
+// writer returns the app's write pool and the prepared INSERT of
+// rowsPerInsert events on it, prepared again if the app reopened its
+// database meanwhile (a restored backup).
+func (l *Log) writer() (*sql.DB, *sql.Stmt, error) {
+	pool, ok := l.app.NonconcurrentDB().(*dbx.DB)
+	if !ok {
+		return nil, nil, errors.New("access log: the app's database is not a *dbx.DB")
+	}
+	db := pool.DB()
+	if db != l.db || l.fullInsert == nil { // flushMu held: one writer at a time
+		if l.fullInsert != nil {
+			_ = l.fullInsert.Close()
+		}
+		st, err := db.Prepare(insertSQL(rowsPerInsert))
+		if err != nil {
+			l.db, l.fullInsert = nil, nil
+			return nil, nil, fmt.Errorf("access log: prepare: %w", err)
+		}
+		l.db, l.fullInsert = db, st
+	}
+	return l.db, l.fullInsert, nil
+}
+
+// write inserts batch in one transaction, rowsPerInsert events a
+// prepared statement (plain bound values: handing SQLite one JSON array
+// to take apart cost more than the rows themselves), or, when an owner
+// was deleted meanwhile (foreign key), event by event, skipping those.
+func (l *Log) write(batch []event) error {
+	db, full, err := l.writer()
 	if err != nil {
-		return fmt.Errorf("access log: encode: %w", err)
+		return err
 	}
-	return l.app.RunInTransaction(func(tx core.App) error {
-		// OR IGNORE spares SQLite the statement journal of a multi-row
-		// insert that could abort half way; the only conflict it could
-		// meet is a collision of random UUIDs (foreign keys still fail).
-		_, err := tx.DB().NewQuery("INSERT OR IGNORE INTO " + pb_migrations.AccessLog +
-			" (id, memory_id, owner, actor, client_id, action, at, created, updated)" +
-			" SELECT value->>'id', value->>'memory_id', value->>'owner', value->>'actor', value->>'client_id', value->>'action', value->>'at', {:now}, {:now}" +
-			" FROM json_each({:rows})").Bind(dbx.Params{"rows": string(raw), "now": now}).Execute()
-		if err == nil {
-			return nil
+	args := make([]any, 0, 7*len(batch))
+	ids := eventIDs(len(batch))
+	for i, e := range batch {
+		memories, err := json.Marshal(e.ids)
+		if err != nil {
+			return fmt.Errorf("access log: encode: %w", err)
 		}
-		if !strings.Contains(err.Error(), "FOREIGN KEY") {
-			return fmt.Errorf("access log: insert: %w", err)
+		args = append(args, ids[i], e.owner, e.actor, e.client, e.action, dbTime(e.at), string(memories))
+	}
+	insert := func(tx *sql.Tx, args []any) error {
+		var err error
+		if n := len(args) / 7; n == rowsPerInsert {
+			_, err = tx.Stmt(full).Exec(args...)
+		} else {
+			_, err = tx.Exec(insertSQL(n), args...)
 		}
-		for _, r := range rows {
-			_, err := tx.DB().Insert(pb_migrations.AccessLog, dbx.Params{
-				"id": r.ID, "memory_id": r.MemoryID, "owner": r.Owner,
-				"actor": r.Actor, "client_id": r.ClientID, "action": r.Action,
-				"at": r.At, "created": now, "updated": now,
-			}).Execute()
-			if err != nil {
+		return err
+	}
+	inTx := func(fn func(tx *sql.Tx) error) error {
+		tx, err := db.Begin()
+		if err != nil {
+			return fmt.Errorf("access log: begin: %w", err)
+		}
+		if err := fn(tx); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("access log: commit: %w", err)
+		}
+		return nil
+	}
+	// OR IGNORE spares SQLite the statement journal of a multi-row insert
+	// that could abort half way; the only conflict it could meet is a
+	// collision of ids (foreign keys still fail).
+	err = inTx(func(tx *sql.Tx) error {
+		for rest := args; len(rest) > 0; {
+			n := min(len(rest), 7*rowsPerInsert)
+			if err := insert(tx, rest[:n]); err != nil {
+				return err
+			}
+			rest = rest[n:]
+		}
+		return nil
+	})
+	if err == nil {
+		return nil
+	}
+	if !strings.Contains(err.Error(), "FOREIGN KEY") {
+		return fmt.Errorf("access log: insert: %w", err)
+	}
+	return inTx(func(tx *sql.Tx) error {
+		for rest := args; len(rest) > 0; rest = rest[7:] {
+			if err := insert(tx, rest[:7]); err != nil {
 				// the owner was deleted meanwhile: the entry has nobody to show it to
 				if strings.Contains(err.Error(), "FOREIGN KEY") {
 					continue
@@ -293,50 +431,72 @@ type Page struct {
 // ErrBadCursor is returned for a cursor List did not issue.
 var ErrBadCursor = errors.New("cursor: is not a cursor returned by memory_access_log")
 
+// listSQL pages an owner's log, one row per memory of each event, newest
+// event first and a call's memories in the order it returned them; the
+// owner index (owner, at, id) is read backwards from the cursor.
+const listSQL = "SELECT e.id, j.key, CAST(j.value AS TEXT), e.actor, e.client_id, e.action, e.at" +
+	" FROM " + pb_migrations.AccessEvents + " e, json_each(e.memory_ids) j WHERE e.owner = {:owner}"
+
 // List returns the entries about ownerID's memories, newest first.
 func (l *Log) List(ownerID string, q Query) (*Page, error) {
 	if err := l.Flush(); err != nil {
 		slog.Warn("access log: flush before listing failed", "error", err)
 	}
-	sel := l.app.DB().Select("id", "memory_id", "owner", "actor", "client_id", "action", "at").
-		From(pb_migrations.AccessLog).Where(dbx.HashExp{"owner": ownerID})
+	sql := listSQL
+	params := dbx.Params{"owner": ownerID, "limit": q.Limit + 1}
 	if q.MemoryID != "" {
-		sel = sel.AndWhere(dbx.HashExp{"memory_id": q.MemoryID})
+		sql += " AND j.value = {:memory}"
+		params["memory"] = q.MemoryID
 	}
 	if q.Cursor != "" {
 		b, err := base64.RawURLEncoding.DecodeString(q.Cursor)
-		at, id, ok := strings.Cut(string(b), "|")
-		if err != nil || !ok {
+		parts := strings.Split(string(b), "|")
+		if err != nil || len(parts) != 3 {
 			return nil, ErrBadCursor
 		}
-		sel = sel.AndWhere(dbx.NewExp("(at < {:at} OR (at = {:at} AND id < {:id}))", dbx.Params{"at": at, "id": id}))
+		key, err := strconv.Atoi(parts[2])
+		if err != nil {
+			return nil, ErrBadCursor
+		}
+		sql += " AND e.at <= {:at} AND (e.at < {:at} OR e.id < {:id} OR (e.id = {:id} AND j.key > {:key}))"
+		params["at"], params["id"], params["key"] = parts[0], parts[1], key
 	}
-	var rows []struct {
-		ID       string `db:"id"`
-		MemoryID string `db:"memory_id"`
-		Owner    string `db:"owner"`
-		Actor    string `db:"actor"`
-		ClientID string `db:"client_id"`
-		Action   string `db:"action"`
-		At       string `db:"at"`
+	sql += " ORDER BY e.at DESC, e.id DESC, j.key ASC LIMIT {:limit}"
+	rows, err := l.app.DB().NewQuery(sql).Bind(params).Rows()
+	if err != nil {
+		return nil, fmt.Errorf("access log: list: %w", err)
 	}
-	if err := sel.OrderBy("at DESC", "id DESC").Limit(int64(q.Limit + 1)).All(&rows); err != nil {
+	defer rows.Close()
+	type row struct {
+		id  string
+		key int
+		Entry
+		at string
+	}
+	var got []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.id, &r.key, &r.MemoryID, &r.ActorID, &r.ClientID, &r.Action, &r.at); err != nil {
+			return nil, fmt.Errorf("access log: list: %w", err)
+		}
+		got = append(got, r)
+	}
+	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("access log: list: %w", err)
 	}
 	page := &Page{Entries: []Entry{}}
 	actors := map[string]string{}
-	for i, r := range rows {
+	for i, r := range got {
 		if i == q.Limit {
-			last := rows[i-1]
-			page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(last.At + "|" + last.ID))
+			last := got[i-1]
+			page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(last.at + "|" + last.id + "|" + strconv.Itoa(last.key)))
 			break
 		}
-		at, _ := types.ParseDateTime(r.At)
-		page.Entries = append(page.Entries, Entry{
-			MemoryID: r.MemoryID, OwnerID: r.Owner, ActorID: r.Actor, ClientID: r.ClientID,
-			Action: r.Action, At: at.Time().UTC(),
-		})
-		actors[r.Actor] = ""
+		at, _ := types.ParseDateTime(r.at)
+		e := r.Entry
+		e.OwnerID, e.At = ownerID, at.Time().UTC()
+		page.Entries = append(page.Entries, e)
+		actors[r.ActorID] = ""
 	}
 	if len(actors) > 0 {
 		ids := make([]any, 0, len(actors))
@@ -359,10 +519,11 @@ func (l *Log) List(ownerID string, q Query) (*Page, error) {
 	return page, nil
 }
 
-// Purge deletes entries older than the retention and returns how many.
+// Purge deletes entries older than the retention and returns how many
+// events (calls) went.
 func (l *Log) Purge(_ context.Context) (int64, error) {
 	cut := dbTime(l.cfg.Now().Add(-l.cfg.Retention))
-	res, err := l.app.DB().Delete(pb_migrations.AccessLog, dbx.NewExp("at < {:cut}", dbx.Params{"cut": cut})).Execute()
+	res, err := l.app.DB().Delete(pb_migrations.AccessEvents, dbx.NewExp("at < {:cut}", dbx.Params{"cut": cut})).Execute()
 	if err != nil {
 		return 0, fmt.Errorf("access log: purge: %w", err)
 	}

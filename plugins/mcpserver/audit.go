@@ -14,6 +14,8 @@ import (
 // it; Record must not block.
 type AccessRecorder interface {
 	Record(entries ...audit.Entry)
+	// RecordCall records call's access to each of memoryIDs (one owner's).
+	RecordCall(call audit.Entry, memoryIDs []string)
 }
 
 var _ AccessRecorder = (*audit.Log)(nil)
@@ -48,7 +50,18 @@ func recordAccess(ts *Toolset, rec AccessRecorder) {
 		t.Call = func(ctx context.Context, c Caller, raw json.RawMessage) (any, error) {
 			res, err := call(ctx, c, raw)
 			if err == nil {
-				rec.Record(accessEntries(c, action, res)...)
+				switch r := res.(type) {
+				case *memories.ListResult:
+					recordMemories(rec, c, action, r.Memories) // a page: no Entry per memory
+				case map[string]any:
+					if ms, ok := r["memories"].([]*memories.Memory); ok {
+						recordMemories(rec, c, action, ms) // search hits: one row per owner
+						break
+					}
+					rec.Record(accessEntries(c, action, res)...)
+				default:
+					rec.Record(accessEntries(c, action, res)...)
+				}
 			}
 			return res, err
 		}
@@ -91,6 +104,41 @@ func accessEntries(c Caller, action string, res any) []audit.Entry {
 	return out
 }
 
+// recordMemories records action on ms: one RecordCall per owner, in the
+// order owners first appear, each with that owner's memories in order.
+func recordMemories(rec AccessRecorder, c Caller, action string, ms []*memories.Memory) {
+	if len(ms) == 0 {
+		return
+	}
+	owner := ms[0].OwnerID
+	same := true
+	for _, m := range ms[1:] {
+		if m.OwnerID != owner {
+			same = false
+			break
+		}
+	}
+	if same { // a get_memories page
+		ids := make([]string, len(ms))
+		for i, m := range ms {
+			ids[i] = m.ID
+		}
+		rec.RecordCall(entry(c, action, "", owner), ids)
+		return
+	}
+	var owners []string
+	byOwner := map[string][]string{}
+	for _, m := range ms {
+		if _, ok := byOwner[m.OwnerID]; !ok {
+			owners = append(owners, m.OwnerID)
+		}
+		byOwner[m.OwnerID] = append(byOwner[m.OwnerID], m.ID)
+	}
+	for _, o := range owners {
+		rec.RecordCall(entry(c, action, "", o), byOwner[o])
+	}
+}
+
 // recordResource records a memory read through an MCP resource.
 func (cfg Config) recordResource(c Caller, action string, ms ...*memories.Memory) {
 	if cfg.Access == nil {
@@ -122,7 +170,7 @@ func init() {
 				"actor_id":       uuidProp("who acted"),
 				"actor_username": str("their username, if the account still exists"),
 				"client_id":      str("the OAuth client they used"),
-				"action":         obj{"type": "string", "enum": []string{audit.ActionRead, audit.ActionSearchHit, audit.ActionResourceRead, audit.ActionPersonaUse, audit.ActionCreate, audit.ActionUpdate, audit.ActionShare, audit.ActionDelete, audit.ActionImport}},
+				"action":         obj{"type": "string", "enum": []string{audit.ActionRead, audit.ActionSearchHit, audit.ActionResourceRead, audit.ActionPersonaUse, audit.ActionCreate, audit.ActionUpdate, audit.ActionShare, audit.ActionDelete, audit.ActionImport, audit.ActionExport}},
 				"at":             obj{"type": "string", "format": "date-time"},
 			}}},
 			"next_cursor": str("pass as cursor for the next page; absent on the last page"),
@@ -134,7 +182,7 @@ func init() {
 func AccessLogTool(log AccessLogReader) *Tool {
 	return &Tool{
 		Name:        "memory_access_log",
-		Description: "Who read, changed or shared your memories, when, and through which client, newest first: reads (get_memories, memory:// resources), search hits returned to someone, persona answers that drew on them, creates, updates, permission changes, deletes, imports. Optionally for one memory_id; page with limit (1-100, default 50) and next_cursor.",
+		Description: "Who read, changed or shared your memories, when, and through which client, newest first: reads (get_memories, memory:// resources), search hits returned to someone, persona answers that drew on them, creates, updates, permission changes, deletes, imports, exports. Optionally for one memory_id; page with limit (1-100, default 50) and next_cursor.",
 		Scope:       oauth.ScopeRead,
 		ReadOnly:    true,
 		Call: func(_ context.Context, c Caller, raw json.RawMessage) (any, error) {

@@ -100,6 +100,11 @@ func toolHandler(t *Tool) server.ToolHandlerFunc {
 		}
 		if sp := splicerFrom(ctx); sp != nil {
 			// written into the response as it is (see splice.go)
+			if pre, ok := res.(preEncoded); ok {
+				if structured, quoted, ok := pre.Encoded(); ok {
+					return sp.resultEncoded(structured, quoted), nil
+				}
+			}
 			answer, err := encodeJSON(res)
 			if err != nil {
 				return nil, fmt.Errorf("encode %s result: %w", t.Name, err)

@@ -90,6 +90,11 @@ func (sp *resultSplicer) result(answer *bytes.Buffer) (*mcp.CallToolResult, erro
 		putBuffer(answer)
 		return nil, err
 	}
+	return sp.add(answer, text), nil
+}
+
+// add registers answer and its text under fresh placeholders.
+func (sp *resultSplicer) add(answer, text *bytes.Buffer) *mcp.CallToolResult {
 	base := "picard-result-" + spliceNonce + "-" + strconv.FormatUint(spliceSeq.Add(1), 10)
 	textMark, structMark := base+"-t", base+"-s"
 	sp.mu.Lock()
@@ -102,7 +107,25 @@ func (sp *resultSplicer) result(answer *bytes.Buffer) (*mcp.CallToolResult, erro
 	return &mcp.CallToolResult{
 		Content:           []mcp.Content{mcp.NewTextContent(textMark)},
 		StructuredContent: structMark,
-	}, nil
+	}
+}
+
+// preEncoded is a result that carries its own encoding (a cached
+// get_memories page: memories.ListResult.Encoded).
+type preEncoded interface {
+	Encoded() (structured, quoted []byte, ok bool)
+}
+
+// resultEncoded is result for an answer already encoded: structured is
+// its JSON, quoted that JSON as a JSON string. Both are copied (they are
+// shared with other calls; the splicer's buffers go back to a pool).
+func (sp *resultSplicer) resultEncoded(structured, quoted []byte) *mcp.CallToolResult {
+	answer, text := buffers.Get().(*bytes.Buffer), buffers.Get().(*bytes.Buffer)
+	answer.Reset()
+	text.Reset()
+	answer.Write(structured)
+	text.Write(quoted)
+	return sp.add(answer, text)
 }
 
 // write writes b (one write of a response or of an SSE event) to w with

@@ -34,7 +34,18 @@ func routeTransfer(e *core.ServeEvent, cfg Config) {
 		re.Response.WriteHeader(http.StatusOK)
 		// once streaming has begun a failure can only cut the stream short;
 		// the trailer-less cut shows as a truncated last line
-		_, err := cfg.Memories.ExportOwner(re.Request.Context(), claims.Subject, re.Response)
+		var exported func(ids []string)
+		if cfg.Access != nil {
+			c := Caller{UserID: claims.Subject, Claims: claims}
+			exported = func(ids []string) {
+				entries := make([]audit.Entry, len(ids))
+				for i, id := range ids {
+					entries[i] = entry(c, audit.ActionExport, id, claims.Subject)
+				}
+				cfg.Access.Record(entries...)
+			}
+		}
+		_, err := cfg.Memories.ExportOwnerReporting(re.Request.Context(), claims.Subject, re.Response, exported)
 		return err
 	}).BindFunc(cfg.OAuth.RequireBearer())
 	e.Router.POST("/api/memories/import", func(re *core.RequestEvent) error {

@@ -63,6 +63,13 @@ func Register(app core.App, cfg Config) (*Service, error) {
 		kick: make(chan struct{}, 1), texts: newTextCache(),
 	}
 	s.bindTextCache(app)
+	app.OnTerminate().BindFunc(func(e *core.TerminateEvent) error {
+		s.pagesOnce.Do(func() {}) // no page cache from now on
+		if s.pages != nil {
+			s.pages.probe.close()
+		}
+		return e.Next()
+	})
 	if err := s.setupSearch(app, cfg); err != nil {
 		return nil, err
 	}

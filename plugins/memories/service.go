@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/base64"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -73,6 +74,8 @@ type Service struct {
 	saves    saveGroup
 
 	texts     *textCache // decrypted texts of recently read memories
+	pagesOnce sync.Once
+	pages     *pageCache // get_memories pages; nil: not a plain dbx.DB
 	stmtsOnce sync.Once
 	stmts     *stmtCache // prepared reads; nil: not a plain dbx.DB
 
@@ -258,6 +261,9 @@ type ListInput struct {
 type ListResult struct {
 	Memories   []*Memory `json:"memories"`
 	NextCursor string    `json:"next_cursor,omitempty"`
+
+	enc              *encodedPage // set on pages shared through the page cache (see Encoded)
+	unreadableExpiry bool         // an expiry on the page could not be parsed: never cached
 }
 
 // List returns the owner's memories, newest first by default.
@@ -292,24 +298,88 @@ func (s *Service) List(ownerID string, in ListInput) (*ListResult, error) {
 		}
 		q.cursorCreated, q.cursorID = created, id
 	}
+	pc := s.pageCacheFor()
+	if pc == nil {
+		res, _, err := s.readPage(q, in.Limit)
+		return res, err
+	}
+	// the version before the query: a commit racing it outdates the page
+	version, ok := pc.probe.read()
+	if !ok {
+		res, _, err := s.readPage(q, in.Limit)
+		return res, err
+	}
+	key := pageKey(q)
+	now := s.timeNow()
+	if res, ok := pc.get(key, version, now); ok {
+		return res, nil
+	}
+	// concurrent misses of one page at one version read it once (after a
+	// commit, every connection of a busy owner misses at the same time)
+	v, err, _ := pc.flights.Do(key+"\x00"+strconv.FormatInt(version, 10), func() (any, error) {
+		res, expires, err := s.readPage(q, in.Limit)
+		if err != nil {
+			return nil, err
+		}
+		if !res.unreadableExpiry {
+			pc.put(key, version, expires, res)
+		}
+		return flight{res, expires}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	f := v.(flight)
+	if !f.expires.IsZero() && !now.Before(f.expires) {
+		// read by another call just before a memory on it expired
+		res, _, err := s.readPage(q, in.Limit)
+		return res, err
+	}
+	return f.res, nil
+}
+
+type flight struct {
+	res     *ListResult
+	expires time.Time
+}
+
+// readPage reads one page: its memories and the earliest expiry among the
+// rows read (zero if none expires or expired memories are included).
+func (s *Service) readPage(q listQuery, limit int) (*ListResult, time.Time, error) {
+	var expires time.Time
 	recs, err := s.queryRows(q)
 	if err != nil {
-		return nil, internal("list memories", err)
+		return nil, expires, internal("list memories", err)
 	}
-	res := &ListResult{Memories: make([]*Memory, 0, min(len(recs), in.Limit))}
+	res := &ListResult{Memories: make([]*Memory, 0, min(len(recs), limit))}
 	for i := range recs {
-		if i == in.Limit {
+		if i == limit {
 			last := recs[i-1]
 			res.NextCursor = encodeCursor(last.Created, last.ID)
 			break
 		}
 		m, err := s.rowToMemory(&recs[i])
 		if err != nil {
-			return nil, err
+			return nil, expires, err
 		}
 		res.Memories = append(res.Memories, m)
 	}
-	return res, nil
+	if q.now != "" {
+		for i := range recs {
+			if recs[i].ExpiresAt == "" {
+				continue
+			}
+			t := parseDBTime(recs[i].ExpiresAt)
+			if t.IsZero() {
+				res.unreadableExpiry = true // no TTL to give the page: not cached
+				continue
+			}
+			if expires.IsZero() || t.Before(expires) {
+				expires = t
+			}
+		}
+	}
+	return res, expires, nil
 }
 
 // SearchInput is query_memory's arguments.

@@ -79,7 +79,14 @@ type GroupLine struct {
 // are gone on every path) as JSON Lines, oldest first. It returns how many
 // it wrote.
 func (s *Service) ExportOwner(ctx context.Context, ownerID string, w io.Writer) (int, error) {
-	return s.exportMemories(ctx, dbx.HashExp{"owner": ownerID}, w)
+	return s.ExportOwnerReporting(ctx, ownerID, w, nil)
+}
+
+// ExportOwnerReporting is ExportOwner that also calls exported with the
+// ids of each batch of memories once their lines are written (the access
+// log records them).
+func (s *Service) ExportOwnerReporting(ctx context.Context, ownerID string, w io.Writer, exported func(ids []string)) (int, error) {
+	return s.exportMemories(ctx, dbx.HashExp{"owner": ownerID}, w, exported)
 }
 
 // ExportInstance writes every user, group and memory of the instance.
@@ -109,10 +116,10 @@ func (s *Service) ExportInstance(ctx context.Context, w io.Writer) (int, error) 
 			return 0, fmt.Errorf("export groups: %w", err)
 		}
 	}
-	return s.exportMemories(ctx, nil, w)
+	return s.exportMemories(ctx, nil, w, nil)
 }
 
-func (s *Service) exportMemories(ctx context.Context, where dbx.Expression, w io.Writer) (int, error) {
+func (s *Service) exportMemories(ctx context.Context, where dbx.Expression, w io.Writer, exported func(ids []string)) (int, error) {
 	enc := json.NewEncoder(w)
 	now := dbTime(s.timeNow())
 	n := 0
@@ -134,6 +141,7 @@ func (s *Service) exportMemories(ctx context.Context, where dbx.Expression, w io
 		if len(recs) == 0 {
 			return n, nil
 		}
+		ids := make([]string, 0, len(recs))
 		for _, r := range recs {
 			m, err := s.toMemory(r, nil)
 			if err != nil {
@@ -143,6 +151,10 @@ func (s *Service) exportMemories(ctx context.Context, where dbx.Expression, w io
 				return n, fmt.Errorf("export memories: %w", err)
 			}
 			n++
+			ids = append(ids, m.ID)
+		}
+		if exported != nil {
+			exported(ids)
 		}
 		last := recs[len(recs)-1]
 		lastCreated, lastID = last.GetString("created"), last.Id

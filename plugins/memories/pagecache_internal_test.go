@@ -1,0 +1,91 @@
+package memories
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pocketbase/dbx"
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tests"
+)
+
+// TestVersionProbeSeesEveryCommit: whatever the concurrency, a version
+// read after a commit returned differs from one read before it: callers
+// share probe reads, but never one that started before they asked.
+func TestVersionProbeSeesEveryCommit(t *testing.T) {
+	app, err := tests.NewTestAppWithConfig(core.BaseAppConfig{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(app.Cleanup)
+	if _, err := app.NonconcurrentDB().NewQuery("CREATE TABLE probe_test (n INTEGER)").Execute(); err != nil {
+		t.Fatal(err)
+	}
+	p := &versionProbe{db: app.ConcurrentDB().(*dbx.DB).DB()}
+	defer p.close()
+	var stop atomic.Bool
+	var readers sync.WaitGroup
+	for range 8 { // readers keeping the probe busy, so writers share its reads
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for !stop.Load() {
+				p.read()
+			}
+		}()
+	}
+	var writers sync.WaitGroup
+	var stale atomic.Int64
+	for range 4 {
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			for range 50 {
+				before, ok := p.read()
+				if !ok {
+					t.Error("probe failed")
+					return
+				}
+				if _, err := app.NonconcurrentDB().NewQuery("INSERT INTO probe_test (n) VALUES (1)").Execute(); err != nil {
+					t.Error(err)
+					return
+				}
+				if after, _ := p.read(); after == before {
+					stale.Add(1)
+				}
+			}
+		}()
+	}
+	writers.Wait()
+	stop.Store(true)
+	readers.Wait()
+	if n := stale.Load(); n > 0 {
+		t.Fatalf("%d reads after a commit returned the version from before it", n)
+	}
+}
+
+// TestPageCacheBounded: pages put again under the same key (a new data
+// version) are counted once, so the cache keeps them; past its byte bound
+// it drops the least recently used pages, never the whole cache.
+func TestPageCacheBounded(t *testing.T) {
+	pc := newPageCache(nil)
+	page := func(chars int) *ListResult {
+		return &ListResult{Memories: []*Memory{{ID: "m", Text: strings.Repeat("x", chars)}}}
+	}
+	for v := range int64(10_000) {
+		pc.put("alice", v, time.Time{}, page(1000))
+	}
+	if _, ok := pc.get("alice", 9_999, time.Now()); !ok || pc.bytes.Load() > 2000 {
+		t.Fatalf("one page re-put 10,000 times: cached=%v, %d bytes counted", ok, pc.bytes.Load())
+	}
+	for i := range 2 * pageCacheBytes / 50_000 {
+		pc.put(fmt.Sprint("owner", i), 1, time.Time{}, page(50_000))
+	}
+	if b := pc.bytes.Load(); b > pageCacheBytes || pc.c.Len() < pageCacheBytes/60_000 {
+		t.Fatalf("past the bound: %d bytes in %d pages", b, pc.c.Len())
+	}
+}
