@@ -1,0 +1,843 @@
+package vectorstore
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// postingsCache is an in-process copy of the keyword index that ranks in
+// Go (a departure from "the database ranks", measured in
+// docs/performance.md): the tables stay the source of truth and are the
+// only thing written durably; the cache follows them.
+//
+// It holds, per hashed term, the memories holding it (a compact slot array
+// in key order) and, per memory, its filter metadata, length and
+// (term, tf) pairs. Neighbours in time are not copied from the docs table:
+// they are the memory's place in its owner's timeline, ordered by
+// (created_at, id) as relink orders them, so relink's work need not be
+// mirrored. The ranking is the SQL statement's (runSearch) step by step:
+// the same candidates, scores, context lenders, quick/exact forms and
+// order, with the filter applied to every candidate and receiver before
+// any cut (TestKeywordsCacheMatchesSQL compares them on both engines).
+//
+// Freshness: the cache loads lazily (the first search starts a background
+// load and SQL answers until it is done), then syncs before a search when
+// the index changed: every key a write assigns is larger than any before
+// it (stats.next_k), so a sync reads docs, postings and shares with keys
+// above the last one seen, replaces memories by id, drops the ids this
+// process deleted, and when stats.n still disagrees (another process
+// deleted) compares every key. On SQLite this process is the only writer
+// and its own writes tell the cache to sync (no query at all otherwise);
+// on PostgreSQL, shared by replicas, each search reads the stats row first.
+// Contract for writers: a write that changes a docs row in place, other
+// than its neighbour columns, must give the memory a new key.
+type postingsCache struct {
+	mu sync.RWMutex
+	// writes counts this process's committed writes (noteWrite); synced
+	// is its value at the last sync
+	writes  atomic.Uint64
+	synced  uint64
+	crossed bool // PostgreSQL: other processes may write, check stats per search
+
+	state atomic.Int32 // cacheCold, cacheLoading, cacheReady
+
+	docs     []cacheDoc
+	freeDocs []uint32
+	byID     map[string]uint32
+	terms    []cacheTerm
+	freeTerm []uint32
+	termIdx  map[int64]uint32
+	owners   map[string]uint32
+	ownerIDs []string
+	timeline [][]uint32 // per owner: slots ordered by (created, id)
+	perms    map[string]uint8
+	permIDs  []string
+
+	n        int   // live memories
+	totalLen int64 // their total length
+	seenK    int64 // stats.next_k at the last sync: every key ≤ seenK is loaded
+	pendMu   sync.Mutex
+	pending  []string // ids this process deleted since the last sync
+}
+
+const (
+	cacheCold int32 = iota
+	cacheLoading
+	cacheReady
+)
+
+// noExpiry stands for a NULL expires_at.
+const noExpiry = math.MaxInt64
+
+type cacheDoc struct {
+	k       int64
+	id      string
+	created int64
+	expires int64
+	terms   []cacheTF
+	shares  []cacheShare // nil for nearly every memory
+	length  int32
+	owner   uint32
+	perm    uint8
+	live    bool
+}
+
+type cacheTF struct{ term, tf uint32 }
+
+type cacheShare struct {
+	group     bool
+	principal string
+}
+
+type cacheTerm struct {
+	hash  int64
+	posts []uint32 // slots, in key order
+}
+
+func newPostingsCache(crossProcess bool) *postingsCache {
+	return &postingsCache{crossed: crossProcess, byID: map[string]uint32{}, termIdx: map[int64]uint32{},
+		owners: map[string]uint32{}, perms: map[string]uint8{}}
+}
+
+// noteWrite records a committed write of this process; deleted are the ids
+// it removed (an update's old row is replaced by id when its new key loads).
+func (c *postingsCache) noteWrite(deleted ...string) {
+	if len(deleted) > 0 {
+		c.pendMu.Lock()
+		c.pending = append(c.pending, deleted...)
+		c.pendMu.Unlock()
+	}
+	c.writes.Add(1)
+}
+
+// noteWrite tells the postings cache about a committed write.
+func (k *sqlKeywords) noteWrite(deleted ...string) {
+	if k.cache != nil {
+		k.cache.noteWrite(deleted...)
+	}
+}
+
+// cacheChunk bounds the memories read by one load transaction, so the
+// single SQLite connection is not held for seconds.
+const cacheChunk = 5000
+
+type cacheStats struct {
+	n, total, nextK int64
+}
+
+func (k *sqlKeywords) readStats(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}) (cacheStats, error) {
+	var s cacheStats
+	err := q.QueryRowContext(ctx, k.sql(`SELECT n, total_len, next_k FROM {stats} WHERE id = 1`)).Scan(&s.n, &s.total, &s.nextK)
+	return s, err
+}
+
+// searchCached ranks q from the cache; ok is false when the cache is not
+// loaded yet (a load is started) and SQL must answer.
+func (k *sqlKeywords) searchCached(ctx context.Context, q KeywordQuery) (hits []KeywordHit, ok bool, err error) {
+	c := k.cache
+	switch c.state.Load() {
+	case cacheCold:
+		if c.state.CompareAndSwap(cacheCold, cacheLoading) {
+			go k.loadCache(context.WithoutCancel(ctx)) // outlives the request that started it
+		}
+		return nil, false, nil
+	case cacheLoading:
+		return nil, false, nil
+	}
+	if err := k.freshen(ctx); err != nil {
+		return nil, false, err
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.rank(q), true, nil
+}
+
+// loadCache fills the cache in chunks; on failure the cache stays cold
+// (SQL answers; the next search tries again).
+func (k *sqlKeywords) loadCache(ctx context.Context) {
+	start := time.Now()
+	c := k.cache
+	c.mu.Lock()
+	err := k.syncLocked(ctx)
+	c.mu.Unlock()
+	if err != nil {
+		slog.Warn("keyword postings cache not loaded; searches run in the database", "error", err)
+		c.state.Store(cacheCold)
+		return
+	}
+	slog.Debug("keyword postings cache loaded", "memories", c.n, "terms", len(c.termIdx), "took", time.Since(start))
+	c.state.Store(cacheReady)
+}
+
+// freshen syncs the cache when the index changed since the last sync.
+func (k *sqlKeywords) freshen(ctx context.Context) error {
+	c := k.cache
+	w := c.writes.Load()
+	c.mu.RLock()
+	stale := w != c.synced
+	if !stale && c.crossed {
+		s, err := k.readStats(ctx, k.db)
+		if err != nil {
+			c.mu.RUnlock()
+			return k.wrapErr("search", err)
+		}
+		stale = s.nextK != c.seenK || s.n != int64(c.n) || s.total != c.totalLen
+	}
+	c.mu.RUnlock()
+	if !stale {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := k.syncLocked(ctx); err != nil {
+		return k.wrapErr("search", err)
+	}
+	return nil
+}
+
+// syncLocked brings the cache up to the tables (c.mu held).
+func (k *sqlKeywords) syncLocked(ctx context.Context) error {
+	c := k.cache
+	w := c.writes.Load()
+	c.pendMu.Lock()
+	pending := c.pending
+	c.pending = nil
+	c.pendMu.Unlock()
+	var st cacheStats
+	for {
+		more, s, err := k.loadChunk(ctx, pending)
+		if err != nil {
+			c.pendMu.Lock()
+			c.pending = append(pending, c.pending...)
+			c.pendMu.Unlock()
+			return err
+		}
+		pending, st = nil, s
+		if !more {
+			break
+		}
+	}
+	if int64(c.n) != st.n || c.totalLen != st.total {
+		// another process deleted memories: compare every key
+		if err := k.dropMissing(ctx); err != nil {
+			return err
+		}
+	}
+	c.synced = w
+	return nil
+}
+
+// loadChunk reads, in one transaction, the stats and up to cacheChunk
+// memories with keys above seenK (their postings and shares), and checks
+// which pending deleted ids are gone. more says whether keys are left.
+func (k *sqlKeywords) loadChunk(ctx context.Context, pending []string) (more bool, st cacheStats, err error) {
+	c := k.cache
+	opts := &sql.TxOptions{ReadOnly: !k.sqlite}
+	if !k.sqlite {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	tx, err := k.db.BeginTx(ctx, opts)
+	if err != nil {
+		return false, st, err
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only
+	if st, err = k.readStats(ctx, tx); err != nil {
+		return false, st, fmt.Errorf("stats: %w", err)
+	}
+	if st.nextK < c.seenK {
+		// keys went back (the tables were recreated): start over
+		c.reset()
+	}
+	// pending deletions first: an id deleted and indexed again loads below
+	for lo := 0; lo < len(pending); lo += kwChunk {
+		chunk := pending[lo:min(lo+kwChunk, len(pending))]
+		a := sqlArgs{}
+		in := placeholders(&a, toAnys(chunk)...)
+		rows, err := tx.QueryContext(ctx, k.sql(`SELECT id FROM {docs} WHERE id IN (`+in+`)`), a...)
+		if err != nil {
+			return false, st, fmt.Errorf("deleted ids: %w", err)
+		}
+		still := map[string]bool{}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return false, st, err
+			}
+			still[id] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return false, st, err
+		}
+		for _, id := range chunk {
+			if slot, ok := c.byID[id]; ok && !still[id] {
+				c.remove(slot)
+			}
+		}
+	}
+	if st.nextK == c.seenK {
+		return false, st, nil
+	}
+	rows, err := tx.QueryContext(ctx, k.sql(`SELECT k, id, owner_id, permission, expires_at, created_at, len FROM {docs}
+		WHERE k > $1 AND k <= $2 ORDER BY k LIMIT `+fmt.Sprint(cacheChunk)), c.seenK, st.nextK)
+	if err != nil {
+		return false, st, fmt.Errorf("docs: %w", err)
+	}
+	var fresh []cacheDoc
+	var owners, perms []string
+	for rows.Next() {
+		var d cacheDoc
+		var owner, perm string
+		var exp sql.NullInt64
+		if err := rows.Scan(&d.k, &d.id, &owner, &perm, &exp, &d.created, &d.length); err != nil {
+			rows.Close()
+			return false, st, err
+		}
+		d.expires = noExpiry
+		if exp.Valid {
+			d.expires = exp.Int64
+		}
+		fresh = append(fresh, d)
+		owners, perms = append(owners, owner), append(perms, perm)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return false, st, fmt.Errorf("docs: %w", err)
+	}
+	hi := st.nextK
+	if len(fresh) == cacheChunk {
+		hi = fresh[len(fresh)-1].k
+	}
+	at := make(map[int64]int, len(fresh))
+	for i, d := range fresh {
+		at[d.k] = i
+	}
+	terms := make([][]struct {
+		hash int64
+		tf   uint32
+	}, len(fresh))
+	rows, err = tx.QueryContext(ctx, k.sql(`SELECT doc, term, tf FROM {postings} WHERE doc > $1 AND doc <= $2`), c.seenK, hi)
+	if err != nil {
+		return false, st, fmt.Errorf("postings: %w", err)
+	}
+	for rows.Next() {
+		var doc, term int64
+		var tf uint32
+		if err := rows.Scan(&doc, &term, &tf); err != nil {
+			rows.Close()
+			return false, st, err
+		}
+		if i, ok := at[doc]; ok {
+			terms[i] = append(terms[i], struct {
+				hash int64
+				tf   uint32
+			}{term, tf})
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return false, st, fmt.Errorf("postings: %w", err)
+	}
+	rows, err = tx.QueryContext(ctx, k.sql(`SELECT doc, kind, principal FROM {shares} WHERE doc > $1 AND doc <= $2`), c.seenK, hi)
+	if err != nil {
+		return false, st, fmt.Errorf("shares: %w", err)
+	}
+	for rows.Next() {
+		var doc int64
+		var kind, principal string
+		if err := rows.Scan(&doc, &kind, &principal); err != nil {
+			rows.Close()
+			return false, st, err
+		}
+		if i, ok := at[doc]; ok {
+			fresh[i].shares = append(fresh[i].shares, cacheShare{group: kind == "g", principal: principal})
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return false, st, fmt.Errorf("shares: %w", err)
+	}
+	for i := range fresh {
+		d := fresh[i]
+		if old, ok := c.byID[d.id]; ok {
+			c.remove(old)
+		}
+		d.owner = c.ownerOf(owners[i])
+		d.perm = c.permOf(perms[i])
+		d.terms = make([]cacheTF, len(terms[i]))
+		for j, t := range terms[i] {
+			d.terms[j] = cacheTF{term: c.termOf(t.hash), tf: t.tf}
+		}
+		c.add(d)
+	}
+	c.seenK = hi
+	return hi < st.nextK, st, nil
+}
+
+// dropMissing removes cached memories whose keys are no longer in the
+// tables.
+func (k *sqlKeywords) dropMissing(ctx context.Context) error {
+	c := k.cache
+	rows, err := k.db.QueryContext(ctx, k.sql(`SELECT k FROM {docs} WHERE k <= $1`), c.seenK)
+	if err != nil {
+		return fmt.Errorf("keys: %w", err)
+	}
+	defer rows.Close()
+	have := make(map[int64]struct{}, c.n)
+	for rows.Next() {
+		var key int64
+		if err := rows.Scan(&key); err != nil {
+			return err
+		}
+		have[key] = struct{}{}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for slot := range c.docs {
+		if d := &c.docs[slot]; d.live {
+			if _, ok := have[d.k]; !ok {
+				c.remove(uint32(slot))
+			}
+		}
+	}
+	return nil
+}
+
+// reset empties the cache (c.mu held).
+func (c *postingsCache) reset() {
+	c.docs, c.freeDocs, c.byID = nil, nil, map[string]uint32{}
+	c.terms, c.freeTerm, c.termIdx = nil, nil, map[int64]uint32{}
+	c.owners, c.ownerIDs, c.timeline = map[string]uint32{}, nil, nil
+	c.perms, c.permIDs = map[string]uint8{}, nil
+	c.n, c.totalLen, c.seenK = 0, 0, 0
+}
+
+func (c *postingsCache) ownerOf(id string) uint32 {
+	if o, ok := c.owners[id]; ok {
+		return o
+	}
+	o := uint32(len(c.ownerIDs))
+	c.owners[id] = o
+	c.ownerIDs = append(c.ownerIDs, id)
+	c.timeline = append(c.timeline, nil)
+	return o
+}
+
+func (c *postingsCache) permOf(p string) uint8 {
+	if v, ok := c.perms[p]; ok {
+		return v
+	}
+	if len(c.permIDs) == 255 {
+		panic("keyword cache: more than 255 permission types")
+	}
+	v := uint8(len(c.permIDs))
+	c.perms[p] = v
+	c.permIDs = append(c.permIDs, p)
+	return v
+}
+
+func (c *postingsCache) termOf(hash int64) uint32 {
+	if t, ok := c.termIdx[hash]; ok {
+		return t
+	}
+	var t uint32
+	if n := len(c.freeTerm); n > 0 {
+		t = c.freeTerm[n-1]
+		c.freeTerm = c.freeTerm[:n-1]
+		c.terms[t] = cacheTerm{hash: hash}
+	} else {
+		t = uint32(len(c.terms))
+		c.terms = append(c.terms, cacheTerm{hash: hash})
+	}
+	c.termIdx[hash] = t
+	return t
+}
+
+// before orders two memories of one owner in time, as relink does.
+func (c *postingsCache) before(a, b uint32) bool {
+	x, y := &c.docs[a], &c.docs[b]
+	if x.created != y.created {
+		return x.created < y.created
+	}
+	return x.id < y.id
+}
+
+// timelinePos is slot's index in its owner's timeline.
+func (c *postingsCache) timelinePos(slot uint32) int {
+	tl := c.timeline[c.docs[slot].owner]
+	return sort.Search(len(tl), func(i int) bool { return !c.before(tl[i], slot) })
+}
+
+// postPos is slot's index (or insertion point) in a term's postings.
+func (c *postingsCache) postPos(posts []uint32, slot uint32) int {
+	key := c.docs[slot].k
+	return sort.Search(len(posts), func(i int) bool { return c.docs[posts[i]].k >= key })
+}
+
+func (c *postingsCache) add(d cacheDoc) {
+	d.live = true
+	var slot uint32
+	if n := len(c.freeDocs); n > 0 {
+		slot = c.freeDocs[n-1]
+		c.freeDocs = c.freeDocs[:n-1]
+		c.docs[slot] = d
+	} else {
+		slot = uint32(len(c.docs))
+		c.docs = append(c.docs, d)
+	}
+	c.byID[d.id] = slot
+	c.n++
+	c.totalLen += int64(d.length)
+	tl := c.timeline[d.owner]
+	i := c.timelinePos(slot)
+	c.timeline[d.owner] = slices.Insert(tl, i, slot)
+	for _, t := range d.terms {
+		p := c.terms[t.term].posts
+		if len(p) == 0 || c.docs[p[len(p)-1]].k < d.k {
+			c.terms[t.term].posts = append(p, slot) // the usual case: the newest key
+		} else {
+			c.terms[t.term].posts = slices.Insert(p, c.postPos(p, slot), slot)
+		}
+	}
+}
+
+func (c *postingsCache) remove(slot uint32) {
+	d := &c.docs[slot]
+	for _, t := range d.terms {
+		ct := &c.terms[t.term]
+		if i := c.postPos(ct.posts, slot); i < len(ct.posts) && ct.posts[i] == slot {
+			ct.posts = slices.Delete(ct.posts, i, i+1)
+		}
+		if len(ct.posts) == 0 {
+			delete(c.termIdx, ct.hash)
+			ct.posts = nil
+			c.freeTerm = append(c.freeTerm, t.term)
+		}
+	}
+	tl := c.timeline[d.owner]
+	if i := c.timelinePos(slot); i < len(tl) && tl[i] == slot {
+		c.timeline[d.owner] = slices.Delete(tl, i, i+1)
+	}
+	delete(c.byID, d.id)
+	c.n--
+	c.totalLen -= int64(d.length)
+	*d = cacheDoc{}
+	c.freeDocs = append(c.freeDocs, slot)
+}
+
+// cacheFilter is a Filter compiled against the cache's owner and
+// permission numbers.
+type cacheFilter struct {
+	none    bool // nothing can pass
+	owner   int64
+	now     int64
+	expired bool // IncludeExpired
+	all     bool // a clause without conditions
+	clauses []cacheClause
+}
+
+type cacheClause struct {
+	perm, owner int // -1: any
+	user        string
+	groups      []string
+	share       bool
+}
+
+func (c *postingsCache) compile(f Filter) cacheFilter {
+	cf := cacheFilter{owner: -1, now: f.Now.UnixMicro(), expired: f.IncludeExpired}
+	if f.OwnerID != "" {
+		o, ok := c.owners[f.OwnerID]
+		if !ok {
+			cf.none = true
+			return cf
+		}
+		cf.owner = int64(o)
+	}
+	for _, cl := range f.Any {
+		if cl.Permission == "" && cl.OwnerID == "" && cl.SharedWithUser == "" && len(cl.SharedWithGroups) == 0 {
+			cf.all = true
+			cf.clauses = nil
+			return cf
+		}
+		cc := cacheClause{perm: -1, owner: -1, user: cl.SharedWithUser, groups: cl.SharedWithGroups,
+			share: cl.SharedWithUser != "" || len(cl.SharedWithGroups) > 0}
+		if cl.Permission != "" {
+			p, ok := c.perms[cl.Permission]
+			if !ok {
+				continue // no memory has this permission
+			}
+			cc.perm = int(p)
+		}
+		if cl.OwnerID != "" {
+			o, ok := c.owners[cl.OwnerID]
+			if !ok {
+				continue
+			}
+			cc.owner = int(o)
+		}
+		cf.clauses = append(cf.clauses, cc)
+	}
+	if len(cf.clauses) == 0 {
+		cf.none = true
+	}
+	return cf
+}
+
+func (f *cacheFilter) pass(d *cacheDoc) bool {
+	if f.owner >= 0 && int64(d.owner) != f.owner {
+		return false
+	}
+	if !f.expired && d.expires <= f.now {
+		return false
+	}
+	if f.all {
+		return true
+	}
+	for i := range f.clauses {
+		cl := &f.clauses[i]
+		if cl.perm >= 0 && int(d.perm) != cl.perm {
+			continue
+		}
+		if cl.owner >= 0 && int(d.owner) != cl.owner {
+			continue
+		}
+		if !cl.share {
+			return true
+		}
+		for _, s := range d.shares {
+			if (!s.group && s.principal == cl.user && cl.user != "") || (s.group && slices.Contains(cl.groups, s.principal)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// cacheScore is one scored or receiving memory during ranking.
+type cacheScore struct {
+	slot      uint32
+	score     float64 // own BM25 (candidates)
+	near, far float64
+	total     float64
+	cand      bool
+}
+
+// rank is runSearch over the cache (c.mu read-locked).
+func (c *postingsCache) rank(q KeywordQuery) []KeywordHit {
+	if q.Limit <= 0 || len(q.Filter.Any) == 0 || len(q.Terms) == 0 || c.n == 0 || c.totalLen == 0 {
+		return nil
+	}
+	n := c.n
+	avg := float64(c.totalLen) / float64(n)
+	type qterm struct {
+		hash int64
+		idx  uint32
+		df   int
+		w    float64
+	}
+	var present []qterm
+	for t, qw := range q.Terms {
+		idx, ok := c.termIdx[t]
+		if !ok {
+			continue
+		}
+		df := len(c.terms[idx].posts)
+		w := qw * IDF(n, df)
+		if q.IDFPower > 0 && q.IDFPower != 1 {
+			w = qw * math.Pow(IDF(n, df), q.IDFPower)
+		}
+		present = append(present, qterm{t, idx, df, w})
+	}
+	if len(present) == 0 {
+		return nil
+	}
+	slices.SortFunc(present, func(x, y qterm) int {
+		if x.df != y.df {
+			return x.df - y.df
+		}
+		return cmp.Compare(x.hash, y.hash)
+	})
+	nRare, sum := len(present), 0
+	if q.Budget > 0 {
+		for i, t := range present {
+			if i > 0 && sum+t.df > q.Budget {
+				nRare = i
+				break
+			}
+			sum += t.df
+		}
+	}
+	capped := q.Budget > 0 && nRare == 1 && present[0].df > q.Budget
+	f := c.compile(q.Filter)
+	if f.none {
+		return nil
+	}
+	k1, b := q.K1, q.B
+	bm25 := func(w float64, tf uint32, dlen int32) float64 {
+		t := float64(tf)
+		return w * t * (k1 + 1) / (t + k1*(1-b+b*float64(dlen)/avg))
+	}
+	// candidates: the rare terms' postings passing the filter
+	var cands []uint32
+	if nRare == 1 {
+		posts := c.terms[present[0].idx].posts
+		if capped {
+			for i := len(posts) - 1; i >= 0 && len(cands) < q.Budget; i-- {
+				if f.pass(&c.docs[posts[i]]) {
+					cands = append(cands, posts[i])
+				}
+			}
+		} else {
+			for _, s := range posts {
+				if f.pass(&c.docs[s]) {
+					cands = append(cands, s)
+				}
+			}
+		}
+	} else {
+		seen := make(map[uint32]struct{}, sum)
+		for _, t := range present[:nRare] {
+			for _, s := range c.terms[t.idx].posts {
+				if _, ok := seen[s]; ok {
+					continue
+				}
+				seen[s] = struct{}{}
+				if f.pass(&c.docs[s]) {
+					cands = append(cands, s)
+				}
+			}
+		}
+	}
+	if len(cands) == 0 {
+		return nil
+	}
+	// score: the rare terms' part, then the other terms' (as the SQL adds them)
+	scored := make([]cacheScore, len(cands))
+	for i, s := range cands {
+		d := &c.docs[s]
+		var part, other float64
+		for _, dt := range d.terms {
+			for j := range present {
+				if present[j].idx == dt.term {
+					if j < nRare {
+						part += bm25(present[j].w, dt.tf, d.length)
+					} else {
+						other += bm25(present[j].w, dt.tf, d.length)
+					}
+					break
+				}
+			}
+		}
+		scored[i] = cacheScore{slot: s, score: part + other, cand: true}
+	}
+	if q.ContextNear == 0 && q.ContextFar == 0 {
+		slices.SortFunc(scored, func(x, y cacheScore) int {
+			if x.score != y.score {
+				return cmp.Compare(y.score, x.score)
+			}
+			return strings.Compare(c.docs[x.slot].id, c.docs[y.slot].id)
+		})
+		out := make([]KeywordHit, 0, min(q.Limit, len(scored)))
+		for _, x := range scored[:min(q.Limit, len(scored))] {
+			out = append(out, KeywordHit{ID: c.docs[x.slot].id, Score: x.score, BM25: x.score})
+		}
+		return out
+	}
+	// context: the best lenders lend to their ±1 (near) and ±2 (far)
+	// neighbours in the owner's timeline
+	byKey := func(x, y cacheScore) int {
+		if x.score != y.score {
+			return cmp.Compare(y.score, x.score)
+		}
+		return cmp.Compare(c.docs[x.slot].k, c.docs[y.slot].k)
+	}
+	lenders := scored
+	if q.ContextLenders > 0 && len(scored) > q.ContextLenders {
+		lenders = slices.Clone(scored)
+		slices.SortFunc(lenders, byKey)
+		lenders = lenders[:q.ContextLenders]
+	}
+	g := make(map[uint32]int, len(scored)+4*len(lenders))
+	for i, x := range scored {
+		g[x.slot] = i
+	}
+	all := scored
+	lend := func(to uint32, v float64, far bool) {
+		i, ok := g[to]
+		if !ok {
+			i = len(all)
+			g[to] = i
+			all = append(all, cacheScore{slot: to})
+		}
+		if far {
+			all[i].far = max(all[i].far, v)
+		} else {
+			all[i].near = max(all[i].near, v)
+		}
+	}
+	for _, l := range lenders {
+		tl := c.timeline[c.docs[l.slot].owner]
+		p := c.timelinePos(l.slot)
+		for _, o := range [4]struct {
+			off int
+			far bool
+		}{{-1, false}, {1, false}, {-2, true}, {2, true}} {
+			if j := p + o.off; j >= 0 && j < len(tl) {
+				lend(tl[j], l.score, o.far)
+			}
+		}
+	}
+	for i := range all {
+		all[i].total = all[i].score + q.ContextNear*all[i].near + q.ContextFar*all[i].far
+	}
+	slices.SortFunc(all, func(x, y cacheScore) int {
+		if x.total != y.total {
+			return cmp.Compare(y.total, x.total)
+		}
+		return cmp.Compare(c.docs[x.slot].k, c.docs[y.slot].k)
+	})
+	res := func(rows []cacheScore) []cacheScore {
+		var out []cacheScore
+		for _, x := range rows {
+			if x.cand || f.pass(&c.docs[x.slot]) {
+				out = append(out, x)
+			}
+		}
+		return out
+	}
+	var picked []cacheScore
+	if best := q.Limit * overfetch; len(all) > best {
+		// the quick form reads only the best totals; too few passing
+		// the filter sends it to the exact form, as in runSearch
+		if picked = res(all[:best]); len(picked) < q.Limit {
+			picked = res(all)
+		}
+	} else {
+		picked = res(all)
+	}
+	slices.SortStableFunc(picked, func(x, y cacheScore) int {
+		if x.total != y.total {
+			return cmp.Compare(y.total, x.total)
+		}
+		return strings.Compare(c.docs[x.slot].id, c.docs[y.slot].id)
+	})
+	out := make([]KeywordHit, 0, min(q.Limit, len(picked)))
+	for _, x := range picked[:min(q.Limit, len(picked))] {
+		out = append(out, KeywordHit{ID: c.docs[x.slot].id, Score: x.total, BM25: x.score, Near: x.near, Far: x.far})
+	}
+	return out
+}
