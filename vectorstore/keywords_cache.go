@@ -164,6 +164,16 @@ func (k *sqlKeywords) searchCached(ctx context.Context, q KeywordQuery) (hits []
 	return c.rank(q), true, nil
 }
 
+// WarmKeywords loads the postings cache now (a server calls it at start so
+// the first searches need not run in SQL); it returns at once when the
+// cache is loaded or loading.
+func (k *sqlKeywords) WarmKeywords(ctx context.Context) {
+	if k.cache == nil || k.noCache || !k.cache.state.CompareAndSwap(cacheCold, cacheLoading) {
+		return
+	}
+	k.loadCache(ctx)
+}
+
 // loadCache fills the cache in chunks; on failure the cache stays cold
 // (SQL answers; the next search tries again).
 func (k *sqlKeywords) loadCache(ctx context.Context) {
@@ -173,7 +183,9 @@ func (k *sqlKeywords) loadCache(ctx context.Context) {
 	err := k.syncLocked(ctx)
 	c.mu.Unlock()
 	if err != nil {
-		slog.Warn("keyword postings cache not loaded; searches run in the database", "error", err)
+		if ctx.Err() == nil {
+			slog.Warn("keyword postings cache not loaded; searches run in the database", "error", err)
+		}
 		c.state.Store(cacheCold)
 		return
 	}
@@ -744,16 +756,20 @@ func (c *postingsCache) rank(q KeywordQuery) []KeywordHit {
 		}
 		scored[i] = cacheScore{slot: s, score: part + other, cand: true}
 	}
+	byID := func(x, y cacheScore) int {
+		if x.total != y.total {
+			return cmp.Compare(y.total, x.total)
+		}
+		return strings.Compare(c.docs[x.slot].id, c.docs[y.slot].id)
+	}
 	if q.ContextNear == 0 && q.ContextFar == 0 {
-		slices.SortFunc(scored, func(x, y cacheScore) int {
-			if x.score != y.score {
-				return cmp.Compare(y.score, x.score)
-			}
-			return strings.Compare(c.docs[x.slot].id, c.docs[y.slot].id)
-		})
-		out := make([]KeywordHit, 0, min(q.Limit, len(scored)))
-		for _, x := range scored[:min(q.Limit, len(scored))] {
-			out = append(out, KeywordHit{ID: c.docs[x.slot].id, Score: x.score, BM25: x.score})
+		for i := range scored {
+			scored[i].total = scored[i].score
+		}
+		best := bestN(scored, q.Limit, byID)
+		out := make([]KeywordHit, len(best))
+		for i, x := range best {
+			out[i] = KeywordHit{ID: c.docs[x.slot].id, Score: x.score, BM25: x.score}
 		}
 		return out
 	}
@@ -767,9 +783,7 @@ func (c *postingsCache) rank(q KeywordQuery) []KeywordHit {
 	}
 	lenders := scored
 	if q.ContextLenders > 0 && len(scored) > q.ContextLenders {
-		lenders = slices.Clone(scored)
-		slices.SortFunc(lenders, byKey)
-		lenders = lenders[:q.ContextLenders]
+		lenders = bestN(scored, q.ContextLenders, byKey)
 	}
 	g := make(map[uint32]int, len(scored)+4*len(lenders))
 	for i, x := range scored {
@@ -804,12 +818,12 @@ func (c *postingsCache) rank(q KeywordQuery) []KeywordHit {
 	for i := range all {
 		all[i].total = all[i].score + q.ContextNear*all[i].near + q.ContextFar*all[i].far
 	}
-	slices.SortFunc(all, func(x, y cacheScore) int {
+	byTotal := func(x, y cacheScore) int {
 		if x.total != y.total {
 			return cmp.Compare(y.total, x.total)
 		}
 		return cmp.Compare(c.docs[x.slot].k, c.docs[y.slot].k)
-	})
+	}
 	res := func(rows []cacheScore) []cacheScore {
 		var out []cacheScore
 		for _, x := range rows {
@@ -823,21 +837,66 @@ func (c *postingsCache) rank(q KeywordQuery) []KeywordHit {
 	if best := q.Limit * overfetch; len(all) > best {
 		// the quick form reads only the best totals; too few passing
 		// the filter sends it to the exact form, as in runSearch
-		if picked = res(all[:best]); len(picked) < q.Limit {
+		if picked = res(bestN(all, best, byTotal)); len(picked) < q.Limit {
 			picked = res(all)
 		}
 	} else {
 		picked = res(all)
 	}
-	slices.SortStableFunc(picked, func(x, y cacheScore) int {
-		if x.total != y.total {
-			return cmp.Compare(y.total, x.total)
-		}
-		return strings.Compare(c.docs[x.slot].id, c.docs[y.slot].id)
-	})
-	out := make([]KeywordHit, 0, min(q.Limit, len(picked)))
-	for _, x := range picked[:min(q.Limit, len(picked))] {
+	picked = bestN(picked, q.Limit, byID)
+	out := make([]KeywordHit, 0, len(picked))
+	for _, x := range picked {
 		out = append(out, KeywordHit{ID: c.docs[x.slot].id, Score: x.total, BM25: x.score, Near: x.near, Far: x.far})
 	}
 	return out
+}
+
+// bestN returns the n first of xs in the order of cmpf (a total order),
+// sorted, without sorting xs: a bounded heap whose root is the worst kept.
+func bestN(xs []cacheScore, n int, cmpf func(x, y cacheScore) int) []cacheScore {
+	if n <= 0 {
+		return nil
+	}
+	if len(xs) <= n {
+		out := slices.Clone(xs)
+		slices.SortFunc(out, cmpf)
+		return out
+	}
+	h := make([]cacheScore, 0, n)
+	down := func(i int) {
+		for {
+			w := i
+			if l := 2*i + 1; l < len(h) && cmpf(h[l], h[w]) > 0 {
+				w = l
+			}
+			if r := 2*i + 2; r < len(h) && cmpf(h[r], h[w]) > 0 {
+				w = r
+			}
+			if w == i {
+				return
+			}
+			h[i], h[w] = h[w], h[i]
+			i = w
+		}
+	}
+	for _, x := range xs {
+		if len(h) < n {
+			h = append(h, x)
+			for i := len(h) - 1; i > 0; {
+				p := (i - 1) / 2
+				if cmpf(h[i], h[p]) <= 0 {
+					break
+				}
+				h[i], h[p] = h[p], h[i]
+				i = p
+			}
+			continue
+		}
+		if cmpf(x, h[0]) < 0 {
+			h[0] = x
+			down(0)
+		}
+	}
+	slices.SortFunc(h, cmpf)
+	return h
 }

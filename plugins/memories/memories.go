@@ -63,6 +63,7 @@ func Register(app core.App, cfg Config) (*Service, error) {
 		kick: make(chan struct{}, 1), texts: newTextCache(),
 	}
 	s.bindTextCache(app)
+	s.bindGroupCache(app)
 	if err := s.setupSearch(app, cfg); err != nil {
 		return nil, err
 	}
@@ -105,6 +106,7 @@ func Register(app core.App, cfg Config) (*Service, error) {
 		go func() {
 			defer close(done)
 			s.checkSpace(ctx)
+			go s.warmKeywords(ctx)
 			if n, err := s.PurgeExpired(ctx); err != nil {
 				slog.Warn("purge of expired memories failed", "error", err)
 			} else if n > 0 {
