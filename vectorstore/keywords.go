@@ -341,7 +341,7 @@ func (k *sqlKeywords) IndexDocs(ctx context.Context, docs ...KeywordDoc) error {
 	if err := tx.Commit(); err != nil {
 		return k.wrapErr("index", err)
 	}
-	k.noteWrite() // search hook: the postings cache syncs
+	k.noteWrite(docIDs(uniq)...) // search hook: the postings cache reads them again
 	return nil
 }
 
@@ -624,6 +624,15 @@ func (k *sqlKeywords) applyDelta(ctx context.Context, tx *sql.Tx, delta map[int6
 		}
 	}
 	return nil
+}
+
+// docIDs lists docs' ids.
+func docIDs(docs []KeywordDoc) []string {
+	out := make([]string, len(docs))
+	for i, d := range docs {
+		out[i] = d.ID
+	}
+	return out
 }
 
 func toAnys[T any](xs []T) []any {

@@ -67,7 +67,8 @@ type postingsCache struct {
 	totalLen int64 // their total length
 	seenK    int64 // stats.next_k at the last sync: every key ≤ seenK is loaded
 	pendMu   sync.Mutex
-	pending  []string // ids this process deleted since the last sync
+	pending  []string // ids this process wrote since the last sync
+	overflow bool     // too many to remember: reload everything
 }
 
 const (
@@ -109,21 +110,30 @@ func newPostingsCache(crossProcess bool) *postingsCache {
 		owners: map[string]uint32{}, perms: map[string]uint8{}}
 }
 
-// noteWrite records a committed write of this process; deleted are the ids
-// it removed (an update's old row is replaced by id when its new key loads).
-func (c *postingsCache) noteWrite(deleted ...string) {
-	if len(deleted) > 0 {
-		c.pendMu.Lock()
-		c.pending = append(c.pending, deleted...)
-		c.pendMu.Unlock()
+// maxPending bounds the ids remembered between syncs; beyond it (a
+// reindex, a bulk import) the next sync reloads everything.
+const maxPending = 20_000
+
+// noteWrite records a committed write of this process and the ids it
+// indexed or deleted (the next sync reads those memories again).
+func (c *postingsCache) noteWrite(ids ...string) {
+	c.pendMu.Lock()
+	if c.state.Load() != cacheCold && !c.overflow {
+		if len(c.pending)+len(ids) > maxPending {
+			c.pending, c.overflow = nil, true
+		} else {
+			c.pending = append(c.pending, ids...)
+		}
 	}
+	c.pendMu.Unlock()
 	c.writes.Add(1)
 }
 
-// noteWrite tells the postings cache about a committed write.
-func (k *sqlKeywords) noteWrite(deleted ...string) {
+// noteWrite tells the postings cache about a committed write and the ids
+// it indexed or deleted. Every write function calls it after its commit.
+func (k *sqlKeywords) noteWrite(ids ...string) {
 	if k.cache != nil {
-		k.cache.noteWrite(deleted...)
+		k.cache.noteWrite(ids...)
 	}
 }
 
@@ -174,12 +184,16 @@ func (k *sqlKeywords) WarmKeywords(ctx context.Context) {
 	k.loadCache(ctx)
 }
 
-// loadCache fills the cache in chunks; on failure the cache stays cold
-// (SQL answers; the next search tries again).
+// loadCache fills the cache (state cacheLoading); on failure the cache
+// goes back to cold (SQL answers; the next search tries again).
 func (k *sqlKeywords) loadCache(ctx context.Context) {
 	start := time.Now()
 	c := k.cache
 	c.mu.Lock()
+	c.pendMu.Lock()
+	c.overflow = true // a full load
+	c.pending = nil
+	c.pendMu.Unlock()
 	err := k.syncLocked(ctx)
 	c.mu.Unlock()
 	if err != nil {
@@ -219,48 +233,91 @@ func (k *sqlKeywords) freshen(ctx context.Context) error {
 	return nil
 }
 
-// syncLocked brings the cache up to the tables (c.mu held).
+// syncLocked brings the cache up to the tables (c.mu held): it reads again
+// the memories this process wrote since the last sync (by id: an update
+// may keep its key), then, where other processes write (PostgreSQL),
+// every key above the last one seen, and compares the counts; a count that
+// still disagrees (or too many pending ids) reloads everything.
 func (k *sqlKeywords) syncLocked(ctx context.Context) error {
 	c := k.cache
 	w := c.writes.Load()
 	c.pendMu.Lock()
-	pending := c.pending
-	c.pending = nil
+	pending, full := c.pending, c.overflow
+	c.pending, c.overflow = nil, false
 	c.pendMu.Unlock()
-	var st cacheStats
-	for {
-		more, s, err := k.loadChunk(ctx, pending)
-		if err != nil {
-			c.pendMu.Lock()
-			c.pending = append(pending, c.pending...)
-			c.pendMu.Unlock()
-			return err
-		}
-		pending, st = nil, s
-		if !more {
-			break
+	restore := func() {
+		c.pendMu.Lock()
+		c.pending = append(pending, c.pending...)
+		c.overflow = c.overflow || full
+		c.pendMu.Unlock()
+	}
+	if !full {
+		for lo := 0; lo < len(pending); lo += kwChunk {
+			if err := k.reloadIDs(ctx, pending[lo:min(lo+kwChunk, len(pending))]); err != nil {
+				restore()
+				return err
+			}
 		}
 	}
-	if int64(c.n) != st.n || c.totalLen != st.total {
-		// another process deleted memories: compare every key
-		if err := k.dropMissing(ctx); err != nil {
-			return err
+	for attempt := 0; ; attempt++ {
+		if full {
+			c.reset()
 		}
+		var st cacheStats
+		for {
+			more, s, err := k.loadRange(ctx, full || c.crossed)
+			if err != nil {
+				restore()
+				return err
+			}
+			st = s
+			if !more {
+				break
+			}
+		}
+		if int64(c.n) == st.n && c.totalLen == st.total {
+			break
+		}
+		if c.writes.Load() != w {
+			// a write committed meanwhile and its ids are on their way:
+			// the next search syncs again (synced stays behind)
+			return nil
+		}
+		if c.crossed && !full {
+			// another process deleted memories: compare every key
+			if err := k.dropMissing(ctx); err != nil {
+				restore()
+				return err
+			}
+			if int64(c.n) == st.n && c.totalLen == st.total {
+				break
+			}
+		}
+		if attempt == 2 {
+			return fmt.Errorf("postings cache: %d memories, %d in the index", c.n, st.n)
+		}
+		// changed behind the cache (another process, or a write between
+		// its commit and its note): read everything again
+		slog.Debug("keyword postings cache reloads", "cached", c.n, "indexed", st.n)
+		full = true
 	}
 	c.synced = w
 	return nil
 }
 
-// loadChunk reads, in one transaction, the stats and up to cacheChunk
-// memories with keys above seenK (their postings and shares), and checks
-// which pending deleted ids are gone. more says whether keys are left.
-func (k *sqlKeywords) loadChunk(ctx context.Context, pending []string) (more bool, st cacheStats, err error) {
+// cacheRow is a docs row with its owner and permission as text.
+type cacheRow struct {
+	doc         cacheDoc
+	owner, perm string
+	terms       []cacheTerm // hash and one posting's tf (posts unused)
+}
+
+// loadRange reads, in one transaction, the stats and (when scan) up to
+// cacheChunk memories with keys above seenK, with their postings and
+// shares. more says whether keys are left.
+func (k *sqlKeywords) loadRange(ctx context.Context, scan bool) (more bool, st cacheStats, err error) {
 	c := k.cache
-	opts := &sql.TxOptions{ReadOnly: !k.sqlite}
-	if !k.sqlite {
-		opts.Isolation = sql.LevelRepeatableRead
-	}
-	tx, err := k.db.BeginTx(ctx, opts)
+	tx, err := k.readTx(ctx)
 	if err != nil {
 		return false, st, err
 	}
@@ -268,135 +325,164 @@ func (k *sqlKeywords) loadChunk(ctx context.Context, pending []string) (more boo
 	if st, err = k.readStats(ctx, tx); err != nil {
 		return false, st, fmt.Errorf("stats: %w", err)
 	}
-	if st.nextK < c.seenK {
-		// keys went back (the tables were recreated): start over
-		c.reset()
-	}
-	// pending deletions first: an id deleted and indexed again loads below
-	for lo := 0; lo < len(pending); lo += kwChunk {
-		chunk := pending[lo:min(lo+kwChunk, len(pending))]
-		a := sqlArgs{}
-		in := placeholders(&a, toAnys(chunk)...)
-		rows, err := tx.QueryContext(ctx, k.sql(`SELECT id FROM {docs} WHERE id IN (`+in+`)`), a...)
-		if err != nil {
-			return false, st, fmt.Errorf("deleted ids: %w", err)
+	if !scan || st.nextK <= c.seenK {
+		if st.nextK < c.seenK {
+			return false, st, nil // keys went back (tables recreated): counts decide
 		}
-		still := map[string]bool{}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return false, st, err
-			}
-			still[id] = true
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return false, st, err
-		}
-		for _, id := range chunk {
-			if slot, ok := c.byID[id]; ok && !still[id] {
-				c.remove(slot)
-			}
-		}
-	}
-	if st.nextK == c.seenK {
+		c.seenK = st.nextK
 		return false, st, nil
 	}
-	rows, err := tx.QueryContext(ctx, k.sql(`SELECT k, id, owner_id, permission, expires_at, created_at, len FROM {docs}
-		WHERE k > $1 AND k <= $2 ORDER BY k LIMIT `+fmt.Sprint(cacheChunk)), c.seenK, st.nextK)
+	rows, err := k.readDocs(ctx, tx, `k > $1 AND k <= $2 ORDER BY k LIMIT `+fmt.Sprint(cacheChunk), c.seenK, st.nextK)
 	if err != nil {
-		return false, st, fmt.Errorf("docs: %w", err)
-	}
-	var fresh []cacheDoc
-	var owners, perms []string
-	for rows.Next() {
-		var d cacheDoc
-		var owner, perm string
-		var exp sql.NullInt64
-		if err := rows.Scan(&d.k, &d.id, &owner, &perm, &exp, &d.created, &d.length); err != nil {
-			rows.Close()
-			return false, st, err
-		}
-		d.expires = noExpiry
-		if exp.Valid {
-			d.expires = exp.Int64
-		}
-		fresh = append(fresh, d)
-		owners, perms = append(owners, owner), append(perms, perm)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return false, st, fmt.Errorf("docs: %w", err)
+		return false, st, err
 	}
 	hi := st.nextK
-	if len(fresh) == cacheChunk {
-		hi = fresh[len(fresh)-1].k
+	if len(rows) == cacheChunk {
+		hi = rows[len(rows)-1].doc.k
 	}
-	at := make(map[int64]int, len(fresh))
-	for i, d := range fresh {
-		at[d.k] = i
+	if err := k.readTerms(ctx, tx, rows, `doc > $1 AND doc <= $2`, c.seenK, hi); err != nil {
+		return false, st, err
 	}
-	terms := make([][]struct {
-		hash int64
-		tf   uint32
-	}, len(fresh))
-	rows, err = tx.QueryContext(ctx, k.sql(`SELECT doc, term, tf FROM {postings} WHERE doc > $1 AND doc <= $2`), c.seenK, hi)
-	if err != nil {
-		return false, st, fmt.Errorf("postings: %w", err)
-	}
-	for rows.Next() {
-		var doc, term int64
-		var tf uint32
-		if err := rows.Scan(&doc, &term, &tf); err != nil {
-			rows.Close()
-			return false, st, err
+	for i := range rows {
+		if slot, ok := c.byID[rows[i].doc.id]; ok && c.docs[slot].k == rows[i].doc.k && c.docs[slot].length == rows[i].doc.length {
+			continue // read again by id in this sync already
 		}
-		if i, ok := at[doc]; ok {
-			terms[i] = append(terms[i], struct {
-				hash int64
-				tf   uint32
-			}{term, tf})
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return false, st, fmt.Errorf("postings: %w", err)
-	}
-	rows, err = tx.QueryContext(ctx, k.sql(`SELECT doc, kind, principal FROM {shares} WHERE doc > $1 AND doc <= $2`), c.seenK, hi)
-	if err != nil {
-		return false, st, fmt.Errorf("shares: %w", err)
-	}
-	for rows.Next() {
-		var doc int64
-		var kind, principal string
-		if err := rows.Scan(&doc, &kind, &principal); err != nil {
-			rows.Close()
-			return false, st, err
-		}
-		if i, ok := at[doc]; ok {
-			fresh[i].shares = append(fresh[i].shares, cacheShare{group: kind == "g", principal: principal})
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return false, st, fmt.Errorf("shares: %w", err)
-	}
-	for i := range fresh {
-		d := fresh[i]
-		if old, ok := c.byID[d.id]; ok {
-			c.remove(old)
-		}
-		d.owner = c.ownerOf(owners[i])
-		d.perm = c.permOf(perms[i])
-		d.terms = make([]cacheTF, len(terms[i]))
-		for j, t := range terms[i] {
-			d.terms[j] = cacheTF{term: c.termOf(t.hash), tf: t.tf}
-		}
-		c.add(d)
+		c.put(&rows[i])
 	}
 	c.seenK = hi
 	return hi < st.nextK, st, nil
+}
+
+// reloadIDs reads ids again in one transaction: present ones replace the
+// cached copy, absent ones leave the cache.
+func (k *sqlKeywords) reloadIDs(ctx context.Context, ids []string) error {
+	c := k.cache
+	tx, err := k.readTx(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only
+	a := sqlArgs{}
+	in := placeholders(&a, toAnys(ids)...)
+	rows, err := k.readDocs(ctx, tx, `id IN (`+in+`)`, a...)
+	if err != nil {
+		return err
+	}
+	if len(rows) > 0 {
+		ka := sqlArgs{}
+		keys := make([]any, len(rows))
+		for i := range rows {
+			keys[i] = rows[i].doc.k
+		}
+		if err := k.readTerms(ctx, tx, rows, `doc IN (`+placeholders(&ka, keys...)+`)`, ka...); err != nil {
+			return err
+		}
+	}
+	for _, id := range ids {
+		if slot, ok := c.byID[id]; ok {
+			c.remove(slot)
+		}
+	}
+	for i := range rows {
+		c.put(&rows[i])
+	}
+	return nil
+}
+
+func (k *sqlKeywords) readTx(ctx context.Context) (*sql.Tx, error) {
+	opts := &sql.TxOptions{ReadOnly: !k.sqlite}
+	if !k.sqlite {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	return k.db.BeginTx(ctx, opts)
+}
+
+// readDocs reads the docs rows matching where.
+func (k *sqlKeywords) readDocs(ctx context.Context, tx *sql.Tx, where string, args ...any) ([]cacheRow, error) {
+	rows, err := tx.QueryContext(ctx, k.sql(`SELECT k, id, owner_id, permission, expires_at, created_at, len FROM {docs} WHERE `+where), args...)
+	if err != nil {
+		return nil, fmt.Errorf("docs: %w", err)
+	}
+	defer rows.Close()
+	var out []cacheRow
+	for rows.Next() {
+		var r cacheRow
+		var exp sql.NullInt64
+		if err := rows.Scan(&r.doc.k, &r.doc.id, &r.owner, &r.perm, &exp, &r.doc.created, &r.doc.length); err != nil {
+			return nil, fmt.Errorf("docs: %w", err)
+		}
+		r.doc.expires = noExpiry
+		if exp.Valid {
+			r.doc.expires = exp.Int64
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("docs: %w", err)
+	}
+	return out, nil
+}
+
+// readTerms reads the postings and shares of rows (where selects them by
+// doc key).
+func (k *sqlKeywords) readTerms(ctx context.Context, tx *sql.Tx, rows []cacheRow, where string, args ...any) error {
+	at := make(map[int64]int, len(rows))
+	for i := range rows {
+		at[rows[i].doc.k] = i
+	}
+	pr, err := tx.QueryContext(ctx, k.sql(`SELECT doc, term, tf FROM {postings} WHERE `+where), args...)
+	if err != nil {
+		return fmt.Errorf("postings: %w", err)
+	}
+	for pr.Next() {
+		var doc, term int64
+		var tf uint32
+		if err := pr.Scan(&doc, &term, &tf); err != nil {
+			pr.Close()
+			return fmt.Errorf("postings: %w", err)
+		}
+		if i, ok := at[doc]; ok {
+			rows[i].terms = append(rows[i].terms, cacheTerm{hash: term, posts: nil})
+			rows[i].doc.terms = append(rows[i].doc.terms, cacheTF{tf: tf})
+		}
+	}
+	pr.Close()
+	if err := pr.Err(); err != nil {
+		return fmt.Errorf("postings: %w", err)
+	}
+	sr, err := tx.QueryContext(ctx, k.sql(`SELECT doc, kind, principal FROM {shares} WHERE `+where), args...)
+	if err != nil {
+		return fmt.Errorf("shares: %w", err)
+	}
+	defer sr.Close()
+	for sr.Next() {
+		var doc int64
+		var kind, principal string
+		if err := sr.Scan(&doc, &kind, &principal); err != nil {
+			return fmt.Errorf("shares: %w", err)
+		}
+		if i, ok := at[doc]; ok {
+			rows[i].doc.shares = append(rows[i].doc.shares, cacheShare{group: kind == "g", principal: principal})
+		}
+	}
+	if err := sr.Err(); err != nil {
+		return fmt.Errorf("shares: %w", err)
+	}
+	return nil
+}
+
+// put adds a row read from the tables, replacing the cached copy of its id.
+func (c *postingsCache) put(r *cacheRow) {
+	if old, ok := c.byID[r.doc.id]; ok {
+		c.remove(old)
+	}
+	d := r.doc
+	d.owner = c.ownerOf(r.owner)
+	d.perm = c.permOf(r.perm)
+	for j, t := range r.terms {
+		d.terms[j].term = c.termOf(t.hash)
+	}
+	c.add(d)
 }
 
 // dropMissing removes cached memories whose keys are no longer in the

@@ -188,6 +188,22 @@ func TestKeywordsCacheMatchesSQL(t *testing.T) {
 			}
 			indexAll(t, k, []KeywordDoc{docs[10]})
 			compareCacheSQL(t, k, h, queries, 2, 150)
+
+			// an update that keeps the memory's key (as a permission or
+			// expiry change may): rows changed in place, then noted
+			var inPlace []any
+			var inPlaceIDs []string
+			for i := 1; i < 4000; i += 17 {
+				inPlace = append(inPlace, docs[i].ID)
+				inPlaceIDs = append(inPlaceIDs, docs[i].ID)
+			}
+			a := sqlArgs{}
+			in := placeholders(&a, inPlace...)
+			if _, err := k.db.Exec(k.sql(`UPDATE {docs} SET permission = 'public', expires_at = NULL WHERE id IN (`+in+`)`), a...); err != nil {
+				t.Fatal(err)
+			}
+			k.noteWrite(inPlaceIDs...)
+			compareCacheSQL(t, k, h, queries, 6, 100)
 			if k.cache.n != 4000-len(del) {
 				t.Fatalf("cache holds %d memories, want %d", k.cache.n, 4000-len(del))
 			}
