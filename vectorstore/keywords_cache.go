@@ -175,13 +175,18 @@ func (k *sqlKeywords) searchCached(ctx context.Context, q KeywordQuery) (hits []
 }
 
 // WarmKeywords loads the postings cache now (a server calls it at start so
-// the first searches need not run in SQL); it returns at once when the
-// cache is loaded or loading.
+// the first searches need not run in SQL), or waits for the load under way.
 func (k *sqlKeywords) WarmKeywords(ctx context.Context) {
-	if k.cache == nil || k.noCache || !k.cache.state.CompareAndSwap(cacheCold, cacheLoading) {
+	if k.cache == nil || k.noCache {
 		return
 	}
-	k.loadCache(ctx)
+	if k.cache.state.CompareAndSwap(cacheCold, cacheLoading) {
+		k.loadCache(ctx)
+		return
+	}
+	for k.cache.state.Load() == cacheLoading && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // loadCache fills the cache (state cacheLoading); on failure the cache

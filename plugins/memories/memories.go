@@ -106,7 +106,7 @@ func Register(app core.App, cfg Config) (*Service, error) {
 		go func() {
 			defer close(done)
 			s.checkSpace(ctx)
-			go s.warmKeywords(ctx)
+			go s.WarmKeywords(ctx)
 			if n, err := s.PurgeExpired(ctx); err != nil {
 				slog.Warn("purge of expired memories failed", "error", err)
 			} else if n > 0 {

@@ -72,9 +72,9 @@ func (s *Service) warmDense(app core.App) {
 	}()
 }
 
-// warmKeywords loads the keyword index's in-process postings cache, when
+// WarmKeywords loads the keyword index's in-process postings cache, when
 // it keeps one, so the first searches after a start are not slower.
-func (s *Service) warmKeywords(ctx context.Context) {
+func (s *Service) WarmKeywords(ctx context.Context) {
 	if w, ok := s.keywords.(interface{ WarmKeywords(context.Context) }); ok {
 		w.WarmKeywords(ctx)
 	}
