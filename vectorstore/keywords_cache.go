@@ -48,6 +48,10 @@ type postingsCache struct {
 	writes  atomic.Uint64
 	synced  uint64
 	crossed bool // PostgreSQL: other processes may write, check stats per search
+	// follower (PostgreSQL) announces this process's writes and follows
+	// the others' (keywords_follow.go)
+	follower   *pgFollower
+	followOnce sync.Once
 
 	state atomic.Int32 // cacheCold, cacheLoading, cacheReady
 
@@ -130,10 +134,15 @@ func (c *postingsCache) noteWrite(ids ...string) {
 }
 
 // noteWrite tells the postings cache about a committed write and the ids
-// it indexed or deleted. Every write function calls it after its commit.
+// it indexed or deleted (none: everything, a reset). Every write function
+// calls it after its commit.
 func (k *sqlKeywords) noteWrite(ids ...string) {
-	if k.cache != nil {
-		k.cache.noteWrite(ids...)
+	if k.cache == nil {
+		return
+	}
+	k.cache.noteWrite(ids...)
+	if f := k.cache.follower; f != nil {
+		f.announce(ids)
 	}
 }
 
@@ -194,6 +203,10 @@ func (k *sqlKeywords) WarmKeywords(ctx context.Context) {
 func (k *sqlKeywords) loadCache(ctx context.Context) {
 	start := time.Now()
 	c := k.cache
+	if c.follower != nil {
+		// listen before loading: nothing written meanwhile is missed
+		c.followOnce.Do(func() { c.follower.follow(c) })
+	}
 	c.mu.Lock()
 	c.pendMu.Lock()
 	c.overflow = true // a full load

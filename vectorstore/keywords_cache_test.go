@@ -262,4 +262,37 @@ func TestKeywordsCacheOtherProcess(t *testing.T) {
 		}
 	}
 	compareCacheSQL(t, k1, h, queries, 5, 60)
+
+	// the other process changes a memory in place (same key, same stats
+	// row: a permission change) and announces it; the first one's cache
+	// drops it from public searches without any write of its own
+	pub := -1
+	for i := 0; i < 1500 && pub < 0; i++ {
+		if docs[i].Meta.Permission == "public" && docs[i].Meta.ExpiresAt.IsZero() && (i-3)%11 != 0 {
+			pub = i
+		}
+	}
+	q := KeywordQuery{Terms: map[int64]float64{}, Filter: Filter{Any: []Clause{{Permission: "public"}}, Now: kwBase}, Limit: 50, K1: 1.2, B: 0.3}
+	for term := range docs[pub].Terms {
+		q.Terms[term] = 1
+	}
+	has := func() bool {
+		return slices.ContainsFunc(cachedSearch(t, k1, q), func(x KeywordHit) bool { return x.ID == docs[pub].ID })
+	}
+	if !has() {
+		t.Fatalf("public memory %s not found before the change", docs[pub].ID)
+	}
+	k2s := k2.(*sqlKeywords)
+	if _, err := k2s.db.Exec(k2s.sql(`UPDATE {docs} SET permission = 'private' WHERE id = $1`), docs[pub].ID); err != nil {
+		t.Fatal(err)
+	}
+	k2s.noteWrite(docs[pub].ID)
+	deadline := time.Now().Add(10 * time.Second)
+	for has() {
+		if time.Now().After(deadline) {
+			t.Fatal("another process's permission change never reached this process's cache")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	compareCacheSQL(t, k1, h, queries, 7, 40)
 }

@@ -120,6 +120,7 @@ func (s *PGStore) newPGKeywords() *sqlKeywords {
 	}
 	pairs = append(pairs, "{wr}", "", "{incl}", " INCLUDE (tf)")
 	k := &sqlKeywords{db: db, names: strings.NewReplacer(pairs...), wrapErr: pgError, cache: newPostingsCache(true)}
+	k.cache.follower = newPGFollower(s)
 	k.ensure = func(ctx context.Context) error {
 		if err := s.ensure(ctx); err != nil {
 			return err
