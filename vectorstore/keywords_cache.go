@@ -116,7 +116,7 @@ func newPostingsCache(crossProcess bool) *postingsCache {
 
 // maxPending bounds the ids remembered between syncs; beyond it (a
 // reindex, a bulk import) the next sync reloads everything.
-const maxPending = 20_000
+var maxPending = 20_000
 
 // noteWrite records a committed write of this process and the ids it
 // indexed or deleted (the next sync reads those memories again).
@@ -173,6 +173,15 @@ func (k *sqlKeywords) searchCached(ctx context.Context, q KeywordQuery) (hits []
 		}
 		return nil, false, nil
 	case cacheLoading:
+		return nil, false, nil
+	}
+	c.pendMu.Lock()
+	full := c.overflow
+	c.pendMu.Unlock()
+	if full && c.state.CompareAndSwap(cacheReady, cacheLoading) {
+		// too much changed (a reindex): reload in the background, SQL
+		// answers meanwhile instead of this search waiting for the load
+		go k.loadCache(context.WithoutCancel(ctx))
 		return nil, false, nil
 	}
 	if err := k.freshen(ctx); err != nil {

@@ -296,3 +296,33 @@ func TestKeywordsCacheOtherProcess(t *testing.T) {
 	}
 	compareCacheSQL(t, k1, h, queries, 7, 40)
 }
+
+// TestKeywordsCacheReloadsAfterBulkWrites: more writes than the cache
+// remembers ids of (a reindex) send searches to SQL while the cache
+// reloads in the background, then the cache ranks again, current.
+func TestKeywordsCacheReloadsAfterBulkWrites(t *testing.T) {
+	old := maxPending
+	maxPending = 50
+	t.Cleanup(func() { maxPending = old })
+	k, _ := openSQLiteKW(t)
+	h := testHasher(t)
+	docs, queries := cacheCorpus(h, 600, 8)
+	indexAll(t, k, docs[:300])
+	loadCacheNow(t, k)
+	indexAll(t, k, docs[300:])
+	q := KeywordQuery{Terms: (&Hybrid{Hasher: h}).QueryTerms(queries[0]), Filter: Filter{Any: []Clause{{}}, IncludeExpired: true}, Limit: 10, K1: 1.2, B: 0.3}
+	if _, ok, err := k.searchCached(context.Background(), q); err != nil || ok {
+		t.Fatalf("after a bulk write the cache answered (ok %v, err %v) instead of reloading", ok, err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for k.cache.state.Load() != cacheReady {
+		if time.Now().After(deadline) {
+			t.Fatal("the cache never finished reloading")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if k.cache.n != 600 {
+		t.Fatalf("cache holds %d memories after the reload, want 600", k.cache.n)
+	}
+	compareCacheSQL(t, k, h, queries, 9, 60)
+}
