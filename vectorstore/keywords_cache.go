@@ -30,24 +30,26 @@ import (
 // order, with the filter applied to every candidate and receiver before
 // any cut (TestKeywordsCacheMatchesSQL compares them on both engines).
 //
-// Freshness: the cache loads lazily (the first search starts a background
-// load and SQL answers until it is done), then syncs before a search when
-// the index changed: every key a write assigns is larger than any before
-// it (stats.next_k), so a sync reads docs, postings and shares with keys
-// above the last one seen, replaces memories by id, drops the ids this
-// process deleted, and when stats.n still disagrees (another process
-// deleted) compares every key. On SQLite this process is the only writer
-// and its own writes tell the cache to sync (no query at all otherwise);
-// on PostgreSQL, shared by replicas, each search reads the stats row first.
-// Contract for writers: a write that changes a docs row in place, other
-// than its neighbour columns, must give the memory a new key.
+// Freshness: the cache loads at serve (WarmKeywords) or at the first
+// search, in the background, SQL answering until it is done. Every write
+// function reports the ids it wrote after its commit (noteWrite); the next
+// search reads those memories again (an update may keep its key) before it
+// ranks. On SQLite this process is the only writer, so a search without
+// writes since the last one touches no table. On PostgreSQL, shared by
+// replicas, writes are also announced to the other processes
+// (keywords_follow.go), and at most every statsEvery a search reads the
+// stats row: keys above the last one seen are loaded (every new row gets
+// a larger key) and counts that still disagree make it compare every key.
+// Contract for writers: call noteWrite with every id written, after the
+// commit.
 type postingsCache struct {
 	mu sync.RWMutex
 	// writes counts this process's committed writes (noteWrite); synced
 	// is its value at the last sync
 	writes  atomic.Uint64
 	synced  uint64
-	crossed bool // PostgreSQL: other processes may write, check stats per search
+	crossed bool         // PostgreSQL: other processes may write, check stats (statsEvery)
+	checked atomic.Int64 // when the stats row was last read (Unix ns)
 	// follower (PostgreSQL) announces this process's writes and follows
 	// the others' (keywords_follow.go)
 	follower   *pgFollower
@@ -113,6 +115,10 @@ func newPostingsCache(crossProcess bool) *postingsCache {
 	return &postingsCache{crossed: crossProcess, byID: map[string]uint32{}, termIdx: map[int64]uint32{},
 		owners: map[string]uint32{}, perms: map[string]uint8{}}
 }
+
+// statsEvery is how often, at most, a search on PostgreSQL reads the stats
+// row to catch writes of other processes whose announcement was lost.
+const statsEvery = 50 * time.Millisecond
 
 // maxPending bounds the ids remembered between syncs; beyond it (a
 // reindex, a bulk import) the next sync reloads everything.
@@ -240,7 +246,10 @@ func (k *sqlKeywords) freshen(ctx context.Context) error {
 	w := c.writes.Load()
 	c.mu.RLock()
 	stale := w != c.synced
-	if !stale && c.crossed {
+	if now := time.Now().UnixNano(); !stale && c.crossed && now-c.checked.Load() >= int64(statsEvery) {
+		// other processes' writes come announced (keywords_follow.go);
+		// the stats row is the safety net for a lost announcement
+		c.checked.Store(now)
 		s, err := k.readStats(ctx, k.db)
 		if err != nil {
 			c.mu.RUnlock()
