@@ -106,6 +106,10 @@ type sqlKeywords struct {
 	// prepared statements per connection itself.
 	stmtMu sync.RWMutex
 	stmts  map[string]*sql.Stmt
+	// cache ranks searches in Go once loaded (keywords_cache.go); nil or
+	// noCache: every search runs in SQL
+	cache   *postingsCache
+	noCache bool
 }
 
 var placeholderRE = regexp.MustCompile(`\$(\d+)`)
@@ -337,6 +341,7 @@ func (k *sqlKeywords) IndexDocs(ctx context.Context, docs ...KeywordDoc) error {
 	if err := tx.Commit(); err != nil {
 		return k.wrapErr("index", err)
 	}
+	k.noteWrite(docIDs(uniq)...) // search hook: the postings cache reads them again
 	return nil
 }
 
@@ -621,6 +626,15 @@ func (k *sqlKeywords) applyDelta(ctx context.Context, tx *sql.Tx, delta map[int6
 	return nil
 }
 
+// docIDs lists docs' ids.
+func docIDs(docs []KeywordDoc) []string {
+	out := make([]string, len(docs))
+	for i, d := range docs {
+		out[i] = d.ID
+	}
+	return out
+}
+
 func toAnys[T any](xs []T) []any {
 	out := make([]any, len(xs))
 	for i, x := range xs {
@@ -656,6 +670,7 @@ func (k *sqlKeywords) DeleteDocs(ctx context.Context, ids ...string) error {
 	if err := tx.Commit(); err != nil {
 		return k.wrapErr("delete", err)
 	}
+	k.noteWrite(ids...) // search hook: the postings cache drops ids
 	return nil
 }
 
@@ -682,6 +697,7 @@ func (k *sqlKeywords) ResetKeywords(ctx context.Context) error {
 	if err := tx.Commit(); err != nil {
 		return k.wrapErr("reset", err)
 	}
+	k.noteWrite() // search hook: the postings cache empties
 	return nil
 }
 
@@ -773,6 +789,19 @@ func (k *sqlKeywords) SearchKeywords(ctx context.Context, q KeywordQuery) ([]Key
 	if q.Limit <= 0 || len(q.Filter.Any) == 0 || len(q.Terms) == 0 {
 		return nil, nil
 	}
+	if k.cache != nil && !k.noCache {
+		if err := k.ready(ctx); err != nil {
+			return nil, err
+		}
+		if hits, ok, err := k.searchCached(ctx, q); ok || err != nil {
+			return hits, err
+		}
+	}
+	return k.searchSQL(ctx, q)
+}
+
+// searchSQL is SearchKeywords in the database.
+func (k *sqlKeywords) searchSQL(ctx context.Context, q KeywordQuery) ([]KeywordHit, error) {
 	terms := make([]int64, 0, len(q.Terms))
 	for t := range q.Terms {
 		terms = append(terms, t)

@@ -6,6 +6,7 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -49,15 +50,50 @@ func zipfDocs(h *TermHasher, n int) ([]KeywordDoc, []string) {
 	return docs, queries
 }
 
+// BenchmarkKeywordSearchSQLite10k: one search at a time, ranked by the
+// SQL statement (sql) or by the postings cache (cache).
 func BenchmarkKeywordSearchSQLite10k(b *testing.B) {
+	for _, cached := range []bool{false, true} {
+		name := map[bool]string{false: "sql", true: "cache"}[cached]
+		b.Run(name, func(b *testing.B) { benchKeywordSearch(b, 10_000, cached) })
+	}
+}
+
+// BenchmarkKeywordCache100k: search over the postings cache of 100k
+// memories, reporting the heap the cache holds (MB-cache).
+//
+//	go test -run '^$' -bench KeywordCache100k -benchtime 2000x ./vectorstore
+func BenchmarkKeywordCache100k(b *testing.B) {
+	benchKeywordSearch(b, 100_000, true)
+}
+
+func benchKeywordSearch(b *testing.B, n int, cached bool) {
 	h := testHasher(b)
 	k, err := openSQLiteKeywords(filepath.Join(b.TempDir(), "kw.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer k.Close()
-	docs, queries := zipfDocs(h, 10_000)
-	indexAll(b, k, docs)
+	queries := func() []string { // the docs are garbage before the cache loads
+		docs, queries := zipfDocs(h, n)
+		indexAll(b, k, docs)
+		return queries
+	}()
+	k.noCache = !cached
+	if cached {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		start := time.Now()
+		loadCacheNow(b, k)
+		took := time.Since(start)
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		defer func() { // after the loop: ResetTimer drops reported metrics
+			b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "MB-cache")
+			b.ReportMetric(took.Seconds(), "s-load")
+		}()
+	}
 	hy := &Hybrid{Index: k, Hasher: h, Opts: DefaultHybridOptions()}
 	if v := os.Getenv("BENCH_BUDGET"); v != "" {
 		hy.Opts.Budget, _ = strconv.Atoi(v)
@@ -75,6 +111,8 @@ func BenchmarkKeywordSearchSQLite10k(b *testing.B) {
 	}
 }
 
+// BenchmarkKeywordSearchSQLite10kParallel: 25 searches at once, in SQL
+// (BENCH_CONNS sets the connections) or over the cache with BENCH_CACHE=1.
 func BenchmarkKeywordSearchSQLite10kParallel(b *testing.B) {
 	if v := os.Getenv("BENCH_CONNS"); v != "" {
 		sqliteConns, _ = strconv.Atoi(v)
@@ -87,6 +125,10 @@ func BenchmarkKeywordSearchSQLite10kParallel(b *testing.B) {
 	defer k.Close()
 	docs, queries := zipfDocs(h, 10_000)
 	indexAll(b, k, docs)
+	k.noCache = os.Getenv("BENCH_CACHE") == ""
+	if !k.noCache {
+		loadCacheNow(b, k)
+	}
 	hy := &Hybrid{Index: k, Hasher: h, Opts: DefaultHybridOptions()}
 	b.SetParallelism(25)
 	b.ResetTimer()

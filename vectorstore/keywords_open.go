@@ -64,7 +64,8 @@ func openSQLiteKeywords(path string) (*sqlKeywords, error) {
 	}
 	pairs = append(pairs, "{wr}", " WITHOUT ROWID", "{incl}", "")
 	k := &sqlKeywords{db: db, sqlite: true, names: strings.NewReplacer(pairs...),
-		wrapErr: func(op string, err error) error { return fmt.Errorf("keyword index %s: %w", op, err) }}
+		wrapErr: func(op string, err error) error { return fmt.Errorf("keyword index %s: %w", op, err) },
+		cache:   newPostingsCache(false)}
 	k.ensure = func(ctx context.Context) error {
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
@@ -118,7 +119,8 @@ func (s *PGStore) newPGKeywords() *sqlKeywords {
 		pairs = append(pairs, "{"+t+"}", name)
 	}
 	pairs = append(pairs, "{wr}", "", "{incl}", " INCLUDE (tf)")
-	k := &sqlKeywords{db: db, names: strings.NewReplacer(pairs...), wrapErr: pgError}
+	k := &sqlKeywords{db: db, names: strings.NewReplacer(pairs...), wrapErr: pgError, cache: newPostingsCache(true)}
+	k.cache.follower = newPGFollower(s)
 	k.ensure = func(ctx context.Context) error {
 		if err := s.ensure(ctx); err != nil {
 			return err

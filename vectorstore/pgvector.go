@@ -484,6 +484,7 @@ func (s *PGStore) Keywords() (KeywordIndex, error) {
 // Close closes the connection pool.
 func (s *PGStore) Close() error {
 	if s.kw != nil {
+		s.kw.cache.stopFollowing() // closes its listening connection
 		s.kw.db.Close()
 	}
 	s.pool.Close()

@@ -15,6 +15,7 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -87,6 +88,7 @@ func TestMCPBench(t *testing.T) {
 			start := time.Now()
 			users, queries := seed(t, s, *benchN)
 			seeded := time.Since(start)
+			s.C.Memories.WarmKeywords(context.Background()) // as `picard serve` does at start
 			for _, cs := range strings.Split(*benchConns, ",") {
 				var conns int
 				fmt.Sscan(cs, &conns)
@@ -96,8 +98,29 @@ func TestMCPBench(t *testing.T) {
 					lat[len(lat)/2].Round(10*time.Microsecond), lat[len(lat)*99/100].Round(10*time.Microsecond),
 					float64(len(lat))/wall.Seconds(), hits, seeded.Round(time.Second))
 			}
+			runtime.GC()
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			fmt.Printf("%-15s %7d resident %s MiB (server, bench client and data in one process), Go heap in use %.0f MiB\n",
+				b, *benchN, vmRSS(), float64(ms.HeapInuse)/(1<<20))
 		})
 	}
+}
+
+// vmRSS is this process's resident set size in MiB, from /proc (Linux).
+func vmRSS() string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return "?"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			var kb float64
+			fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(v), " kB"), &kb)
+			return fmt.Sprintf("%.0f", kb/1024)
+		}
+	}
+	return "?"
 }
 
 // words is a vocabulary drawn with a Zipf distribution, so some words are

@@ -221,6 +221,10 @@ func evaluate(ctx context.Context, backend string, store vectorstore.Store, conv
 				log.Fatal(err)
 			}
 		}
+		// rank from the in-process postings cache, as a server does
+		if w, ok := idx.(interface{ WarmKeywords(context.Context) }); ok {
+			w.WarmKeywords(ctx)
+		}
 		h := &vectorstore.Hybrid{Index: idx, Hasher: hasher, Opts: opts}
 		kw = func(ctx context.Context, owner, q string, limit int) ([]vectorstore.RankedHit, error) {
 			return h.Search(ctx, q, filter(owner), limit)

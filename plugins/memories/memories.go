@@ -70,6 +70,7 @@ func Register(app core.App, cfg Config) (*Service, error) {
 		}
 		return e.Next()
 	})
+	s.bindGroupCache(app)
 	if err := s.setupSearch(app, cfg); err != nil {
 		return nil, err
 	}
@@ -112,6 +113,7 @@ func Register(app core.App, cfg Config) (*Service, error) {
 		go func() {
 			defer close(done)
 			s.checkSpace(ctx)
+			go s.WarmKeywords(ctx)
 			if n, err := s.PurgeExpired(ctx); err != nil {
 				slog.Warn("purge of expired memories failed", "error", err)
 			} else if n > 0 {

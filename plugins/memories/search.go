@@ -72,6 +72,14 @@ func (s *Service) warmDense(app core.App) {
 	}()
 }
 
+// WarmKeywords loads the keyword index's in-process postings cache, when
+// it keeps one, so the first searches after a start are not slower.
+func (s *Service) WarmKeywords(ctx context.Context) {
+	if w, ok := s.keywords.(interface{ WarmKeywords(context.Context) }); ok {
+		w.WarmKeywords(ctx)
+	}
+}
+
 // keywordDocs hashes texts into keyword index documents.
 func (s *Service) keywordDocs(recs []*core.Record, texts []string) []vectorstore.KeywordDoc {
 	docs := make([]vectorstore.KeywordDoc, len(recs))

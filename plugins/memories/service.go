@@ -84,6 +84,8 @@ type Service struct {
 	dense    bool // queries also run the dense search; indexing keeps vectors
 
 	noVectorsMarked atomic.Bool // vectors.incomplete written (markVectorsIncomplete)
+
+	groups groupCache // viewers' group memberships (viewer.go)
 }
 
 func (s *Service) timeNow() time.Time { return s.now().UTC() }
@@ -91,10 +93,7 @@ func (s *Service) timeNow() time.Time { return s.now().UTC() }
 // Viewer loads the viewer's group memberships.
 func (s *Service) Viewer(userID string) (policy.Viewer, error) {
 	v := policy.Viewer{UserID: userID}
-	var ids []string
-	err := s.app.DB().Select("id").From(pb_migrations.Groups).
-		Where(dbx.NewExp("EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid([[members]]) THEN [[members]] ELSE '[]' END) WHERE value = {:uid})", dbx.Params{"uid": userID})).
-		Column(&ids)
+	ids, err := s.groupsOf(userID) // search hook: memberships kept in memory (viewer.go)
 	if err != nil {
 		return v, internal("load groups", err)
 	}
@@ -429,41 +428,42 @@ func (s *Service) Search(ctx context.Context, viewer policy.Viewer, in SearchInp
 	if err != nil {
 		return nil, err
 	}
-	// one query for every hit's authoritative record
-	ids := make([]string, len(hits))
-	for i, h := range hits {
-		ids[i] = h.ID
-	}
-	var rows []memoryRow
-	if len(ids) > 0 {
-		if rows, err = s.rowsByID(ids); err != nil {
+	// the authoritative records of the first Limit hits in one query; the
+	// next hits only for those the re-check drops (rare: the ranking
+	// already applied the viewer's filter)
+	out := make([]*Memory, 0, in.Limit)
+	for lo := 0; lo < len(hits) && len(out) < in.Limit; {
+		batch := hits[lo:min(len(hits), lo+in.Limit-len(out))]
+		lo += len(batch)
+		ids := make([]string, len(batch))
+		for i, h := range batch {
+			ids[i] = h.ID
+		}
+		rows, err := s.rowsByID(ids)
+		if err != nil {
 			return nil, internal("load search results", err)
 		}
-	}
-	byID := make(map[string]*memoryRow, len(rows))
-	for i := range rows {
-		byID[rows[i].ID] = &rows[i]
-	}
-	out := make([]*Memory, 0, in.Limit)
-	for _, h := range hits {
-		if len(out) == in.Limit {
-			break
+		byID := make(map[string]*memoryRow, len(rows))
+		for i := range rows {
+			byID[rows[i].ID] = &rows[i]
 		}
-		row, ok := byID[h.ID]
-		if !ok {
-			continue // deleted since indexing
+		for _, h := range batch {
+			row, ok := byID[h.ID]
+			if !ok {
+				continue // deleted since indexing
+			}
+			if !s.rowVisible(viewer, row) || (filter.OwnerID != "" && row.Owner != filter.OwnerID) {
+				continue
+			}
+			score := h.Score
+			m, err := s.rowToMemory(row)
+			if err != nil {
+				return nil, err
+			}
+			m.Score = &score
+			m.Signals = h.Signals.List()
+			out = append(out, redactFor(viewer, m))
 		}
-		if !s.rowVisible(viewer, row) || (filter.OwnerID != "" && row.Owner != filter.OwnerID) {
-			continue
-		}
-		score := h.Score
-		m, err := s.rowToMemory(row)
-		if err != nil {
-			return nil, err
-		}
-		m.Score = &score
-		m.Signals = h.Signals.List()
-		out = append(out, redactFor(viewer, m))
 	}
 	return out, nil
 }

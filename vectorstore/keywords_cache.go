@@ -1,0 +1,1024 @@
+package vectorstore
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// postingsCache is an in-process copy of the keyword index that ranks in
+// Go (a departure from "the database ranks", measured in
+// docs/performance.md): the tables stay the source of truth and are the
+// only thing written durably; the cache follows them.
+//
+// It holds, per hashed term, the memories holding it (a compact slot array
+// in key order) and, per memory, its filter metadata, length and
+// (term, tf) pairs. Neighbours in time are not copied from the docs table:
+// they are the memory's place in its owner's timeline, ordered by
+// (created_at, id) as relink orders them, so relink's work need not be
+// mirrored. The ranking is the SQL statement's (runSearch) step by step:
+// the same candidates, scores, context lenders, quick/exact forms and
+// order, with the filter applied to every candidate and receiver before
+// any cut (TestKeywordsCacheMatchesSQL compares them on both engines).
+//
+// Freshness: the cache loads at serve (WarmKeywords) or at the first
+// search, in the background, SQL answering until it is done. Every write
+// function reports the ids it wrote after its commit (noteWrite); the next
+// search reads those memories again (an update may keep its key) before it
+// ranks. On SQLite this process is the only writer, so a search without
+// writes since the last one touches no table. On PostgreSQL, shared by
+// replicas, writes are also announced to the other processes
+// (keywords_follow.go), and at most every statsEvery a search reads the
+// stats row: keys above the last one seen are loaded (every new row gets
+// a larger key) and counts that still disagree make it compare every key.
+// Contract for writers: call noteWrite with every id written, after the
+// commit.
+type postingsCache struct {
+	mu sync.RWMutex
+	// writes counts this process's committed writes (noteWrite); synced
+	// is its value at the last sync
+	writes  atomic.Uint64
+	synced  uint64
+	crossed bool         // PostgreSQL: other processes may write, check stats (statsEvery)
+	checked atomic.Int64 // when the stats row was last read (Unix ns)
+	// follower (PostgreSQL) announces this process's writes and follows
+	// the others' (keywords_follow.go)
+	follower   *pgFollower
+	followOnce sync.Once
+
+	state atomic.Int32 // cacheCold, cacheLoading, cacheReady
+
+	docs     []cacheDoc
+	freeDocs []uint32
+	byID     map[string]uint32
+	terms    []cacheTerm
+	freeTerm []uint32
+	termIdx  map[int64]uint32
+	owners   map[string]uint32
+	ownerIDs []string
+	timeline [][]uint32 // per owner: slots ordered by (created, id)
+	perms    map[string]uint8
+	permIDs  []string
+
+	n        int   // live memories
+	totalLen int64 // their total length
+	seenK    int64 // stats.next_k at the last sync: every key ≤ seenK is loaded
+	pendMu   sync.Mutex
+	pending  []string // ids this process wrote since the last sync
+	overflow bool     // too many to remember: reload everything
+}
+
+const (
+	cacheCold int32 = iota
+	cacheLoading
+	cacheReady
+)
+
+// noExpiry stands for a NULL expires_at.
+const noExpiry = math.MaxInt64
+
+type cacheDoc struct {
+	k       int64
+	id      string
+	created int64
+	expires int64
+	terms   []cacheTF
+	shares  []cacheShare // nil for nearly every memory
+	length  int32
+	owner   uint32
+	perm    uint8
+	live    bool
+}
+
+type cacheTF struct{ term, tf uint32 }
+
+type cacheShare struct {
+	group     bool
+	principal string
+}
+
+type cacheTerm struct {
+	hash  int64
+	posts []uint32 // slots, in key order
+}
+
+func newPostingsCache(crossProcess bool) *postingsCache {
+	return &postingsCache{crossed: crossProcess, byID: map[string]uint32{}, termIdx: map[int64]uint32{},
+		owners: map[string]uint32{}, perms: map[string]uint8{}}
+}
+
+// statsEvery is how often, at most, a search on PostgreSQL reads the stats
+// row to catch writes of other processes whose announcement was lost.
+const statsEvery = 50 * time.Millisecond
+
+// maxPending bounds the ids remembered between syncs; beyond it (a
+// reindex, a bulk import) the next sync reloads everything.
+var maxPending = 20_000
+
+// noteWrite records a committed write of this process and the ids it
+// indexed or deleted (the next sync reads those memories again).
+func (c *postingsCache) noteWrite(ids ...string) {
+	c.pendMu.Lock()
+	if c.state.Load() != cacheCold && !c.overflow {
+		if len(c.pending)+len(ids) > maxPending {
+			c.pending, c.overflow = nil, true
+		} else {
+			c.pending = append(c.pending, ids...)
+		}
+	}
+	c.pendMu.Unlock()
+	c.writes.Add(1)
+}
+
+// noteWrite tells the postings cache about a committed write and the ids
+// it indexed or deleted (none: everything, a reset). Every write function
+// calls it after its commit.
+func (k *sqlKeywords) noteWrite(ids ...string) {
+	if k.cache == nil {
+		return
+	}
+	k.cache.noteWrite(ids...)
+	if f := k.cache.follower; f != nil {
+		f.announce(ids)
+	}
+}
+
+// cacheChunk bounds the memories read by one load transaction, so the
+// single SQLite connection is not held for seconds.
+const cacheChunk = 5000
+
+type cacheStats struct {
+	n, total, nextK int64
+}
+
+func (k *sqlKeywords) readStats(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}) (cacheStats, error) {
+	var s cacheStats
+	err := q.QueryRowContext(ctx, k.sql(`SELECT n, total_len, next_k FROM {stats} WHERE id = 1`)).Scan(&s.n, &s.total, &s.nextK)
+	return s, err
+}
+
+// searchCached ranks q from the cache; ok is false when the cache is not
+// loaded yet (a load is started) and SQL must answer.
+func (k *sqlKeywords) searchCached(ctx context.Context, q KeywordQuery) (hits []KeywordHit, ok bool, err error) {
+	c := k.cache
+	switch c.state.Load() {
+	case cacheCold:
+		if c.state.CompareAndSwap(cacheCold, cacheLoading) {
+			go k.loadCache(context.WithoutCancel(ctx)) // outlives the request that started it
+		}
+		return nil, false, nil
+	case cacheLoading:
+		return nil, false, nil
+	}
+	c.pendMu.Lock()
+	full := c.overflow
+	c.pendMu.Unlock()
+	if full && c.state.CompareAndSwap(cacheReady, cacheLoading) {
+		// too much changed (a reindex): reload in the background, SQL
+		// answers meanwhile instead of this search waiting for the load
+		go k.loadCache(context.WithoutCancel(ctx))
+		return nil, false, nil
+	}
+	if err := k.freshen(ctx); err != nil {
+		return nil, false, err
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.rank(q), true, nil
+}
+
+// WarmKeywords loads the postings cache now (a server calls it at start so
+// the first searches need not run in SQL), or waits for the load under way.
+func (k *sqlKeywords) WarmKeywords(ctx context.Context) {
+	if k.cache == nil || k.noCache {
+		return
+	}
+	if k.cache.state.CompareAndSwap(cacheCold, cacheLoading) {
+		k.loadCache(ctx)
+		return
+	}
+	for k.cache.state.Load() == cacheLoading && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// loadCache fills the cache (state cacheLoading); on failure the cache
+// goes back to cold (SQL answers; the next search tries again).
+func (k *sqlKeywords) loadCache(ctx context.Context) {
+	start := time.Now()
+	c := k.cache
+	if c.follower != nil {
+		// listen before loading: nothing written meanwhile is missed
+		c.followOnce.Do(func() { c.follower.follow(c) })
+	}
+	c.mu.Lock()
+	c.pendMu.Lock()
+	c.overflow = true // a full load
+	c.pending = nil
+	c.pendMu.Unlock()
+	err := k.syncLocked(ctx)
+	c.mu.Unlock()
+	if err != nil {
+		if ctx.Err() == nil {
+			slog.Warn("keyword postings cache not loaded; searches run in the database", "error", err)
+		}
+		c.state.Store(cacheCold)
+		return
+	}
+	slog.Debug("keyword postings cache loaded", "memories", c.n, "terms", len(c.termIdx), "took", time.Since(start))
+	c.state.Store(cacheReady)
+}
+
+// freshen syncs the cache when the index changed since the last sync.
+func (k *sqlKeywords) freshen(ctx context.Context) error {
+	c := k.cache
+	w := c.writes.Load()
+	c.mu.RLock()
+	stale := w != c.synced
+	if now := time.Now().UnixNano(); !stale && c.crossed && now-c.checked.Load() >= int64(statsEvery) {
+		// other processes' writes come announced (keywords_follow.go);
+		// the stats row is the safety net for a lost announcement
+		c.checked.Store(now)
+		s, err := k.readStats(ctx, k.db)
+		if err != nil {
+			c.mu.RUnlock()
+			return k.wrapErr("search", err)
+		}
+		stale = s.nextK != c.seenK || s.n != int64(c.n) || s.total != c.totalLen
+	}
+	c.mu.RUnlock()
+	if !stale {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := k.syncLocked(ctx); err != nil {
+		return k.wrapErr("search", err)
+	}
+	return nil
+}
+
+// syncLocked brings the cache up to the tables (c.mu held): it reads again
+// the memories this process wrote since the last sync (by id: an update
+// may keep its key), then, where other processes write (PostgreSQL),
+// every key above the last one seen, and compares the counts; a count that
+// still disagrees (or too many pending ids) reloads everything.
+func (k *sqlKeywords) syncLocked(ctx context.Context) error {
+	c := k.cache
+	w := c.writes.Load()
+	c.pendMu.Lock()
+	pending, full := c.pending, c.overflow
+	c.pending, c.overflow = nil, false
+	c.pendMu.Unlock()
+	restore := func() {
+		c.pendMu.Lock()
+		c.pending = append(pending, c.pending...)
+		c.overflow = c.overflow || full
+		c.pendMu.Unlock()
+	}
+	if !full {
+		for lo := 0; lo < len(pending); lo += kwChunk {
+			if err := k.reloadIDs(ctx, pending[lo:min(lo+kwChunk, len(pending))]); err != nil {
+				restore()
+				return err
+			}
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		if full {
+			c.reset()
+		}
+		var st cacheStats
+		for {
+			more, s, err := k.loadRange(ctx, full || c.crossed)
+			if err != nil {
+				restore()
+				return err
+			}
+			st = s
+			if !more {
+				break
+			}
+		}
+		if int64(c.n) == st.n && c.totalLen == st.total {
+			break
+		}
+		if c.writes.Load() != w {
+			// a write committed meanwhile and its ids are on their way:
+			// the next search syncs again (synced stays behind)
+			return nil
+		}
+		if c.crossed && !full {
+			// another process deleted memories: compare every key
+			if err := k.dropMissing(ctx); err != nil {
+				restore()
+				return err
+			}
+			if int64(c.n) == st.n && c.totalLen == st.total {
+				break
+			}
+		}
+		if attempt == 2 {
+			return fmt.Errorf("postings cache: %d memories, %d in the index", c.n, st.n)
+		}
+		// changed behind the cache (another process, or a write between
+		// its commit and its note): read everything again
+		slog.Debug("keyword postings cache reloads", "cached", c.n, "indexed", st.n)
+		full = true
+	}
+	c.synced = w
+	return nil
+}
+
+// cacheRow is a docs row with its owner and permission as text.
+type cacheRow struct {
+	doc         cacheDoc
+	owner, perm string
+	terms       []cacheTerm // hash and one posting's tf (posts unused)
+}
+
+// loadRange reads, in one transaction, the stats and (when scan) up to
+// cacheChunk memories with keys above seenK, with their postings and
+// shares. more says whether keys are left.
+func (k *sqlKeywords) loadRange(ctx context.Context, scan bool) (more bool, st cacheStats, err error) {
+	c := k.cache
+	tx, err := k.readTx(ctx)
+	if err != nil {
+		return false, st, err
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only
+	if st, err = k.readStats(ctx, tx); err != nil {
+		return false, st, fmt.Errorf("stats: %w", err)
+	}
+	if !scan || st.nextK <= c.seenK {
+		if st.nextK < c.seenK {
+			return false, st, nil // keys went back (tables recreated): counts decide
+		}
+		c.seenK = st.nextK
+		return false, st, nil
+	}
+	rows, err := k.readDocs(ctx, tx, `k > $1 AND k <= $2 ORDER BY k LIMIT `+fmt.Sprint(cacheChunk), c.seenK, st.nextK)
+	if err != nil {
+		return false, st, err
+	}
+	hi := st.nextK
+	if len(rows) == cacheChunk {
+		hi = rows[len(rows)-1].doc.k
+	}
+	if err := k.readTerms(ctx, tx, rows, `doc > $1 AND doc <= $2`, c.seenK, hi); err != nil {
+		return false, st, err
+	}
+	for i := range rows {
+		if slot, ok := c.byID[rows[i].doc.id]; ok && c.docs[slot].k == rows[i].doc.k && c.docs[slot].length == rows[i].doc.length {
+			continue // read again by id in this sync already
+		}
+		c.put(&rows[i])
+	}
+	c.seenK = hi
+	return hi < st.nextK, st, nil
+}
+
+// reloadIDs reads ids again in one transaction: present ones replace the
+// cached copy, absent ones leave the cache.
+func (k *sqlKeywords) reloadIDs(ctx context.Context, ids []string) error {
+	c := k.cache
+	tx, err := k.readTx(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only
+	a := sqlArgs{}
+	in := placeholders(&a, toAnys(ids)...)
+	rows, err := k.readDocs(ctx, tx, `id IN (`+in+`)`, a...)
+	if err != nil {
+		return err
+	}
+	if len(rows) > 0 {
+		ka := sqlArgs{}
+		keys := make([]any, len(rows))
+		for i := range rows {
+			keys[i] = rows[i].doc.k
+		}
+		if err := k.readTerms(ctx, tx, rows, `doc IN (`+placeholders(&ka, keys...)+`)`, ka...); err != nil {
+			return err
+		}
+	}
+	for _, id := range ids {
+		if slot, ok := c.byID[id]; ok {
+			c.remove(slot)
+		}
+	}
+	for i := range rows {
+		c.put(&rows[i])
+	}
+	return nil
+}
+
+func (k *sqlKeywords) readTx(ctx context.Context) (*sql.Tx, error) {
+	opts := &sql.TxOptions{ReadOnly: !k.sqlite}
+	if !k.sqlite {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	return k.db.BeginTx(ctx, opts)
+}
+
+// readDocs reads the docs rows matching where.
+func (k *sqlKeywords) readDocs(ctx context.Context, tx *sql.Tx, where string, args ...any) ([]cacheRow, error) {
+	rows, err := tx.QueryContext(ctx, k.sql(`SELECT k, id, owner_id, permission, expires_at, created_at, len FROM {docs} WHERE `+where), args...)
+	if err != nil {
+		return nil, fmt.Errorf("docs: %w", err)
+	}
+	defer rows.Close()
+	var out []cacheRow
+	for rows.Next() {
+		var r cacheRow
+		var exp sql.NullInt64
+		if err := rows.Scan(&r.doc.k, &r.doc.id, &r.owner, &r.perm, &exp, &r.doc.created, &r.doc.length); err != nil {
+			return nil, fmt.Errorf("docs: %w", err)
+		}
+		r.doc.expires = noExpiry
+		if exp.Valid {
+			r.doc.expires = exp.Int64
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("docs: %w", err)
+	}
+	return out, nil
+}
+
+// readTerms reads the postings and shares of rows (where selects them by
+// doc key).
+func (k *sqlKeywords) readTerms(ctx context.Context, tx *sql.Tx, rows []cacheRow, where string, args ...any) error {
+	at := make(map[int64]int, len(rows))
+	for i := range rows {
+		at[rows[i].doc.k] = i
+	}
+	pr, err := tx.QueryContext(ctx, k.sql(`SELECT doc, term, tf FROM {postings} WHERE `+where), args...)
+	if err != nil {
+		return fmt.Errorf("postings: %w", err)
+	}
+	for pr.Next() {
+		var doc, term int64
+		var tf uint32
+		if err := pr.Scan(&doc, &term, &tf); err != nil {
+			pr.Close()
+			return fmt.Errorf("postings: %w", err)
+		}
+		if i, ok := at[doc]; ok {
+			rows[i].terms = append(rows[i].terms, cacheTerm{hash: term, posts: nil})
+			rows[i].doc.terms = append(rows[i].doc.terms, cacheTF{tf: tf})
+		}
+	}
+	pr.Close()
+	if err := pr.Err(); err != nil {
+		return fmt.Errorf("postings: %w", err)
+	}
+	sr, err := tx.QueryContext(ctx, k.sql(`SELECT doc, kind, principal FROM {shares} WHERE `+where), args...)
+	if err != nil {
+		return fmt.Errorf("shares: %w", err)
+	}
+	defer sr.Close()
+	for sr.Next() {
+		var doc int64
+		var kind, principal string
+		if err := sr.Scan(&doc, &kind, &principal); err != nil {
+			return fmt.Errorf("shares: %w", err)
+		}
+		if i, ok := at[doc]; ok {
+			rows[i].doc.shares = append(rows[i].doc.shares, cacheShare{group: kind == "g", principal: principal})
+		}
+	}
+	if err := sr.Err(); err != nil {
+		return fmt.Errorf("shares: %w", err)
+	}
+	return nil
+}
+
+// put adds a row read from the tables, replacing the cached copy of its id.
+func (c *postingsCache) put(r *cacheRow) {
+	if old, ok := c.byID[r.doc.id]; ok {
+		c.remove(old)
+	}
+	d := r.doc
+	d.owner = c.ownerOf(r.owner)
+	d.perm = c.permOf(r.perm)
+	for j, t := range r.terms {
+		d.terms[j].term = c.termOf(t.hash)
+	}
+	c.add(d)
+}
+
+// dropMissing removes cached memories whose keys are no longer in the
+// tables.
+func (k *sqlKeywords) dropMissing(ctx context.Context) error {
+	c := k.cache
+	rows, err := k.db.QueryContext(ctx, k.sql(`SELECT k FROM {docs} WHERE k <= $1`), c.seenK)
+	if err != nil {
+		return fmt.Errorf("keys: %w", err)
+	}
+	defer rows.Close()
+	have := make(map[int64]struct{}, c.n)
+	for rows.Next() {
+		var key int64
+		if err := rows.Scan(&key); err != nil {
+			return err
+		}
+		have[key] = struct{}{}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for slot := range c.docs {
+		if d := &c.docs[slot]; d.live {
+			if _, ok := have[d.k]; !ok {
+				c.remove(uint32(slot))
+			}
+		}
+	}
+	return nil
+}
+
+// reset empties the cache (c.mu held).
+func (c *postingsCache) reset() {
+	c.docs, c.freeDocs, c.byID = nil, nil, map[string]uint32{}
+	c.terms, c.freeTerm, c.termIdx = nil, nil, map[int64]uint32{}
+	c.owners, c.ownerIDs, c.timeline = map[string]uint32{}, nil, nil
+	c.perms, c.permIDs = map[string]uint8{}, nil
+	c.n, c.totalLen, c.seenK = 0, 0, 0
+}
+
+func (c *postingsCache) ownerOf(id string) uint32 {
+	if o, ok := c.owners[id]; ok {
+		return o
+	}
+	o := uint32(len(c.ownerIDs))
+	c.owners[id] = o
+	c.ownerIDs = append(c.ownerIDs, id)
+	c.timeline = append(c.timeline, nil)
+	return o
+}
+
+func (c *postingsCache) permOf(p string) uint8 {
+	if v, ok := c.perms[p]; ok {
+		return v
+	}
+	if len(c.permIDs) == 255 {
+		panic("keyword cache: more than 255 permission types")
+	}
+	v := uint8(len(c.permIDs))
+	c.perms[p] = v
+	c.permIDs = append(c.permIDs, p)
+	return v
+}
+
+func (c *postingsCache) termOf(hash int64) uint32 {
+	if t, ok := c.termIdx[hash]; ok {
+		return t
+	}
+	var t uint32
+	if n := len(c.freeTerm); n > 0 {
+		t = c.freeTerm[n-1]
+		c.freeTerm = c.freeTerm[:n-1]
+		c.terms[t] = cacheTerm{hash: hash}
+	} else {
+		t = uint32(len(c.terms))
+		c.terms = append(c.terms, cacheTerm{hash: hash})
+	}
+	c.termIdx[hash] = t
+	return t
+}
+
+// before orders two memories of one owner in time, as relink does.
+func (c *postingsCache) before(a, b uint32) bool {
+	x, y := &c.docs[a], &c.docs[b]
+	if x.created != y.created {
+		return x.created < y.created
+	}
+	return x.id < y.id
+}
+
+// timelinePos is slot's index in its owner's timeline.
+func (c *postingsCache) timelinePos(slot uint32) int {
+	tl := c.timeline[c.docs[slot].owner]
+	return sort.Search(len(tl), func(i int) bool { return !c.before(tl[i], slot) })
+}
+
+// postPos is slot's index (or insertion point) in a term's postings.
+func (c *postingsCache) postPos(posts []uint32, slot uint32) int {
+	key := c.docs[slot].k
+	return sort.Search(len(posts), func(i int) bool { return c.docs[posts[i]].k >= key })
+}
+
+func (c *postingsCache) add(d cacheDoc) {
+	d.live = true
+	var slot uint32
+	if n := len(c.freeDocs); n > 0 {
+		slot = c.freeDocs[n-1]
+		c.freeDocs = c.freeDocs[:n-1]
+		c.docs[slot] = d
+	} else {
+		slot = uint32(len(c.docs))
+		c.docs = append(c.docs, d)
+	}
+	c.byID[d.id] = slot
+	c.n++
+	c.totalLen += int64(d.length)
+	tl := c.timeline[d.owner]
+	i := c.timelinePos(slot)
+	c.timeline[d.owner] = slices.Insert(tl, i, slot)
+	for _, t := range d.terms {
+		p := c.terms[t.term].posts
+		if len(p) == 0 || c.docs[p[len(p)-1]].k < d.k {
+			c.terms[t.term].posts = append(p, slot) // the usual case: the newest key
+		} else {
+			c.terms[t.term].posts = slices.Insert(p, c.postPos(p, slot), slot)
+		}
+	}
+}
+
+func (c *postingsCache) remove(slot uint32) {
+	d := &c.docs[slot]
+	for _, t := range d.terms {
+		ct := &c.terms[t.term]
+		if i := c.postPos(ct.posts, slot); i < len(ct.posts) && ct.posts[i] == slot {
+			ct.posts = slices.Delete(ct.posts, i, i+1)
+		}
+		if len(ct.posts) == 0 {
+			delete(c.termIdx, ct.hash)
+			ct.posts = nil
+			c.freeTerm = append(c.freeTerm, t.term)
+		}
+	}
+	tl := c.timeline[d.owner]
+	if i := c.timelinePos(slot); i < len(tl) && tl[i] == slot {
+		c.timeline[d.owner] = slices.Delete(tl, i, i+1)
+	}
+	delete(c.byID, d.id)
+	c.n--
+	c.totalLen -= int64(d.length)
+	*d = cacheDoc{}
+	c.freeDocs = append(c.freeDocs, slot)
+}
+
+// cacheFilter is a Filter compiled against the cache's owner and
+// permission numbers.
+type cacheFilter struct {
+	none    bool // nothing can pass
+	owner   int64
+	now     int64
+	expired bool // IncludeExpired
+	all     bool // a clause without conditions
+	clauses []cacheClause
+}
+
+type cacheClause struct {
+	perm, owner int // -1: any
+	user        string
+	groups      []string
+	share       bool
+}
+
+func (c *postingsCache) compile(f Filter) cacheFilter {
+	cf := cacheFilter{owner: -1, now: f.Now.UnixMicro(), expired: f.IncludeExpired}
+	if f.OwnerID != "" {
+		o, ok := c.owners[f.OwnerID]
+		if !ok {
+			cf.none = true
+			return cf
+		}
+		cf.owner = int64(o)
+	}
+	for _, cl := range f.Any {
+		if cl.Permission == "" && cl.OwnerID == "" && cl.SharedWithUser == "" && len(cl.SharedWithGroups) == 0 {
+			cf.all = true
+			cf.clauses = nil
+			return cf
+		}
+		cc := cacheClause{perm: -1, owner: -1, user: cl.SharedWithUser, groups: cl.SharedWithGroups,
+			share: cl.SharedWithUser != "" || len(cl.SharedWithGroups) > 0}
+		if cl.Permission != "" {
+			p, ok := c.perms[cl.Permission]
+			if !ok {
+				continue // no memory has this permission
+			}
+			cc.perm = int(p)
+		}
+		if cl.OwnerID != "" {
+			o, ok := c.owners[cl.OwnerID]
+			if !ok {
+				continue
+			}
+			cc.owner = int(o)
+		}
+		cf.clauses = append(cf.clauses, cc)
+	}
+	if len(cf.clauses) == 0 {
+		cf.none = true
+	}
+	return cf
+}
+
+func (f *cacheFilter) pass(d *cacheDoc) bool {
+	if f.owner >= 0 && int64(d.owner) != f.owner {
+		return false
+	}
+	if !f.expired && d.expires <= f.now {
+		return false
+	}
+	if f.all {
+		return true
+	}
+	for i := range f.clauses {
+		cl := &f.clauses[i]
+		if cl.perm >= 0 && int(d.perm) != cl.perm {
+			continue
+		}
+		if cl.owner >= 0 && int(d.owner) != cl.owner {
+			continue
+		}
+		if !cl.share {
+			return true
+		}
+		for _, s := range d.shares {
+			if (!s.group && s.principal == cl.user && cl.user != "") || (s.group && slices.Contains(cl.groups, s.principal)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// cacheScore is one scored or receiving memory during ranking.
+type cacheScore struct {
+	slot      uint32
+	score     float64 // own BM25 (candidates)
+	near, far float64
+	total     float64
+	cand      bool
+}
+
+// rank is runSearch over the cache (c.mu read-locked).
+func (c *postingsCache) rank(q KeywordQuery) []KeywordHit {
+	if q.Limit <= 0 || len(q.Filter.Any) == 0 || len(q.Terms) == 0 || c.n == 0 || c.totalLen == 0 {
+		return nil
+	}
+	n := c.n
+	avg := float64(c.totalLen) / float64(n)
+	type qterm struct {
+		hash int64
+		idx  uint32
+		df   int
+		w    float64
+	}
+	var present []qterm
+	for t, qw := range q.Terms {
+		idx, ok := c.termIdx[t]
+		if !ok {
+			continue
+		}
+		df := len(c.terms[idx].posts)
+		w := qw * IDF(n, df)
+		if q.IDFPower > 0 && q.IDFPower != 1 {
+			w = qw * math.Pow(IDF(n, df), q.IDFPower)
+		}
+		present = append(present, qterm{t, idx, df, w})
+	}
+	if len(present) == 0 {
+		return nil
+	}
+	slices.SortFunc(present, func(x, y qterm) int {
+		if x.df != y.df {
+			return x.df - y.df
+		}
+		return cmp.Compare(x.hash, y.hash)
+	})
+	nRare, sum := len(present), 0
+	if q.Budget > 0 {
+		for i, t := range present {
+			if i > 0 && sum+t.df > q.Budget {
+				nRare = i
+				break
+			}
+			sum += t.df
+		}
+	}
+	capped := q.Budget > 0 && nRare == 1 && present[0].df > q.Budget
+	f := c.compile(q.Filter)
+	if f.none {
+		return nil
+	}
+	k1, b := q.K1, q.B
+	bm25 := func(w float64, tf uint32, dlen int32) float64 {
+		t := float64(tf)
+		return w * t * (k1 + 1) / (t + k1*(1-b+b*float64(dlen)/avg))
+	}
+	// candidates: the rare terms' postings passing the filter
+	var cands []uint32
+	if nRare == 1 {
+		posts := c.terms[present[0].idx].posts
+		if capped {
+			for i := len(posts) - 1; i >= 0 && len(cands) < q.Budget; i-- {
+				if f.pass(&c.docs[posts[i]]) {
+					cands = append(cands, posts[i])
+				}
+			}
+		} else {
+			for _, s := range posts {
+				if f.pass(&c.docs[s]) {
+					cands = append(cands, s)
+				}
+			}
+		}
+	} else {
+		seen := make(map[uint32]struct{}, sum)
+		for _, t := range present[:nRare] {
+			for _, s := range c.terms[t.idx].posts {
+				if _, ok := seen[s]; ok {
+					continue
+				}
+				seen[s] = struct{}{}
+				if f.pass(&c.docs[s]) {
+					cands = append(cands, s)
+				}
+			}
+		}
+	}
+	if len(cands) == 0 {
+		return nil
+	}
+	// score: the rare terms' part, then the other terms' (as the SQL adds them)
+	scored := make([]cacheScore, len(cands))
+	for i, s := range cands {
+		d := &c.docs[s]
+		var part, other float64
+		for _, dt := range d.terms {
+			for j := range present {
+				if present[j].idx == dt.term {
+					if j < nRare {
+						part += bm25(present[j].w, dt.tf, d.length)
+					} else {
+						other += bm25(present[j].w, dt.tf, d.length)
+					}
+					break
+				}
+			}
+		}
+		scored[i] = cacheScore{slot: s, score: part + other, cand: true}
+	}
+	byID := func(x, y cacheScore) int {
+		if x.total != y.total {
+			return cmp.Compare(y.total, x.total)
+		}
+		return strings.Compare(c.docs[x.slot].id, c.docs[y.slot].id)
+	}
+	if q.ContextNear == 0 && q.ContextFar == 0 {
+		for i := range scored {
+			scored[i].total = scored[i].score
+		}
+		best := bestN(scored, q.Limit, byID)
+		out := make([]KeywordHit, len(best))
+		for i, x := range best {
+			out[i] = KeywordHit{ID: c.docs[x.slot].id, Score: x.score, BM25: x.score}
+		}
+		return out
+	}
+	// context: the best lenders lend to their ±1 (near) and ±2 (far)
+	// neighbours in the owner's timeline
+	byKey := func(x, y cacheScore) int {
+		if x.score != y.score {
+			return cmp.Compare(y.score, x.score)
+		}
+		return cmp.Compare(c.docs[x.slot].k, c.docs[y.slot].k)
+	}
+	lenders := scored
+	if q.ContextLenders > 0 && len(scored) > q.ContextLenders {
+		lenders = bestN(scored, q.ContextLenders, byKey)
+	}
+	g := make(map[uint32]int, len(scored)+4*len(lenders))
+	for i, x := range scored {
+		g[x.slot] = i
+	}
+	all := scored
+	lend := func(to uint32, v float64, far bool) {
+		i, ok := g[to]
+		if !ok {
+			i = len(all)
+			g[to] = i
+			all = append(all, cacheScore{slot: to})
+		}
+		if far {
+			all[i].far = max(all[i].far, v)
+		} else {
+			all[i].near = max(all[i].near, v)
+		}
+	}
+	for _, l := range lenders {
+		tl := c.timeline[c.docs[l.slot].owner]
+		p := c.timelinePos(l.slot)
+		for _, o := range [4]struct {
+			off int
+			far bool
+		}{{-1, false}, {1, false}, {-2, true}, {2, true}} {
+			if j := p + o.off; j >= 0 && j < len(tl) {
+				lend(tl[j], l.score, o.far)
+			}
+		}
+	}
+	for i := range all {
+		all[i].total = all[i].score + q.ContextNear*all[i].near + q.ContextFar*all[i].far
+	}
+	byTotal := func(x, y cacheScore) int {
+		if x.total != y.total {
+			return cmp.Compare(y.total, x.total)
+		}
+		return cmp.Compare(c.docs[x.slot].k, c.docs[y.slot].k)
+	}
+	res := func(rows []cacheScore) []cacheScore {
+		var out []cacheScore
+		for _, x := range rows {
+			if x.cand || f.pass(&c.docs[x.slot]) {
+				out = append(out, x)
+			}
+		}
+		return out
+	}
+	var picked []cacheScore
+	if best := q.Limit * overfetch; len(all) > best {
+		// the quick form reads only the best totals; too few passing
+		// the filter sends it to the exact form, as in runSearch
+		if picked = res(bestN(all, best, byTotal)); len(picked) < q.Limit {
+			picked = res(all)
+		}
+	} else {
+		picked = res(all)
+	}
+	picked = bestN(picked, q.Limit, byID)
+	out := make([]KeywordHit, 0, len(picked))
+	for _, x := range picked {
+		out = append(out, KeywordHit{ID: c.docs[x.slot].id, Score: x.total, BM25: x.score, Near: x.near, Far: x.far})
+	}
+	return out
+}
+
+// bestN returns the n first of xs in the order of cmpf (a total order),
+// sorted, without sorting xs: a bounded heap whose root is the worst kept.
+func bestN(xs []cacheScore, n int, cmpf func(x, y cacheScore) int) []cacheScore {
+	if n <= 0 {
+		return nil
+	}
+	if len(xs) <= n {
+		out := slices.Clone(xs)
+		slices.SortFunc(out, cmpf)
+		return out
+	}
+	h := make([]cacheScore, 0, n)
+	down := func(i int) {
+		for {
+			w := i
+			if l := 2*i + 1; l < len(h) && cmpf(h[l], h[w]) > 0 {
+				w = l
+			}
+			if r := 2*i + 2; r < len(h) && cmpf(h[r], h[w]) > 0 {
+				w = r
+			}
+			if w == i {
+				return
+			}
+			h[i], h[w] = h[w], h[i]
+			i = w
+		}
+	}
+	for _, x := range xs {
+		if len(h) < n {
+			h = append(h, x)
+			for i := len(h) - 1; i > 0; {
+				p := (i - 1) / 2
+				if cmpf(h[i], h[p]) <= 0 {
+					break
+				}
+				h[i], h[p] = h[p], h[i]
+				i = p
+			}
+			continue
+		}
+		if cmpf(x, h[0]) < 0 {
+			h[0] = x
+			down(0)
+		}
+	}
+	slices.SortFunc(h, cmpf)
+	return h
+}

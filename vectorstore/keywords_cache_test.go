@@ -1,0 +1,328 @@
+package vectorstore
+
+import (
+	"context"
+	"fmt"
+	"math"
+	mrand "math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/picard-mcp/picard/internal/testpg"
+)
+
+// loadCacheNow fills k's postings cache synchronously.
+func loadCacheNow(t testing.TB, k *sqlKeywords) {
+	t.Helper()
+	k.cache.state.Store(cacheLoading)
+	k.loadCache(context.Background())
+	if k.cache.state.Load() != cacheReady {
+		t.Fatal("postings cache did not load")
+	}
+}
+
+// cachedSearch ranks q from the cache (syncing it first) and fails when
+// the cache would leave the search to SQL.
+func cachedSearch(t testing.TB, k *sqlKeywords, q KeywordQuery) []KeywordHit {
+	t.Helper()
+	hits, ok, err := k.searchCached(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ok {
+		t.Fatal("postings cache not ready")
+	}
+	return hits
+}
+
+// sameHits fails unless a and b rank the same memories with the same
+// scores (memories whose scores tie within rounding may swap places).
+func sameHits(t testing.TB, what string, a, b []KeywordHit) {
+	t.Helper()
+	if len(a) != len(b) {
+		t.Fatalf("%s: %d hits from the cache, %d from SQL\ncache %v\nsql   %v", what, len(a), len(b), a, b)
+	}
+	near := func(x, y float64) bool { return math.Abs(x-y) <= 1e-9*math.Max(1, math.Abs(y)) }
+	for i := range a {
+		x, y := a[i], b[i]
+		if !near(x.Score, y.Score) || !near(x.BM25, y.BM25) && x.ID == y.ID || !near(x.Near, y.Near) && x.ID == y.ID || !near(x.Far, y.Far) && x.ID == y.ID {
+			t.Fatalf("%s rank %d: cache %+v, sql %+v", what, i, x, y)
+		}
+		if x.ID != y.ID {
+			// a tie: the other must be at a neighbouring place with the same score
+			if (i+1 >= len(b) || b[i+1].ID != x.ID || !near(b[i+1].Score, x.Score)) && (i == 0 || b[i-1].ID != x.ID) {
+				t.Fatalf("%s rank %d: cache %+v, sql %+v", what, i, x, y)
+			}
+		}
+	}
+}
+
+// cacheCorpus is n memories of 40 owners: a Zipf vocabulary, codes that
+// occur once, every permission, shares to users and groups, some expired
+// and some expiring, creation times that collide (ties in the timeline).
+func cacheCorpus(h *TermHasher, n int, seed uint64) ([]KeywordDoc, []string) {
+	r := mrand.New(mrand.NewPCG(seed, 3))
+	docs, queries := zipfDocs(h, n)
+	for i := range docs {
+		m := &docs[i].Meta
+		m.OwnerID = fmt.Sprintf("owner-%03d", r.IntN(40))
+		m.CreatedAt = kwBase.Add(time.Duration(r.IntN(n/2+1)) * time.Second)
+		m.SharedUsers, m.SharedGroups = nil, nil
+		switch p := r.IntN(10); {
+		case p < 4:
+			m.Permission = "private"
+		case p < 7:
+			m.Permission = "public"
+		case p < 9:
+			m.Permission = "shared"
+			m.SharedUsers = []string{fmt.Sprintf("owner-%03d", r.IntN(40))}
+			if r.IntN(3) == 0 {
+				m.SharedGroups = []string{fmt.Sprintf("group-%d", r.IntN(4))}
+			}
+		default:
+			m.Permission = "statistical"
+		}
+		switch e := r.IntN(20); {
+		case e == 0:
+			m.ExpiresAt = kwBase.Add(-time.Hour)
+		case e < 3:
+			m.ExpiresAt = kwBase.Add(time.Duration(1+r.IntN(48)) * time.Hour)
+		}
+		if i%7 == 0 {
+			code := fmt.Sprintf("ref-%06x", r.Uint32()&0xffffff)
+			docs[i].Terms[h.Hash(code)]++
+			docs[i].Len++
+			queries = append(queries, code)
+		}
+	}
+	return docs, queries
+}
+
+func cacheViewers(r *mrand.Rand) Filter {
+	u := fmt.Sprintf("owner-%03d", r.IntN(40))
+	now := kwBase.Add(time.Duration(r.IntN(30)) * time.Hour)
+	switch r.IntN(6) {
+	case 0: // own memories only
+		return Filter{Any: []Clause{{OwnerID: u}}, OwnerID: u, Now: now}
+	case 1: // own only, expired included
+		return Filter{Any: []Clause{{OwnerID: u}}, OwnerID: u, Now: now, IncludeExpired: true}
+	case 2: // an owner's public memories (personas)
+		return Filter{Any: []Clause{{Permission: "public"}}, OwnerID: fmt.Sprintf("owner-%03d", r.IntN(40)), Now: now}
+	case 3: // a clause matching everything
+		return Filter{Any: []Clause{{}}, Now: now}
+	case 4: // a permission nobody uses, and an unknown owner
+		return Filter{Any: []Clause{{Permission: "nobody"}, {OwnerID: "owner-999"}}, Now: now}
+	default: // everything the viewer may read, groups too
+		return Filter{Any: []Clause{{OwnerID: u}, {Permission: "public"},
+			{Permission: "shared", SharedWithUser: u, SharedWithGroups: []string{fmt.Sprintf("group-%d", r.IntN(4))}}}, Now: now}
+	}
+}
+
+func compareCacheSQL(t *testing.T, k *sqlKeywords, h *TermHasher, queries []string, seed uint64, rounds int) {
+	t.Helper()
+	r := mrand.New(mrand.NewPCG(seed, 9))
+	optsList := []KeywordQuery{
+		{K1: 1.2, B: 0.3, IDFPower: 2, ContextNear: 0.5, ContextFar: 0.5, ContextLenders: 50, Budget: 2000}, // the defaults
+		{K1: 1.2, B: 0.3, IDFPower: 2, ContextNear: 0.5, ContextFar: 0.5, ContextLenders: 5, Budget: 300},
+		{K1: 0.9, B: 0.75},
+		{K1: 1.2, B: 0.3, ContextNear: 0.7, ContextFar: 0.2, Budget: 50},
+	}
+	for i := range rounds {
+		q := optsList[i%len(optsList)]
+		text := queries[r.IntN(len(queries))]
+		if r.IntN(3) == 0 {
+			text += " " + queries[r.IntN(len(queries))]
+		}
+		q.Terms = (&Hybrid{Hasher: h}).QueryTerms(text)
+		q.Filter = cacheViewers(r)
+		q.Limit = []int{1, 5, 15, 50}[r.IntN(4)]
+		want, err := k.searchSQL(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := cachedSearch(t, k, q)
+		sameHits(t, fmt.Sprintf("round %d %q limit %d filter %+v", i, text, q.Limit, q.Filter), got, want)
+	}
+}
+
+// TestKeywordsCacheMatchesSQL: the postings cache ranks exactly as the
+// SQL statement does, on both engines, after a load and after updates,
+// deletes and a reset that it follows by syncing.
+func TestKeywordsCacheMatchesSQL(t *testing.T) {
+	for _, engine := range []string{"sqlite", "postgres"} {
+		t.Run(engine, func(t *testing.T) {
+			var k *sqlKeywords
+			if engine == "sqlite" {
+				k, _ = openSQLiteKW(t)
+			} else {
+				k = openPGKW(t)
+			}
+			h := testHasher(t)
+			docs, queries := cacheCorpus(h, 4000, 1)
+			indexAll(t, k, docs[:3000])
+			loadCacheNow(t, k)
+			compareCacheSQL(t, k, h, queries, 1, 150)
+
+			// more memories, updates (new terms, owners, permissions,
+			// times) and deletes, written after the load
+			indexAll(t, k, docs[3000:])
+			more, _ := cacheCorpus(h, 4000, 2)
+			var upd []KeywordDoc
+			for i := 0; i < 4000; i += 9 {
+				d := more[i]
+				d.ID = docs[i].ID
+				upd = append(upd, d)
+			}
+			indexAll(t, k, upd)
+			var del []string
+			for i := 5; i < 4000; i += 13 {
+				del = append(del, docs[i].ID)
+			}
+			if err := k.DeleteDocs(context.Background(), del...); err != nil {
+				t.Fatal(err)
+			}
+			// an id deleted and written again before the cache syncs
+			if err := k.DeleteDocs(context.Background(), docs[10].ID); err != nil {
+				t.Fatal(err)
+			}
+			indexAll(t, k, []KeywordDoc{docs[10]})
+			compareCacheSQL(t, k, h, queries, 2, 150)
+
+			// an update that keeps the memory's key (as a permission or
+			// expiry change may): rows changed in place, then noted
+			var inPlace []any
+			var inPlaceIDs []string
+			for i := 1; i < 4000; i += 17 {
+				inPlace = append(inPlace, docs[i].ID)
+				inPlaceIDs = append(inPlaceIDs, docs[i].ID)
+			}
+			a := sqlArgs{}
+			in := placeholders(&a, inPlace...)
+			if _, err := k.db.Exec(k.sql(`UPDATE {docs} SET permission = 'public', expires_at = NULL WHERE id IN (`+in+`)`), a...); err != nil {
+				t.Fatal(err)
+			}
+			k.noteWrite(inPlaceIDs...)
+			compareCacheSQL(t, k, h, queries, 6, 100)
+			if k.cache.n != 4000-len(del) {
+				t.Fatalf("cache holds %d memories, want %d", k.cache.n, 4000-len(del))
+			}
+
+			if err := k.ResetKeywords(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if hits := cachedSearch(t, k, KeywordQuery{Terms: (&Hybrid{Hasher: h}).QueryTerms(queries[0]), Filter: Filter{Any: []Clause{{}}}, Limit: 5}); len(hits) != 0 {
+				t.Fatalf("after a reset the cache still finds %v", hits)
+			}
+			indexAll(t, k, docs[:500])
+			compareCacheSQL(t, k, h, queries, 3, 40)
+		})
+	}
+}
+
+// TestKeywordsCacheOtherProcess: on PostgreSQL another process (here a
+// second index on the same schema) writes and deletes; the first one's
+// cache follows at its next search.
+func TestKeywordsCacheOtherProcess(t *testing.T) {
+	dsn := testpg.DSN(t)
+	schema := testSchema(t, dsn)
+	s1, s2 := openTestPGSchema(t, dsn, schema), openTestPGSchema(t, dsn, schema)
+	k1i, err := s1.Keywords()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, err := s2.Keywords()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k1 := k1i.(*sqlKeywords)
+	h := testHasher(t)
+	docs, queries := cacheCorpus(h, 1500, 4)
+	indexAll(t, k1, docs[:1000])
+	loadCacheNow(t, k1)
+	indexAll(t, k2, docs[1000:])
+	var del []string
+	for i := 3; i < 1500; i += 11 {
+		del = append(del, docs[i].ID)
+	}
+	if err := k2.DeleteDocs(context.Background(), del...); err != nil {
+		t.Fatal(err)
+	}
+	all := Filter{Any: []Clause{{}}, IncludeExpired: true}
+	for _, i := range []int{1001, 1499, 3, 14} {
+		q := KeywordQuery{Terms: map[int64]float64{}, Filter: all, Limit: 20, K1: 1.2, B: 0.3}
+		for term := range docs[i].Terms {
+			q.Terms[term] = 1
+		}
+		got := cachedSearch(t, k1, q)
+		found := slices.ContainsFunc(got, func(x KeywordHit) bool { return x.ID == docs[i].ID })
+		deleted := (i-3)%11 == 0
+		if found == deleted {
+			t.Errorf("memory %d (deleted by the other process: %v): cache search returned %v", i, deleted, got)
+		}
+	}
+	compareCacheSQL(t, k1, h, queries, 5, 60)
+
+	// the other process changes a memory in place (same key, same stats
+	// row: a permission change) and announces it; the first one's cache
+	// drops it from public searches without any write of its own
+	pub := -1
+	for i := 0; i < 1500 && pub < 0; i++ {
+		if docs[i].Meta.Permission == "public" && docs[i].Meta.ExpiresAt.IsZero() && (i-3)%11 != 0 {
+			pub = i
+		}
+	}
+	q := KeywordQuery{Terms: map[int64]float64{}, Filter: Filter{Any: []Clause{{Permission: "public"}}, Now: kwBase}, Limit: 50, K1: 1.2, B: 0.3}
+	for term := range docs[pub].Terms {
+		q.Terms[term] = 1
+	}
+	has := func() bool {
+		return slices.ContainsFunc(cachedSearch(t, k1, q), func(x KeywordHit) bool { return x.ID == docs[pub].ID })
+	}
+	if !has() {
+		t.Fatalf("public memory %s not found before the change", docs[pub].ID)
+	}
+	k2s := k2.(*sqlKeywords)
+	if _, err := k2s.db.Exec(k2s.sql(`UPDATE {docs} SET permission = 'private' WHERE id = $1`), docs[pub].ID); err != nil {
+		t.Fatal(err)
+	}
+	k2s.noteWrite(docs[pub].ID)
+	deadline := time.Now().Add(10 * time.Second)
+	for has() {
+		if time.Now().After(deadline) {
+			t.Fatal("another process's permission change never reached this process's cache")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	compareCacheSQL(t, k1, h, queries, 7, 40)
+}
+
+// TestKeywordsCacheReloadsAfterBulkWrites: more writes than the cache
+// remembers ids of (a reindex) send searches to SQL while the cache
+// reloads in the background, then the cache ranks again, current.
+func TestKeywordsCacheReloadsAfterBulkWrites(t *testing.T) {
+	old := maxPending
+	maxPending = 50
+	t.Cleanup(func() { maxPending = old })
+	k, _ := openSQLiteKW(t)
+	h := testHasher(t)
+	docs, queries := cacheCorpus(h, 600, 8)
+	indexAll(t, k, docs[:300])
+	loadCacheNow(t, k)
+	indexAll(t, k, docs[300:])
+	q := KeywordQuery{Terms: (&Hybrid{Hasher: h}).QueryTerms(queries[0]), Filter: Filter{Any: []Clause{{}}, IncludeExpired: true}, Limit: 10, K1: 1.2, B: 0.3}
+	if _, ok, err := k.searchCached(context.Background(), q); err != nil || ok {
+		t.Fatalf("after a bulk write the cache answered (ok %v, err %v) instead of reloading", ok, err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for k.cache.state.Load() != cacheReady {
+		if time.Now().After(deadline) {
+			t.Fatal("the cache never finished reloading")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if k.cache.n != 600 {
+		t.Fatalf("cache holds %d memories after the reload, want 600", k.cache.n)
+	}
+	compareCacheSQL(t, k, h, queries, 9, 60)
+}
