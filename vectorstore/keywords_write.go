@@ -23,9 +23,12 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 )
 
 // wsql is sql for write statements whose $n placeholders appear once each,
@@ -709,6 +712,56 @@ func (k *sqlKeywords) ResetKeywords(ctx context.Context) error {
 	}
 	if err := tx.Commit(); err != nil {
 		return k.wrapErr("reset", err)
+	}
+	return nil
+}
+
+// kwCheckpointEvery is how often the SQLite keyword index's write-ahead log
+// is copied into its database file.
+const kwCheckpointEvery = 250 * time.Millisecond
+
+// startCheckpointer runs the SQLite keyword index's WAL checkpoints on a
+// connection of their own, every kwCheckpointEvery, instead of inside the
+// indexer's commits (the index's connections open with
+// wal_autocheckpoint=0). A PASSIVE checkpoint runs beside the writer and
+// the readers; the indexer's pass no longer stops for one (they were most
+// of its wall time on a busy disk, and writers wait for the indexer when
+// its backlog is full). Commits stay fully synced.
+func (k *sqlKeywords) startCheckpointer(path string) error {
+	q := url.Values{}
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)"} {
+		q.Add("_pragma", p)
+	}
+	ck, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return fmt.Errorf("open keyword index checkpointer: %w", err)
+	}
+	ck.SetMaxOpenConns(1)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(kwCheckpointEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+			var busy, log, done int
+			_ = ck.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &done)
+		}
+	}()
+	var once sync.Once
+	k.stopCk = func() {
+		once.Do(func() {
+			close(stop)
+			wg.Wait()
+			// the last connection to close checkpoints the rest
+			_ = ck.Close()
+		})
 	}
 	return nil
 }
