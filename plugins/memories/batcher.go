@@ -69,6 +69,27 @@ func (s *Service) indexLater(ctx context.Context, id string) {
 	s.enqueueIndex(ctx, id, false)
 }
 
+// indexAllLater queues ids for the indexer without waiting for the
+// backlog: an import's memories are committed already and arrive in bulk;
+// the writes after it wait for the backlog instead.
+func (s *Service) indexAllLater(ids []string) {
+	x := &s.idx
+	x.mu.Lock()
+	x.queue = append(x.queue, ids...)
+	x.queued += uint64(len(ids))
+	if x.closed {
+		x.mu.Unlock()
+		s.Kick()
+		return
+	}
+	if !x.running {
+		x.running = true
+		x.wg.Add(1)
+		go s.drainIndex()
+	}
+	x.mu.Unlock()
+}
+
 // deleteLater queues the tombstones for the indexer.
 func (s *Service) deleteLater(ctx context.Context) {
 	s.enqueueIndex(ctx, "", true)
