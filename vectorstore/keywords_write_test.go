@@ -292,3 +292,74 @@ func TestWriteSQLPlaceholders(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkKeywordIndexDocs measures the keyword index's write per memory
+// as Picard's indexer makes it: batches of 128 memories of 13 words, 10
+// owners, into an index of 10k memories. us/doc is CPU-bound wall time.
+//
+//	go test -run '^$' -bench KeywordIndexDocs ./vectorstore/
+func BenchmarkKeywordIndexDocs(b *testing.B) {
+	const batch, base = 128, 10_000
+	vocab := strings.Fields(`apple river mountain coffee meeting garden project birthday concert
+		travel paris london recipe pasta guitar lesson doctor dentist invoice budget report marathon
+		training book novel movie family sister brother friend dinner lunch breakfast holiday beach`)
+	r := mrand.New(mrand.NewPCG(1, 2))
+	h := testHasher(b)
+	text := func() string {
+		w := []string{"remember"}
+		for range 12 {
+			w = append(w, vocab[r.IntN(len(vocab))])
+		}
+		return strings.Join(w, " ")
+	}
+	mk := func(i int) KeywordDoc {
+		return doc(h, fmt.Sprintf("m%07d", i), text(), Meta{OwnerID: fmt.Sprintf("owner-%d", i%10), Permission: "private", CreatedAt: kwBase.Add(time.Duration(i) * time.Millisecond)})
+	}
+	setup := func(b *testing.B) (*sqlKeywords, []KeywordDoc) {
+		k, err := openSQLiteKeywords(b.TempDir() + "/kw.db")
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { k.Close() })
+		docs := make([]KeywordDoc, base)
+		for i := range docs {
+			docs[i] = mk(i)
+		}
+		indexAll(b, k, docs)
+		return k, docs
+	}
+	run := func(b *testing.B, k *sqlKeywords, next func(i int) KeywordDoc) {
+		b.ResetTimer()
+		n := 0
+		for i := 0; i < b.N; i++ {
+			docs := make([]KeywordDoc, batch)
+			for j := range docs {
+				docs[j] = next(n)
+				n++
+			}
+			if err := k.IndexDocs(context.Background(), docs...); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(n), "us/doc")
+	}
+	b.Run("new", func(b *testing.B) {
+		k, _ := setup(b)
+		run(b, k, func(i int) KeywordDoc { return mk(base + i) })
+	})
+	b.Run("new text", func(b *testing.B) {
+		k, docs := setup(b)
+		run(b, k, func(i int) KeywordDoc {
+			d := docs[r.IntN(len(docs))]
+			return doc(h, d.ID, text(), d.Meta)
+		})
+	})
+	b.Run("permission", func(b *testing.B) {
+		k, docs := setup(b)
+		run(b, k, func(i int) KeywordDoc {
+			d := docs[r.IntN(len(docs))]
+			d.Meta.Permission = []string{"public", "private"}[i%2]
+			return d
+		})
+	})
+}
