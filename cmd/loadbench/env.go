@@ -332,10 +332,11 @@ func (env *environment) setup(ctx context.Context, p *picard) error {
 		return err
 	}
 	if env.o.Seed == "import" {
-		if err := env.seedImport(ctx, p); err != nil {
+		markers, err := env.seedImport(ctx, p)
+		if err != nil {
 			return err
 		}
-		return settle(ctx, clients[0])
+		return env.settleImport(ctx, p, markers)
 	}
 	// seed: each connection submits its share
 	var wg sync.WaitGroup
@@ -377,9 +378,13 @@ const importLines = 20_000
 // (POST /api/memories/import, the real write path for many memories: one
 // transaction per import, indexed in the background like any write).
 // Users import in parallel, each its share in parts of importLines.
-func (env *environment) seedImport(ctx context.Context, p *picard) error {
+//
+// It returns one marker per user: a word only that user's last imported
+// memory holds, and that memory's id (see settleImport).
+func (env *environment) seedImport(ctx context.Context, p *picard) ([]seedMarker, error) {
 	var wg sync.WaitGroup
 	errc := make(chan error, len(env.users))
+	markers := make([]seedMarker, len(env.users))
 	per := (env.o.Memories + len(env.users) - 1) / len(env.users)
 	for i := range env.users {
 		n := min(per, env.o.Memories-i*per)
@@ -395,10 +400,15 @@ func (env *environment) seedImport(ctx context.Context, p *picard) error {
 				var body bytes.Buffer
 				enc := json.NewEncoder(&body)
 				var ids []string
-				for range min(importLines, n-lo) {
+				for j := range min(importLines, n-lo) {
 					id := uuid.NewString()
 					ids = append(ids, id)
-					if err := enc.Encode(map[string]any{"kind": "memory", "id": id, "text": "remember " + sentence(rng, 12), "permission": "private"}); err != nil {
+					text := "remember " + sentence(rng, 12)
+					if lo+j == n-1 {
+						markers[i] = seedMarker{user: i, id: id, word: fmt.Sprintf("seedmark%08x", rng.Uint32())}
+						text += " " + markers[i].word
+					}
+					if err := enc.Encode(map[string]any{"kind": "memory", "id": id, "text": text, "permission": "private"}); err != nil {
 						errc <- err
 						return
 					}
@@ -415,7 +425,47 @@ func (env *environment) seedImport(ctx context.Context, p *picard) error {
 	}
 	wg.Wait()
 	close(errc)
-	return <-errc
+	if err := <-errc; err != nil {
+		return nil, err
+	}
+	return markers, nil
+}
+
+// seedMarker is a word only one memory holds.
+type seedMarker struct {
+	user     int
+	id, word string
+}
+
+// settleImport waits until every user's last imported memory is found by
+// query_memory. Picard indexes what an import wrote in the background, in
+// order, and a search waits for earlier writes at most 3 s; so seeding
+// ends only when the last memory, and so every one, is indexed.
+func (env *environment) settleImport(ctx context.Context, p *picard, markers []seedMarker) error {
+	for _, m := range markers {
+		if m.id == "" {
+			continue // a user with nothing to import
+		}
+		cl := newMCPClient(p.base+"/mcp", env.users[m.user].Access, false)
+		if err := cl.initialize(ctx); err != nil {
+			return fmt.Errorf("settle: %w", err)
+		}
+		for {
+			r, err := cl.callTool(ctx, "query_memory", map[string]any{"query": m.word, "limit": 1, "scope": "own"})
+			if err != nil {
+				return fmt.Errorf("settle: %w", err)
+			}
+			if strings.Contains(string(r.StructuredContent), m.id) {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	return nil
 }
 
 func postImport(ctx context.Context, base, access string, body io.Reader, want int) error {

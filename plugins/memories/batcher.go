@@ -34,6 +34,10 @@ const (
 	// acknowledged, so a sustained write rate is one the indexer keeps up
 	// with (and memory use stays bounded).
 	indexerBacklog = 256
+	// indexerBulkBatch is the pass size while the queue is much longer
+	// than the backlog (after a bulk import): larger passes share more of
+	// the per-pass work.
+	indexerBulkBatch = 512
 	// searchWaitMax bounds how long a search waits for the writes
 	// acknowledged before it to be indexed (see waitIndexed).
 	searchWaitMax = 3 * time.Second
@@ -148,6 +152,9 @@ func (s *Service) drainIndex() {
 			return
 		}
 		n := min(len(x.queue), indexerBatch)
+		if len(x.queue) > 4*indexerBacklog {
+			n = indexerBulkBatch
+		}
 		ids := x.queue[:n:n]
 		x.queue = x.queue[n:]
 		tombs := x.tombs
