@@ -48,8 +48,11 @@ func openSQLiteKeywords(path string) (*sqlKeywords, error) {
 	q := url.Values{}
 	// 64 MiB page cache and reads through mmap: at 100k memories the
 	// index is a few hundred MB and queries touch scattered pages
+	// (no automatic checkpoints: a background connection runs them, see
+	// startCheckpointer; statement journals of the multi-row writes in
+	// memory, not in temporary files)
 	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(OFF)",
-		"cache_size(-65536)", "mmap_size(1073741824)"} {
+		"cache_size(-65536)", "mmap_size(1073741824)", "wal_autocheckpoint(0)", "temp_store(MEMORY)"} {
 		q.Add("_pragma", p)
 	}
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
@@ -92,6 +95,10 @@ func openSQLiteKeywords(path string) (*sqlKeywords, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := k.startCheckpointer(path); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return k, nil
 }
 
@@ -103,6 +110,9 @@ func (k *sqlKeywords) Close() error {
 		delete(k.stmts, key)
 	}
 	k.stmtMu.Unlock()
+	if k.stopCk != nil {
+		k.stopCk()
+	}
 	return k.db.Close()
 }
 

@@ -82,7 +82,36 @@ func snowballStem(w string) string {
 			return w
 		}
 	}
-	return english.Stem(w, true)
+	return stems.stem(w)
+}
+
+// stems remembers the stems of the words seen last: the stemmer was a
+// tenth of a memory write's CPU, and texts repeat their words.
+var stems = stemCache{m: map[string]string{}}
+
+// maxStems bounds the stem cache (it starts again empty when full).
+const maxStems = 50_000
+
+type stemCache struct {
+	mu sync.RWMutex
+	m  map[string]string
+}
+
+func (c *stemCache) stem(w string) string {
+	c.mu.RLock()
+	s, ok := c.m[w]
+	c.mu.RUnlock()
+	if ok {
+		return s
+	}
+	s = english.Stem(w, true)
+	c.mu.Lock()
+	if len(c.m) >= maxStems {
+		c.m = make(map[string]string, maxStems)
+	}
+	c.m[strings.Clone(w)] = s
+	c.mu.Unlock()
+	return s
 }
 
 // TermHasher turns terms into keyed hashes: the first 8 bytes of

@@ -23,6 +23,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -330,6 +331,13 @@ func (env *environment) setup(ctx context.Context, p *picard) error {
 	if err != nil {
 		return err
 	}
+	if env.o.Seed == "import" {
+		markers, err := env.seedImport(ctx, p)
+		if err != nil {
+			return err
+		}
+		return env.settleImport(ctx, p, markers)
+	}
 	// seed: each connection submits its share
 	var wg sync.WaitGroup
 	errc := make(chan error, len(clients))
@@ -360,6 +368,132 @@ func (env *environment) setup(ctx context.Context, p *picard) error {
 		return err
 	}
 	return settle(ctx, clients[0])
+}
+
+// importLines is the most lines one seeding import carries (the endpoint
+// takes up to 100,000 lines and 32 MB).
+const importLines = 20_000
+
+// seedImport seeds the memories through each user's bulk import
+// (POST /api/memories/import, the real write path for many memories: one
+// transaction per import, indexed in the background like any write).
+// Users import in parallel, each its share in parts of importLines.
+//
+// It returns one marker per user: a word only that user's last imported
+// memory holds, and that memory's id (see settleImport).
+func (env *environment) seedImport(ctx context.Context, p *picard) ([]seedMarker, error) {
+	var wg sync.WaitGroup
+	errc := make(chan error, len(env.users))
+	markers := make([]seedMarker, len(env.users))
+	per := (env.o.Memories + len(env.users) - 1) / len(env.users)
+	for i := range env.users {
+		n := min(per, env.o.Memories-i*per)
+		if n <= 0 {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			u := &env.users[i]
+			rng := mrand.New(mrand.NewPCG(uint64(i), 2)) //nolint:gosec // deterministic test data
+			for lo := 0; lo < n; lo += importLines {
+				var body bytes.Buffer
+				enc := json.NewEncoder(&body)
+				var ids []string
+				for j := range min(importLines, n-lo) {
+					id := uuid.NewString()
+					ids = append(ids, id)
+					text := "remember " + sentence(rng, 12)
+					if lo+j == n-1 {
+						markers[i] = seedMarker{user: i, id: id, word: fmt.Sprintf("seedmark%08x", rng.Uint32())}
+						text += " " + markers[i].word
+					}
+					if err := enc.Encode(map[string]any{"kind": "memory", "id": id, "text": text, "permission": "private"}); err != nil {
+						errc <- err
+						return
+					}
+				}
+				if err := postImport(ctx, p.base, u.Access, &body, len(ids)); err != nil {
+					errc <- fmt.Errorf("seed: %w", err)
+					return
+				}
+				for _, id := range ids {
+					u.addMemory(id)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	if err := <-errc; err != nil {
+		return nil, err
+	}
+	return markers, nil
+}
+
+// seedMarker is a word only one memory holds.
+type seedMarker struct {
+	user     int
+	id, word string
+}
+
+// settleImport waits until every user's last imported memory is found by
+// query_memory. Picard indexes what an import wrote in the background, in
+// order, and a search waits for earlier writes at most 3 s; so seeding
+// ends only when the last memory, and so every one, is indexed.
+func (env *environment) settleImport(ctx context.Context, p *picard, markers []seedMarker) error {
+	for _, m := range markers {
+		if m.id == "" {
+			continue // a user with nothing to import
+		}
+		cl := newMCPClient(p.base+"/mcp", env.users[m.user].Access, false)
+		if err := cl.initialize(ctx); err != nil {
+			return fmt.Errorf("settle: %w", err)
+		}
+		for {
+			r, err := cl.callTool(ctx, "query_memory", map[string]any{"query": m.word, "limit": 1, "scope": "own"})
+			if err != nil {
+				return fmt.Errorf("settle: %w", err)
+			}
+			if strings.Contains(string(r.StructuredContent), m.id) {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+func postImport(ctx context.Context, base, access string, body io.Reader, want int) error {
+	req, err := http.NewRequestWithContext(ctx, "POST", base+"/api/memories/import", body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	req.Header.Set("Authorization", "Bearer "+access)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("import: HTTP %d: %s", resp.StatusCode, truncate(string(data)))
+	}
+	var res struct {
+		Created int `json:"created"`
+	}
+	if err := json.Unmarshal(data, &res); err != nil || res.Created != want {
+		return fmt.Errorf("import created %d of %d memories: %s", res.Created, want, truncate(string(data)))
+	}
+	return nil
 }
 
 // settle waits until Picard has indexed every write acknowledged so far:
@@ -527,9 +661,13 @@ func (env *environment) profile(ctx context.Context, p *picard, name string) err
 		return err
 	}
 	secs := max(1, int(math.Round(env.o.Duration.Seconds())))
+	kinds := []string{"profile", "allocs"}
+	if env.o.Trace {
+		kinds = append(kinds, "trace")
+	}
 	var wg sync.WaitGroup
-	errs := make([]error, 2)
-	for i, kind := range []string{"profile", "allocs"} {
+	errs := make([]error, len(kinds))
+	for i, kind := range kinds {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -554,7 +692,7 @@ func (env *environment) profile(ctx context.Context, p *picard, name string) err
 				errs[i] = fmt.Errorf("pprof %s: HTTP %d: %s", kind, resp.StatusCode, truncate(string(data)))
 				return
 			}
-			suffix := map[string]string{"profile": ".cpu.pprof", "allocs": ".allocs.pprof"}[kind]
+			suffix := map[string]string{"profile": ".cpu.pprof", "allocs": ".allocs.pprof", "trace": ".trace"}[kind]
 			errs[i] = os.WriteFile(filepath.Join(env.o.ProfileDir, name+suffix), data, 0o600)
 		}()
 	}

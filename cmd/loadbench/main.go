@@ -50,7 +50,8 @@ func main() {
 		return
 	}
 	var o Options
-	flag.IntVar(&o.Memories, "n", 1000, "memories to seed through submit_memory")
+	flag.IntVar(&o.Memories, "n", 1000, "memories to seed")
+	flag.StringVar(&o.Seed, "seed", "import", "how to seed: import (each user's POST /api/memories/import) or submit (submit_memory over MCP, -c connections)")
 	flag.IntVar(&o.Users, "users", 10, "users (each with its own token)")
 	flag.IntVar(&o.Conns, "c", 50, "concurrent keep-alive connections")
 	flag.DurationVar(&o.Duration, "d", 3*time.Second, "duration of each workload")
@@ -58,6 +59,7 @@ func main() {
 	flag.StringVar(&o.Modes, "modes", "stateful,stateless", "comma-separated MCP modes")
 	flag.StringVar(&o.DSN, "dsn", os.Getenv("PICARD_TEST_PG_DSN"), "PostgreSQL+pgvector DSN (a throw-away database is created in it); empty = embedded store")
 	flag.StringVar(&o.ProfileDir, "profile", "", "directory for CPU and allocation profiles of Picard during each workload")
+	flag.BoolVar(&o.Trace, "trace", false, "with -profile, also save an execution trace of each workload (go tool trace)")
 	flag.Parse()
 	if err := Run(context.Background(), os.Stdout, o); err != nil {
 		fmt.Fprintln(os.Stderr, "loadbench:", err)
@@ -72,6 +74,8 @@ type Options struct {
 	Workloads, Modes       string
 	DSN                    string
 	ProfileDir             string
+	Trace                  bool
+	Seed                   string
 }
 
 // Result is one line of the table.
@@ -110,6 +114,12 @@ func Run(ctx context.Context, w io.Writer, o Options) error {
 	if o.Users < 1 || o.Conns < 1 || o.Duration <= 0 {
 		return fmt.Errorf("need -users ≥ 1, -c ≥ 1 and -d > 0")
 	}
+	if o.Seed == "" {
+		o.Seed = "import"
+	}
+	if o.Seed != "import" && o.Seed != "submit" {
+		return fmt.Errorf("unknown -seed %q (import, submit)", o.Seed)
+	}
 	workloads := splitList(o.Workloads)
 	for _, wl := range workloads {
 		if !isWorkload(wl) {
@@ -122,8 +132,8 @@ func Run(ctx context.Context, w io.Writer, o Options) error {
 			return fmt.Errorf("unknown mode %q (stateful, stateless)", m)
 		}
 	}
-	fmt.Fprintf(w, "loadbench: %d memories, %d users, %d connections, %v per line, store %s\n",
-		o.Memories, o.Users, o.Conns, o.Duration, map[bool]string{true: "pgvector", false: "embedded"}[o.DSN != ""])
+	fmt.Fprintf(w, "loadbench: %d memories, %d users, %d connections, %v per line, store %s; load average %s\n",
+		o.Memories, o.Users, o.Conns, o.Duration, map[bool]string{true: "pgvector", false: "embedded"}[o.DSN != ""], loadAverage())
 
 	env, err := newEnvironment(ctx, o)
 	if err != nil {
@@ -151,8 +161,9 @@ func Run(ctx context.Context, w io.Writer, o Options) error {
 				return err
 			}
 			el := time.Since(start)
-			fmt.Fprintf(w, "seeded %d memories for %d users in %v (%.0f memories/s through submit_memory)\n",
-				o.Memories, o.Users, el.Round(time.Millisecond), float64(o.Memories)/el.Seconds())
+			how := map[string]string{"import": "POST /api/memories/import", "submit": "submit_memory"}[o.Seed]
+			fmt.Fprintf(w, "seeded %d memories for %d users in %v (%.0f memories/s through %s, until indexed; load average %s)\n",
+				o.Memories, o.Users, el.Round(time.Millisecond), float64(o.Memories)/el.Seconds(), how, loadAverage())
 		}
 		for _, wl := range workloads {
 			r, err := env.measure(ctx, p, mode, wl)
@@ -178,7 +189,21 @@ func Run(ctx context.Context, w io.Writer, o Options) error {
 	}
 	fmt.Fprintln(w)
 	printTable(w, results, bare)
+	fmt.Fprintf(w, "load average at the end: %s\n", loadAverage())
 	return nil
+}
+
+// loadAverage is the 1-minute load average of the machine ("?" when
+// /proc/loadavg cannot be read): figures of a shared machine need it.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	if f := strings.Fields(string(b)); len(f) > 0 {
+		return f[0]
+	}
+	return "?"
 }
 
 func splitList(s string) []string {

@@ -34,6 +34,10 @@ const (
 	// acknowledged, so a sustained write rate is one the indexer keeps up
 	// with (and memory use stays bounded).
 	indexerBacklog = 256
+	// indexerBulkBatch is the pass size while the queue is much longer
+	// than the backlog (after a bulk import): larger passes share more of
+	// the per-pass work.
+	indexerBulkBatch = 512
 	// searchWaitMax bounds how long a search waits for the writes
 	// acknowledged before it to be indexed (see waitIndexed).
 	searchWaitMax = 3 * time.Second
@@ -67,6 +71,27 @@ type indexer struct {
 // full.
 func (s *Service) indexLater(ctx context.Context, id string) {
 	s.enqueueIndex(ctx, id, false)
+}
+
+// indexAllLater queues ids for the indexer without waiting for the
+// backlog: an import's memories are committed already and arrive in bulk;
+// the writes after it wait for the backlog instead.
+func (s *Service) indexAllLater(ids []string) {
+	x := &s.idx
+	x.mu.Lock()
+	x.queue = append(x.queue, ids...)
+	x.queued += uint64(len(ids))
+	if x.closed {
+		x.mu.Unlock()
+		s.Kick()
+		return
+	}
+	if !x.running {
+		x.running = true
+		x.wg.Add(1)
+		go s.drainIndex()
+	}
+	x.mu.Unlock()
 }
 
 // deleteLater queues the tombstones for the indexer.
@@ -127,6 +152,9 @@ func (s *Service) drainIndex() {
 			return
 		}
 		n := min(len(x.queue), indexerBatch)
+		if len(x.queue) > 4*indexerBacklog {
+			n = indexerBulkBatch
+		}
 		ids := x.queue[:n:n]
 		x.queue = x.queue[n:]
 		tombs := x.tombs

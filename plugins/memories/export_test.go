@@ -20,3 +20,9 @@ func (s *Service) SaveBatch(ctx context.Context, recs []*core.Record) []error {
 	}
 	return errs
 }
+
+// MarkReadySQL is markReadySQL (tests).
+const MarkReadySQL = markReadySQL
+
+// MarkReady is markReady (tests).
+func (s *Service) MarkReady(recs []*core.Record) error { return s.markReady(recs) }

@@ -110,8 +110,14 @@ func Register(app core.App, cfg Config) (*Service, error) {
 			s.closeIndexer()
 			return te.Next()
 		})
+		ckDone := make(chan struct{})
+		go func() {
+			defer close(ckDone)
+			s.runCheckpointer(ctx)
+		}()
 		go func() {
 			defer close(done)
+			defer func() { <-ckDone }()
 			s.checkSpace(ctx)
 			go s.WarmKeywords(ctx)
 			if n, err := s.PurgeExpired(ctx); err != nil {
