@@ -10,6 +10,11 @@ import (
 // UUIDPattern matches the UUID v4 strings used for every client-visible id.
 const UUIDPattern = `^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`
 
+// MemoryIDPattern matches memory ids: UUID v7 from the service (time-ordered,
+// so memories written in the same millisecond keep their order), v4 from the
+// dashboard and from earlier versions.
+const MemoryIDPattern = `^[0-9a-f]{8}-[0-9a-f]{4}-[47][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`
+
 // uuidAutogenerate makes PocketBase generate UUID v4 ids (crypto/rand).
 const uuidAutogenerate = `[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}`
 

@@ -9,6 +9,7 @@ package memories
 import (
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"regexp"
 	"strconv"
 	"strings"
@@ -39,9 +40,9 @@ const (
 	MaxQueryChars    = 2_000
 )
 
-var uuidRE = regexp.MustCompile(pb_migrations.UUIDPattern)
+var uuidRE = regexp.MustCompile(pb_migrations.MemoryIDPattern)
 
-// IsUUID reports whether s is a lowercase UUID v4 string.
+// IsUUID reports whether s is a lowercase UUID v4 or v7 string.
 func IsUUID(s string) bool { return uuidRE.MatchString(s) }
 
 // Memory is a memory as clients see it.
@@ -132,7 +133,12 @@ func (s *Service) Submit(ctx context.Context, ownerID string, in SubmitInput) (*
 		return nil, internal("memories collection", err)
 	}
 	rec := core.NewRecord(col)
-	rec.Id = uuid.NewString() // what the id field's AutogeneratePattern would make, without parsing it
+	id, created, err := newMemoryID()
+	if err != nil {
+		return nil, internal("memory id", err)
+	}
+	rec.Id = id
+	rec.Set("created", created) // the id's own moment: (created, id) is the order of arrival
 	rec.Set("owner", ownerID)
 	rec.Set("text", text)
 	rec.Set("permission", in.Permission)
@@ -144,6 +150,21 @@ func (s *Service) Submit(ctx context.Context, ownerID string, in SubmitInput) (*
 	}
 	s.indexLater(ctx, rec.Id)
 	return s.toMemory(rec, nil)
+}
+
+// newMemoryID returns a UUID v7 and the millisecond it carries. v7 ids from
+// one process increase strictly (google/uuid counts within a millisecond),
+// so memories written in the same millisecond list, page and lend temporal
+// context in the order they arrived, where random v4 ids ordered them by
+// chance.
+func newMemoryID() (string, types.DateTime, error) {
+	u, err := uuid.NewV7()
+	if err != nil { // the system's random source failed
+		return "", types.DateTime{}, err
+	}
+	ms := int64(binary.BigEndian.Uint64(u[:8]) >> 16) //nolint:gosec // 48 bits of milliseconds fit
+	created, err := types.ParseDateTime(time.UnixMilli(ms).UTC())
+	return u.String(), created, err
 }
 
 // UpdateInput is update_memory's arguments; nil means unchanged.
