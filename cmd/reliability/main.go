@@ -37,7 +37,11 @@ type Options struct {
 	Soak     time.Duration // soak length
 	Dir      string        // working directory (binary, data dirs)
 	Only     string        // run only the scenarios whose name contains this
-	bin      string
+	// MaxRSSGrowth fails the soak when its RSS grows by this many percent
+	// or more after the warm-up; 0 prints the growth without judging it
+	// (the short soak of the go test is too short for caches to settle).
+	MaxRSSGrowth float64
+	bin          string
 }
 
 func main() {
@@ -49,6 +53,7 @@ func main() {
 	flag.DurationVar(&o.Outage, "outage", 30*time.Second, "vector store outage length")
 	flag.DurationVar(&o.Soak, "soak", 120*time.Second, "soak length")
 	flag.StringVar(&o.Dir, "dir", "", "working directory (binary, data dirs, diagnostics), kept afterwards; default a temporary one, removed")
+	flag.Float64Var(&o.MaxRSSGrowth, "max-rss-growth", 10, "fail the soak when RSS grows by this many percent or more after its warm-up (0: print only)")
 	flag.StringVar(&o.Only, "only", "", "run only the scenarios whose name contains this (e.g. \"disk full\", soak)")
 	flag.Parse()
 	ctx := context.Background()
