@@ -46,17 +46,17 @@ func openSQLiteKeywords(path string) (*sqlKeywords, error) {
 	}
 	f.Close()
 	q := url.Values{}
-	// Reads go through mmap: queries touch scattered pages of an index of
-	// ~0.75 KB per memory (75 MB at 100k), and reading them with read(2)
-	// into the page cache instead cost query_memory 15-20% more CPU at
-	// 100k. The mapped pages count in RSS as file-backed memory (once: one
-	// connection) and the kernel may drop them under pressure. The page
-	// cache then only holds the pages a write changes: 2 MB (SQLite's
-	// default) cost no measurable CPU against 8 or 64 MiB at 100k, and
-	// modernc's SQLite keeps a cache in up to twice its size of RSS
-	// (docs/performance.md, "Memory").
+	// A 2 MB page cache (SQLite's default) and no mmap. Measured at 100k
+	// memories (docs/performance.md, "Memory"): a larger cache (8 or 64
+	// MiB) saved no CPU, and modernc's SQLite keeps a cache in up to
+	// twice its size of RSS. The 1 GiB mmap this had made query_memory
+	// 15-20% cheaper while it ranked in SQL, but it kept every page the
+	// searches touched resident (~0.75 KB a memory: 75-110 MiB at 100k);
+	// with the in-process postings cache (search branch) ranking searches, the index
+	// is read once at start and at each write, and the mapping only kept
+	// it resident (289 vs 232 MiB peak, the same CPU per search).
 	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(OFF)",
-		"cache_size(-2000)", "mmap_size(1073741824)"} {
+		"cache_size(-2000)", "mmap_size(0)"} {
 		q.Add("_pragma", p)
 	}
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
