@@ -1,7 +1,14 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	crand "crypto/rand"
+	"encoding/json"
 	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -81,4 +88,65 @@ func formatSeries(kb []int64, step int) string {
 		fmt.Fprintf(&b, "%d", kb[i]/1024)
 	}
 	return b.String()
+}
+
+// seedWords make the soak's pre-seeded memories: varied enough that the
+// keyword index has many terms, like real notes.
+var seedWords = strings.Fields(`lighthouse harbour meeting garden project birthday concert travel recipe
+	guitar lesson doctor invoice budget report marathon training novel movie family dinner holiday
+	museum painting piano football swimming deadline launch release server database wedding puppy`)
+
+// seedSoak imports n memories, spread over the users, through each
+// owner's POST /api/memories/import (the same write path as a user's
+// import: encrypted, indexed), so that the soak measures RSS on an
+// instance already holding data, where what the load writes is a small
+// part of the whole, rather than on an empty one whose every cache and
+// index grows with the first thousands of writes.
+func seedSoak(ctx context.Context, base string, users []user, n int) error {
+	hc := &http.Client{Timeout: 5 * time.Minute}
+	rng := rand.New(rand.NewPCG(uint64(n), 11)) //nolint:gosec // test data, not a secret
+	per := (n + len(users) - 1) / len(users)
+	for i, u := range users {
+		k := min(per, n-i*per)
+		if k <= 0 {
+			break
+		}
+		var body bytes.Buffer
+		for range k {
+			words := make([]string, 12)
+			for j := range words {
+				words[j] = seedWords[rng.IntN(len(seedWords))]
+			}
+			line, err := json.Marshal(map[string]any{"id": uuidV4(), "text": "seeded note " + strings.Join(words, " "), "permission": "private"})
+			if err != nil {
+				return err
+			}
+			body.Write(line)
+			body.WriteByte('\n')
+		}
+		req, err := http.NewRequestWithContext(ctx, "POST", base+"/api/memories/import", &body)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+u.access)
+		req.Header.Set("Content-Type", "application/x-ndjson")
+		resp, err := hc.Do(req)
+		if err != nil {
+			return fmt.Errorf("seed import: %w", err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("seed import: HTTP %d: %s", resp.StatusCode, b)
+		}
+	}
+	return nil
+}
+
+func uuidV4() string {
+	var b [16]byte
+	_, _ = crand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

@@ -277,6 +277,15 @@ func soak(ctx context.Context, o Options, dsn string) Row {
 		row.Err = err
 		return row
 	}
+	seeded := ""
+	if o.SoakSeed > 0 {
+		start := time.Now()
+		if err := seedSoak(ctx, s.url(), users, o.SoakSeed); err != nil {
+			row.Err = err
+			return row
+		}
+		seeded = fmt.Sprintf("%d memories imported first (%s); ", o.SoakSeed, time.Since(start).Round(time.Second))
+	}
 	var c counters
 	hc := httpClient(&c)
 	// The baseline: after one call of each kind on every connection (lazy
@@ -386,8 +395,8 @@ func soak(ctx context.Context, o Options, dsn string) Row {
 	if n := ackedEnd - ackedWarm; n > 0 {
 		perMemory = fmt.Sprintf(", %.1f KB per memory written meanwhile (%d)", float64(endStats.heapInuse-warmStats.heapInuse)/1024/float64(n), n)
 	}
-	row.Note += fmt.Sprintf("; RSS after a %s warm-up: mean %d MB in the first fifth after it → %d MB in the last fifth (%s); RSS MB every %s: %s; Go heap in use after GC %.1f→%.1f MB (%s%s), %.1f MB after the load; goroutines %d before load, %d under load, %d after; %d failed requests",
-		warm, rssFrom/1024, rssTo/1024, orDash(row.RSSGrowth), every*5, formatSeries(samples, 5), mb(warmStats.heapInuse), mb(endStats.heapInuse), pct(warmStats.heapInuse, endStats.heapInuse), perMemory, mb(after.heapInuse),
+	row.Note += fmt.Sprintf("; %sRSS after a %s warm-up: mean %d MB in the first fifth after it → %d MB in the last fifth (%s); RSS MB every %s: %s; Go heap in use after GC %.1f→%.1f MB (%s%s), %.1f MB after the load; goroutines %d before load, %d under load, %d after; %d failed requests",
+		seeded, warm, rssFrom/1024, rssTo/1024, orDash(row.RSSGrowth), every*5, formatSeries(samples, 5), mb(warmStats.heapInuse), mb(endStats.heapInuse), pct(warmStats.heapInuse, endStats.heapInuse), perMemory, mb(after.heapInuse),
 		base.goroutines, endStats.goroutines, after.goroutines, failures.Load())
 	if row.Err == nil && failures.Load() > 0 {
 		row.Err = fmt.Errorf("%d requests failed", failures.Load())
