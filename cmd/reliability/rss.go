@@ -150,3 +150,8 @@ func uuidV4() string {
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
+
+// isSeedText is a complete memory of seedSoak: its prefix and its 12 words.
+func isSeedText(text string) bool {
+	return strings.HasPrefix(text, "seeded note ") && len(strings.Fields(text)) == 14
+}
