@@ -79,6 +79,7 @@ func New(opts Options) (*Picard, error) {
 		DefaultDataDir:   opts.DataDir,
 		DataMaxOpenConns: dataConns,
 		DataMaxIdleConns: dataConns,
+		DBConnect:        dbConnect,
 	})
 	if opts.Vectors == nil && subcommand(opts.Args) == "keys" {
 		opts.Vectors = noVectorStore{}

@@ -46,13 +46,20 @@ func openSQLiteKeywords(path string) (*sqlKeywords, error) {
 	}
 	f.Close()
 	q := url.Values{}
-	// 64 MiB page cache and reads through mmap: at 100k memories the
-	// index is a few hundred MB and queries touch scattered pages
-	// (no automatic checkpoints: a background connection runs them, see
+	// A 2 MB page cache (SQLite's default) and no mmap. Measured at 100k
+	// memories (docs/performance.md, "Memory"): a larger cache (8 or 64
+	// MiB) saved no CPU, and modernc's SQLite keeps a cache in up to
+	// twice its size of RSS. The 1 GiB mmap this had made query_memory
+	// 15-20% cheaper while it ranked in SQL, but it kept every page the
+	// searches touched resident (~0.75 KB a memory: 75-110 MiB at 100k);
+	// with the in-process postings cache ranking searches, the index is
+	// read once at start and at each write, and the mapping only kept it
+	// resident (289 vs 232 MiB peak, the same CPU per search). No
+	// automatic checkpoints: a background connection runs them, see
 	// startCheckpointer; statement journals of the multi-row writes in
-	// memory, not in temporary files)
+	// memory, not in temporary files.
 	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(OFF)",
-		"cache_size(-65536)", "mmap_size(1073741824)", "wal_autocheckpoint(0)", "temp_store(MEMORY)"} {
+		"cache_size(-2000)", "mmap_size(0)", "wal_autocheckpoint(0)", "temp_store(MEMORY)"} {
 		q.Add("_pragma", p)
 	}
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())

@@ -46,24 +46,3 @@ func measureCPU(pid int, f func()) time.Duration {
 	}
 	return after - before
 }
-
-// rssMB is a process's resident set size in MiB, from /proc (Linux); ok is
-// false where that is not available.
-func rssMB(pid int) (float64, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0, false
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			f := strings.Fields(v) // "123456 kB"
-			if len(f) > 0 {
-				kb, err := strconv.ParseFloat(f[0], 64)
-				if err == nil {
-					return kb / 1024, true
-				}
-			}
-		}
-	}
-	return 0, false
-}

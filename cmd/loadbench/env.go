@@ -52,6 +52,8 @@ type environment struct {
 	dropDB  func()
 	users   []benchUser
 	suToken string
+	keep    bool // o.DataDir: not removed at the end
+	reused  bool // o.DataDir held a seeded run: no seeding
 }
 
 type benchUser struct {
@@ -76,6 +78,16 @@ func (u *benchUser) memory(rng *mrand.Rand) string {
 }
 
 func newEnvironment(ctx context.Context, o Options) (*environment, error) {
+	if o.DataDir != "" {
+		if o.DSN != "" {
+			return nil, errors.New("-data keeps the embedded store only; drop -dsn")
+		}
+		if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+			return nil, err
+		}
+		_, err := os.Stat(filepath.Join(o.DataDir, seededMark))
+		return &environment{o: o, dir: o.DataDir, keep: true, reused: err == nil}, nil
+	}
 	dir, err := os.MkdirTemp("", "picard-loadbench-")
 	if err != nil {
 		return nil, err
@@ -90,11 +102,16 @@ func newEnvironment(ctx context.Context, o Options) (*environment, error) {
 	return env, nil
 }
 
+// seededMark is the file in a kept data dir that says seeding finished.
+const seededMark = "seeded"
+
 func (env *environment) Close() {
 	if env.dropDB != nil {
 		env.dropDB()
 	}
-	os.RemoveAll(env.dir)
+	if !env.keep {
+		os.RemoveAll(env.dir)
+	}
 }
 
 // createDatabase makes a throw-away database beside the DSN's.
@@ -331,12 +348,18 @@ func (env *environment) setup(ctx context.Context, p *picard) error {
 	if err != nil {
 		return err
 	}
+	if env.reused {
+		return env.loadSeeded(ctx, clients)
+	}
 	if env.o.Seed == "import" {
 		markers, err := env.seedImport(ctx, p)
 		if err != nil {
 			return err
 		}
-		return env.settleImport(ctx, p, markers)
+		if err := env.settleImport(ctx, p, markers); err != nil {
+			return err
+		}
+		return env.markSeeded()
 	}
 	// seed: each connection submits its share
 	var wg sync.WaitGroup
@@ -367,7 +390,41 @@ func (env *environment) setup(ctx context.Context, p *picard) error {
 	if err := <-errc; err != nil {
 		return err
 	}
-	return settle(ctx, clients[0])
+	if err := settle(ctx, clients[0]); err != nil {
+		return err
+	}
+	return env.markSeeded()
+}
+
+// markSeeded notes in a kept data dir that it holds a run's memories.
+func (env *environment) markSeeded() error {
+	if env.keep {
+		return os.WriteFile(filepath.Join(env.dir, seededMark), []byte(fmt.Sprintf("%d memories, %d users\n", env.o.Memories, env.o.Users)), 0o600)
+	}
+	return nil
+}
+
+// loadSeeded gives each user of a reused data dir the ids of their newest
+// memories (what update_memory picks from).
+func (env *environment) loadSeeded(ctx context.Context, clients []*mcpClient) error {
+	for i := range min(len(env.users), len(clients)) {
+		r, err := clients[i].callTool(ctx, "get_memories", map[string]any{"limit": 100})
+		if err != nil {
+			return fmt.Errorf("reused data: %w", err)
+		}
+		var page struct {
+			Memories []struct {
+				ID string `json:"id"`
+			} `json:"memories"`
+		}
+		if err := json.Unmarshal(r.StructuredContent, &page); err != nil {
+			return fmt.Errorf("reused data: get_memories answered %s: %w", truncate(string(r.StructuredContent)), err)
+		}
+		for _, m := range page.Memories {
+			env.users[i].addMemory(m.ID)
+		}
+	}
+	return nil
 }
 
 // importLines is the most lines one seeding import carries (the endpoint

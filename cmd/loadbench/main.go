@@ -17,6 +17,7 @@
 //	go run ./cmd/loadbench                       # quick defaults
 //	go run ./cmd/loadbench -n 10000 -c 50 -d 5s  # the targets
 //	go run ./cmd/loadbench -profile /tmp/prof    # CPU + allocation profiles per line
+//	go run ./cmd/loadbench -n 100000 -data /tmp/lb100k  # seed once, reuse in later runs
 package main
 
 import (
@@ -60,6 +61,7 @@ func main() {
 	flag.StringVar(&o.DSN, "dsn", os.Getenv("PICARD_TEST_PG_DSN"), "PostgreSQL+pgvector DSN (a throw-away database is created in it); empty = embedded store")
 	flag.StringVar(&o.ProfileDir, "profile", "", "directory for CPU and allocation profiles of Picard during each workload")
 	flag.BoolVar(&o.Trace, "trace", false, "with -profile, also save an execution trace of each workload (go tool trace)")
+	flag.StringVar(&o.DataDir, "data", "", "keep Picard's data here (embedded store only); when it already holds a run's data, reuse it instead of seeding")
 	flag.Parse()
 	if err := Run(context.Background(), os.Stdout, o); err != nil {
 		fmt.Fprintln(os.Stderr, "loadbench:", err)
@@ -76,6 +78,9 @@ type Options struct {
 	ProfileDir             string
 	Trace                  bool
 	Seed                   string
+	// DataDir, when set, is kept after the run, and a later run with the
+	// same -users reuses what an earlier one seeded there.
+	DataDir string
 }
 
 // Result is one line of the table.
@@ -142,6 +147,7 @@ func Run(ctx context.Context, w io.Writer, o Options) error {
 	defer env.Close()
 
 	var results []Result
+	var mem []memRow
 	bare := map[string]Result{}
 	for i, mode := range modes {
 		b, err := measureBare(ctx, o, mode)
@@ -161,9 +167,18 @@ func Run(ctx context.Context, w io.Writer, o Options) error {
 				return err
 			}
 			el := time.Since(start)
-			how := map[string]string{"import": "POST /api/memories/import", "submit": "submit_memory"}[o.Seed]
-			fmt.Fprintf(w, "seeded %d memories for %d users in %v (%.0f memories/s through %s, until indexed; load average %s)\n",
-				o.Memories, o.Users, el.Round(time.Millisecond), float64(o.Memories)/el.Seconds(), how, loadAverage())
+			if env.reused {
+				fmt.Fprintf(w, "reused the memories seeded earlier in %s\n", o.DataDir)
+			} else {
+				how := map[string]string{"import": "POST /api/memories/import", "submit": "submit_memory"}[o.Seed]
+				fmt.Fprintf(w, "seeded %d memories for %d users in %v (%.0f memories/s through %s, until indexed; load average %s)\n",
+					o.Memories, o.Users, el.Round(time.Millisecond), float64(o.Memories)/el.Seconds(), how, loadAverage())
+			}
+			if m, ok := env.sampleMem(ctx, p); ok {
+				mem = append(mem, memRow{mode, map[bool]string{true: "start", false: "seeding"}[env.reused], m})
+			}
+		} else if m, ok := env.sampleMem(ctx, p); ok {
+			mem = append(mem, memRow{mode, "start", m})
 		}
 		for _, wl := range workloads {
 			r, err := env.measure(ctx, p, mode, wl)
@@ -172,9 +187,9 @@ func Run(ctx context.Context, w io.Writer, o Options) error {
 				return err
 			}
 			results = append(results, r)
-		}
-		if mb, ok := rssMB(p.cmd.Process.Pid); ok {
-			fmt.Fprintf(w, "picard (%s) resident memory after its lines: %.0f MiB\n", mode, mb)
+			if m, ok := env.sampleMem(ctx, p); ok {
+				mem = append(mem, memRow{mode, wl, m})
+			}
 		}
 		p.Stop()
 		// the bare server again after Picard: the ratio's base is both
@@ -190,6 +205,7 @@ func Run(ctx context.Context, w io.Writer, o Options) error {
 	fmt.Fprintln(w)
 	printTable(w, results, bare)
 	fmt.Fprintf(w, "load average at the end: %s\n", loadAverage())
+	printMemTable(w, mem)
 	return nil
 }
 

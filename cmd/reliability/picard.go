@@ -185,13 +185,16 @@ func (s *server) stop() {
 }
 
 // rssKB is the process's resident set size from /proc.
-func (s *server) rssKB() int64 {
+func (s *server) rssKB() int64 { return s.statusKB("VmRSS:") }
+
+// statusKB is one kB figure of /proc/<pid>/status (field with its colon).
+func (s *server) statusKB(field string) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, field); ok {
 			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			return kb
 		}
@@ -202,6 +205,7 @@ func (s *server) rssKB() int64 {
 // procStats is a snapshot of the server's memory and goroutines.
 type procStats struct {
 	rssKB, heapInuse, goroutines int64
+	anonKB, fileKB, goSys        int64  // RssAnon, RssFile; the Go runtime's Sys (bytes)
 	goroutineProfile             string // pprof goroutine?debug=1
 }
 
@@ -229,6 +233,7 @@ func (s *server) stats(ctx context.Context, superuser string) (procStats, error)
 		return string(b), err
 	}
 	st := procStats{rssKB: s.rssKB()}
+	st.anonKB, st.fileKB = s.statusKB("RssAnon:"), s.statusKB("RssFile:")
 	heap, err := get("/api/debug/pprof/heap?gc=1&debug=1")
 	if err != nil {
 		return st, err
@@ -238,6 +243,7 @@ func (s *server) stats(ctx context.Context, superuser string) (procStats, error)
 		return st, err
 	}
 	st.heapInuse = profileNumber(heap, "# HeapInuse = ")
+	st.goSys = profileNumber(heap, "# Sys = ")
 	st.goroutines = profileNumber(gor, "goroutine profile: total ")
 	st.goroutineProfile = gor
 	if st.heapInuse <= 0 || st.goroutines <= 0 {
