@@ -40,7 +40,7 @@ fuzz:
 # fault scenarios at full length (kill -9 under 20 writers, 30 s pgvector
 # outage, 50 connections x 120 s soak); CI runs a short form in go test
 reliability:
-	PICARD_TEST_PG_DSN="$$(bash scripts/pgvector-up.sh)" go run ./cmd/reliability -clients 20 -duration 10s -outage 30s -soak 120s -soak-clients 50 -soak-seed 20000
+	PICARD_TEST_PG_DSN="$$(bash scripts/pgvector-up.sh)" go run ./cmd/reliability -clients 20 -duration 10s -outage 30s -soak 120s -soak-clients 50 -soak-seed 50000 -max-rss-growth 10
 # MCP hot-path load bench against a bare mcp-go server (see README,
 # "Performance"). Pass flags with ARGS, e.g. make loadbench ARGS="-n 10000 -d 5s".
 loadbench:

@@ -49,8 +49,8 @@ func TestSQLiteCacheSizes(t *testing.T) {
 		if err := db.NewQuery("PRAGMA foreign_keys").Row(&fk); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if cache != -2000 || journal != "wal" || fk != 1 {
-			t.Errorf("%s: cache_size %d, journal_mode %s, foreign_keys %d; want -2000 (2 MB), wal, 1", name, cache, journal, fk)
+		if cache != -512 || journal != "wal" || fk != 1 {
+			t.Errorf("%s: cache_size %d, journal_mode %s, foreign_keys %d; want -512 (512 KiB), wal, 1", name, cache, journal, fk)
 		}
 	}
 }
