@@ -81,17 +81,7 @@ func (s *Service) indexAllLater(ids []string) {
 	x.mu.Lock()
 	x.queue = append(x.queue, ids...)
 	x.queued += uint64(len(ids))
-	if x.closed {
-		x.mu.Unlock()
-		s.Kick()
-		return
-	}
-	if !x.running {
-		x.running = true
-		x.wg.Add(1)
-		go s.drainIndex()
-	}
-	x.mu.Unlock()
+	s.wakeIndexerUnlock()
 }
 
 // deleteLater queues the tombstones for the indexer.
@@ -120,6 +110,14 @@ func (s *Service) enqueueIndex(ctx context.Context, id string, tombs bool) {
 		x.queue = append(x.queue, id)
 	}
 	x.queued++
+	s.wakeIndexerUnlock()
+}
+
+// wakeIndexerUnlock starts the indexer if it is idle (once it is closed,
+// the reconciler takes what was queued) and releases x.mu, which the caller
+// holds.
+func (s *Service) wakeIndexerUnlock() {
+	x := &s.idx
 	if x.closed {
 		x.mu.Unlock()
 		s.Kick()
