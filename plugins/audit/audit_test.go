@@ -85,16 +85,7 @@ func TestBatchWriteKeepsEveryEntry(t *testing.T) {
 // order, paged across the row (cursors inside an event), and filterable
 // by memory.
 func TestOneCallIsOneRow(t *testing.T) {
-	app, err := tests.NewTestAppWithConfig(core.BaseAppConfig{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(app.Cleanup)
-	owner := newOwner(t, app)
-	log, err := audit.Register(app, audit.Config{FlushInterval: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	app, owner, log := newLogApp(t)
 	at := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
 	log.Record(audit.Entry{MemoryID: "00000000-0000-4000-8000-000000000999", OwnerID: owner.Id, ActorID: owner.Id, Action: audit.ActionCreate, At: at.Add(-time.Second)})
 	call := make([]audit.Entry, 20)
@@ -142,16 +133,7 @@ func TestOneCallIsOneRow(t *testing.T) {
 // the flush are dropped (nobody could read them), the rest of the batch
 // is written, and the flush does not fail (it would retry forever).
 func TestDeletedOwnerEntriesSkipped(t *testing.T) {
-	app, err := tests.NewTestAppWithConfig(core.BaseAppConfig{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(app.Cleanup)
-	owner := newOwner(t, app)
-	log, err := audit.Register(app, audit.Config{FlushInterval: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, owner, log := newLogApp(t)
 	for i := range 120 {
 		o := owner.Id
 		if i%7 == 3 {
@@ -171,16 +153,7 @@ func TestDeletedOwnerEntriesSkipped(t *testing.T) {
 // TestRecordCall: a call recorded as one entry and its memory ids is one
 // row, listed as one entry per memory with the call's fields, in order.
 func TestRecordCall(t *testing.T) {
-	app, err := tests.NewTestAppWithConfig(core.BaseAppConfig{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(app.Cleanup)
-	owner := newOwner(t, app)
-	log, err := audit.Register(app, audit.Config{FlushInterval: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	app, owner, log := newLogApp(t)
 	ids := []string{"00000000-0000-4000-8000-000000000003", "00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"}
 	log.RecordCall(audit.Entry{OwnerID: owner.Id, ActorID: "reader", ClientID: "app", Action: audit.ActionSearchHit}, slices.Clone(ids))
 	if err := log.Flush(); err != nil {
@@ -199,4 +172,21 @@ func TestRecordCall(t *testing.T) {
 			t.Fatalf("entry %d: %+v", i, e)
 		}
 	}
+}
+
+// newLogApp is a test app with an owner and the access log registered
+// (flushed only by the test or on shutdown).
+func newLogApp(t *testing.T) (*tests.TestApp, *core.Record, *audit.Log) {
+	t.Helper()
+	app, err := tests.NewTestAppWithConfig(core.BaseAppConfig{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(app.Cleanup)
+	owner := newOwner(t, app)
+	log, err := audit.Register(app, audit.Config{FlushInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return app, owner, log
 }
