@@ -109,6 +109,9 @@ type sqlKeywords struct {
 	// noCache: every search runs in SQL
 	cache   *postingsCache
 	noCache bool
+	// onWrite, when set (by tests), sees the text of every statement the
+	// write path runs (keywords_write.go, exec)
+	onWrite func(q string)
 }
 
 var placeholderRE = regexp.MustCompile(`\$(\d+)`)

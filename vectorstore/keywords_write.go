@@ -15,7 +15,8 @@ package vectorstore
 //     owner's timeline around all of the batch's new places, and only the
 //     rows whose neighbours changed are written;
 //   - statements are written with sequential placeholders, which SQLite
-//     binds by position (see wsql).
+//     binds by position (see wsql);
+//   - no statement opens a statement journal on SQLite (see exec).
 
 import (
 	"context"
@@ -63,6 +64,30 @@ func (k *sqlKeywords) wsql(s string) string {
 		i = j
 	}
 	return b.String()
+}
+
+// exec runs a write statement q (before wsql) in the write transaction
+// tx.
+//
+// On SQLite, every write statement that changes several rows names a
+// conflict resolution that cannot abort it half-way, {fail} (OR FAIL) or
+// DO NOTHING, and none is an upsert's DO UPDATE (which always aborts):
+// SQLite gives a statement that may abort after changing some rows inside
+// a transaction a statement journal, a copy of every page it changes,
+// kept with temp_store=MEMORY in 1 KiB chunks of malloc'd memory and
+// freed when the statement ends. modernc's allocator maps and unmaps
+// memory for those chunks nearly every time: the keyword index's writes
+// spent ~40% of their CPU on it (docs/performance.md, "Statement
+// journals"). Statement-level atomicity buys nothing here: a failed
+// statement fails the write, whose transaction is rolled back whole.
+// TestKeywordWritesOpenNoStatementJournal checks the statements.
+func (k *sqlKeywords) exec(ctx context.Context, tx *sql.Tx, q string, args ...any) error {
+	q = k.wsql(q)
+	if k.onWrite != nil {
+		k.onWrite(q)
+	}
+	_, err := tx.ExecContext(ctx, q, args...)
+	return err
 }
 
 // IndexDocs replaces docs and keeps df and the stats exact.
@@ -204,7 +229,11 @@ func (k *sqlKeywords) indexTx(ctx context.Context, tx *sql.Tx, docs []KeywordDoc
 		// fresh integer keys, in the order of docs (so two indexes
 		// written in the same order number their memories alike)
 		var last int64
-		if err := tx.QueryRowContext(ctx, k.wsql(`UPDATE {stats} SET next_k = next_k + $1 WHERE id = 1 RETURNING next_k`), len(fresh)).Scan(&last); err != nil {
+		q := k.wsql(`UPDATE{fail} {stats} SET next_k = next_k + $1 WHERE id = 1 RETURNING next_k`)
+		if k.onWrite != nil {
+			k.onWrite(q)
+		}
+		if err := tx.QueryRowContext(ctx, q, len(fresh)).Scan(&last); err != nil {
 			return fmt.Errorf("allocate keys: %w", err)
 		}
 		first := last - int64(len(fresh)) + 1
@@ -225,7 +254,7 @@ func (k *sqlKeywords) indexTx(ctx context.Context, tx *sql.Tx, docs []KeywordDoc
 			for i, d := range fresh[lo:min(lo+kwChunk, len(fresh))] {
 				rows = append(rows, "("+placeholders(&a, first+int64(lo+i), d.ID, d.Meta.OwnerID, d.Meta.Permission, micros(d.Meta.ExpiresAt), d.Meta.CreatedAt.UnixMicro(), d.Len)+")")
 			}
-			if _, err := tx.ExecContext(ctx, k.wsql(`INSERT INTO {docs} (k, id, owner_id, permission, expires_at, created_at, len) VALUES `+strings.Join(rows, ", ")), a...); err != nil {
+			if err := k.exec(ctx, tx, `INSERT{fail} INTO {docs} (k, id, owner_id, permission, expires_at, created_at, len) VALUES `+strings.Join(rows, ", "), a...); err != nil {
 				return fmt.Errorf("insert docs: %w", err)
 			}
 		}
@@ -236,7 +265,7 @@ func (k *sqlKeywords) indexTx(ctx context.Context, tx *sql.Tx, docs []KeywordDoc
 		for _, p := range posts[lo:min(lo+kwChunk, len(posts))] {
 			rows = append(rows, "("+placeholders(&a, p.term, p.doc, p.tf)+")")
 		}
-		if _, err := tx.ExecContext(ctx, k.wsql(`INSERT INTO {postings} (term, doc, tf) VALUES `+strings.Join(rows, ", ")), a...); err != nil {
+		if err := k.exec(ctx, tx, `INSERT{fail} INTO {postings} (term, doc, tf) VALUES `+strings.Join(rows, ", "), a...); err != nil {
 			return fmt.Errorf("insert postings: %w", err)
 		}
 	}
@@ -246,7 +275,7 @@ func (k *sqlKeywords) indexTx(ctx context.Context, tx *sql.Tx, docs []KeywordDoc
 		for _, s := range shares[lo:min(lo+kwChunk, len(shares))] {
 			rows = append(rows, "("+placeholders(&a, s.doc, s.kind, s.principal)+")")
 		}
-		if _, err := tx.ExecContext(ctx, k.wsql(`INSERT INTO {shares} (doc, kind, principal) VALUES `+strings.Join(rows, ", ")+` ON CONFLICT DO NOTHING`), a...); err != nil {
+		if err := k.exec(ctx, tx, `INSERT{fail} INTO {shares} (doc, kind, principal) VALUES `+strings.Join(rows, ", ")+` ON CONFLICT DO NOTHING`, a...); err != nil {
 			return fmt.Errorf("insert shares: %w", err)
 		}
 	}
@@ -315,7 +344,7 @@ func (k *sqlKeywords) deleteRows(ctx context.Context, tx *sql.Tx, table, col str
 	for lo := 0; lo < len(keys); lo += kwChunk {
 		a := sqlArgs{}
 		in := placeholders(&a, toAnys(keys[lo:min(lo+kwChunk, len(keys))])...)
-		if _, err := tx.ExecContext(ctx, k.wsql(`DELETE FROM `+table+` WHERE `+col+` IN (`+in+`)`), a...); err != nil {
+		if err := k.exec(ctx, tx, `DELETE FROM `+table+` WHERE `+col+` IN (`+in+`)`, a...); err != nil {
 			return fmt.Errorf("delete old rows: %w", err)
 		}
 	}
@@ -333,8 +362,8 @@ func (k *sqlKeywords) updateKept(ctx context.Context, tx *sql.Tx, docs []Keyword
 				a.add(micros(d.Meta.ExpiresAt))+" AS BIGINT), CAST("+a.add(d.Len)+" AS BIGINT))")
 		}
 		q := `WITH v (k, p, e, l) AS (VALUES ` + strings.Join(rows, ", ") + `)
-			UPDATE {docs} AS d SET permission = v.p, expires_at = v.e, len = v.l FROM v WHERE d.k = v.k`
-		if _, err := tx.ExecContext(ctx, k.wsql(q), a...); err != nil {
+			UPDATE{fail} {docs} AS d SET permission = v.p, expires_at = v.e, len = v.l FROM v WHERE d.k = v.k`
+		if err := k.exec(ctx, tx, q, a...); err != nil {
 			return fmt.Errorf("update docs: %w", err)
 		}
 	}
@@ -450,8 +479,8 @@ func (k *sqlKeywords) relink(ctx context.Context, tx *sql.Tx, positions []docPos
 			rows = append(rows, row+")")
 		}
 		q := `WITH v (k, p1, p2, n1, n2) AS (VALUES ` + strings.Join(rows, ", ") + `)
-			UPDATE {docs} AS d SET prev1 = v.p1, prev2 = v.p2, next1 = v.n1, next2 = v.n2 FROM v WHERE d.k = v.k`
-		if _, err := tx.ExecContext(ctx, k.wsql(q), a...); err != nil {
+			UPDATE{fail} {docs} AS d SET prev1 = v.p1, prev2 = v.p2, next1 = v.n1, next2 = v.n2 FROM v WHERE d.k = v.k`
+		if err := k.exec(ctx, tx, q, a...); err != nil {
 			return fmt.Errorf("relink neighbours: %w", err)
 		}
 	}
@@ -640,8 +669,21 @@ func (k *sqlKeywords) applyDelta(ctx context.Context, tx *sql.Tx, delta map[int6
 		for _, t := range terms[lo:min(lo+kwChunk, len(terms))] {
 			rows = append(rows, "("+placeholders(&a, t, delta[t])+")")
 		}
-		if _, err := tx.ExecContext(ctx, k.wsql(`INSERT INTO {terms} AS t (term, df) VALUES `+strings.Join(rows, ", ")+
-			` ON CONFLICT (term) DO UPDATE SET df = t.df + excluded.df`), a...); err != nil {
+		if !k.sqlite {
+			if err := k.exec(ctx, tx, `INSERT INTO {terms} AS t (term, df) VALUES `+strings.Join(rows, ", ")+
+				` ON CONFLICT (term) DO UPDATE SET df = t.df + excluded.df`, a...); err != nil {
+				return fmt.Errorf("update df: %w", err)
+			}
+			continue
+		}
+		// SQLite: no upsert, whose DO UPDATE would open a statement
+		// journal (see exec). The known terms are updated first, then
+		// the others inserted (this writer is the only one).
+		vals := `WITH v (t, d) AS (VALUES ` + strings.Join(rows, ", ") + `) `
+		if err := k.exec(ctx, tx, vals+`UPDATE{fail} {terms} SET df = df + v.d FROM v WHERE term = v.t`, a...); err != nil {
+			return fmt.Errorf("update df: %w", err)
+		}
+		if err := k.exec(ctx, tx, vals+`INSERT{fail} INTO {terms} (term, df) SELECT t, d FROM v WHERE true ON CONFLICT DO NOTHING`, a...); err != nil {
 			return fmt.Errorf("update df: %w", err)
 		}
 	}
@@ -649,12 +691,12 @@ func (k *sqlKeywords) applyDelta(ctx context.Context, tx *sql.Tx, delta map[int6
 	for lo := 0; lo < len(gone); lo += kwChunk {
 		a := sqlArgs{}
 		in := placeholders(&a, toAnys(gone[lo:min(lo+kwChunk, len(gone))])...)
-		if _, err := tx.ExecContext(ctx, k.wsql(`DELETE FROM {terms} WHERE df <= 0 AND term IN (`+in+`)`), a...); err != nil {
+		if err := k.exec(ctx, tx, `DELETE FROM {terms} WHERE df <= 0 AND term IN (`+in+`)`, a...); err != nil {
 			return fmt.Errorf("drop unused terms: %w", err)
 		}
 	}
 	if dn != 0 || dlen != 0 {
-		if _, err := tx.ExecContext(ctx, k.wsql(`UPDATE {stats} SET n = n + $1, total_len = total_len + $2 WHERE id = 1`), dn, dlen); err != nil {
+		if err := k.exec(ctx, tx, `UPDATE{fail} {stats} SET n = n + $1, total_len = total_len + $2 WHERE id = 1`, dn, dlen); err != nil {
 			return fmt.Errorf("update stats: %w", err)
 		}
 	}
@@ -703,12 +745,12 @@ func (k *sqlKeywords) ResetKeywords(ctx context.Context) error {
 	}
 	defer unlock()
 	for _, t := range []string{"{postings}", "{shares}", "{docs}", "{terms}"} {
-		if _, err := tx.ExecContext(ctx, k.wsql(`DELETE FROM `+t)); err != nil {
+		if err := k.exec(ctx, tx, `DELETE FROM `+t); err != nil {
 			_ = tx.Rollback()
 			return k.wrapErr("reset", err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, k.wsql(`UPDATE {stats} SET n = 0, total_len = 0 WHERE id = 1`)); err != nil {
+	if err := k.exec(ctx, tx, `UPDATE{fail} {stats} SET n = 0, total_len = 0 WHERE id = 1`); err != nil {
 		_ = tx.Rollback()
 		return k.wrapErr("reset", err)
 	}

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"maps"
 	mrand "math/rand/v2"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -375,4 +377,93 @@ func BenchmarkKeywordIndexDocs(b *testing.B) {
 			return d
 		})
 	})
+}
+
+// TestKeywordWritesOpenNoStatementJournal: no statement of the SQLite
+// keyword index's write path may abort half-way (an OP_Halt or
+// OP_HaltIfNull with the ABORT resolution in its program): SQLite gives
+// such a statement, inside a transaction, a statement journal, whose
+// memory modernc's allocator maps and unmaps at every statement (see
+// exec). Every statement of a run through every kind of write is checked
+// with EXPLAIN.
+func TestKeywordWritesOpenNoStatementJournal(t *testing.T) {
+	k, _ := openSQLiteKW(t)
+	ctx := context.Background()
+	h := testHasher(t)
+	mayAbort := func(q string) []string {
+		t.Helper()
+		n := strings.Count(q, "?")
+		if m := regexp.MustCompile(`\?(\d+)`).FindAllStringSubmatch(q, -1); m != nil {
+			n = 0
+			for _, x := range m {
+				v, _ := strconv.Atoi(x[1])
+				n = max(n, v)
+			}
+		}
+		rows, err := k.db.QueryContext(ctx, "EXPLAIN "+q, make([]any, n)...)
+		if err != nil {
+			t.Fatalf("EXPLAIN %s: %v", q, err)
+		}
+		defer rows.Close()
+		var aborts []string
+		for rows.Next() {
+			var addr, p1, p2, p3, p5 int64
+			var op string
+			var p4, comment any
+			if err := rows.Scan(&addr, &op, &p1, &p2, &p3, &p4, &p5, &comment); err != nil {
+				t.Fatal(err)
+			}
+			const oeAbort = 2
+			if (op == "Halt" || op == "HaltIfNull") && p1 != 0 && p2 == oeAbort {
+				aborts = append(aborts, fmt.Sprintf("%d %s %v", addr, op, p4))
+			}
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return aborts
+	}
+	// the check sees the statement journal of a plain multi-row insert
+	if a := mayAbort(k.wsql(`INSERT INTO {postings} (term, doc, tf) VALUES ($1, $2, $3), ($4, $5, $6)`)); len(a) == 0 {
+		t.Fatal("EXPLAIN shows no ABORT in a multi-row INSERT: the check cannot see statement journals")
+	}
+
+	seen := map[string]bool{}
+	k.onWrite = func(q string) { seen[q] = true }
+	m := func(owner string, sec int, perm string) Meta {
+		x := Meta{OwnerID: owner, Permission: perm, CreatedAt: kwBase.Add(time.Duration(sec) * time.Second)}
+		if perm == "shared" {
+			x.SharedUsers, x.SharedGroups = []string{"u1", "u2"}, []string{"g1"}
+		}
+		return x
+	}
+	steps := [][]KeywordDoc{
+		{doc(h, "a", "lake heron dinner", m("o1", 10, "shared")), doc(h, "b", "music books", m("o1", 20, "private")),
+			doc(h, "c", "garden work", m("o2", 5, "public")), doc(h, "d", "lake music", m("o1", 15, "public"))},
+		// new text at the same place; only a new permission; a new place; back in time
+		{doc(h, "a", "lake coffee train", m("o1", 10, "shared")), doc(h, "b", "music books", m("o1", 20, "shared")),
+			doc(h, "c", "garden work", m("o1", 30, "public")), doc(h, "e", "rain city", m("o1", 1, "private"))},
+	}
+	for _, docs := range steps {
+		if err := k.IndexDocs(ctx, docs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := k.DeleteDocs(ctx, "d", "e"); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.ResetKeywords(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"INSERT OR FAIL INTO kw_docs", "INSERT OR FAIL INTO kw_postings", "INSERT OR FAIL INTO kw_shares",
+		"kw_terms", "SET permission", "SET prev1", "DELETE FROM kw_postings", "next_k"} {
+		if !slices.ContainsFunc(slices.Collect(maps.Keys(seen)), func(q string) bool { return strings.Contains(q, want) }) {
+			t.Errorf("no write statement ran with %q", want)
+		}
+	}
+	for _, q := range slices.Sorted(maps.Keys(seen)) {
+		if a := mayAbort(q); len(a) > 0 {
+			t.Errorf("statement may abort half-way, so it opens a statement journal (%s):\n%s", strings.Join(a, "; "), q)
+		}
+	}
 }
