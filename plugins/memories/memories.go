@@ -67,6 +67,7 @@ func Register(app core.App, cfg Config) (*Service, error) {
 		s.pagesOnce.Do(func() {}) // no page cache from now on
 		if s.pages != nil {
 			s.pages.probe.close()
+			s.pages.owners.close()
 		}
 		return e.Next()
 	})
@@ -102,6 +103,11 @@ func Register(app core.App, cfg Config) (*Service, error) {
 	app.OnRecordAfterDeleteSuccess(pb_migrations.Memories).BindFunc(kick)
 
 	app.OnServe().BindFunc(func(e *core.ServeEvent) error {
+		// the page cache's per-owner counter: its triggers go with the
+		// table if the memories collection was ever dropped and made again
+		if err := pb_migrations.EnsureOwnerVersions(app); err != nil {
+			slog.Warn("memories: cannot create the per-owner change counter; get_memories pages are kept only while data.db is unchanged", "error", err)
+		}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		app.OnTerminate().BindFunc(func(te *core.TerminateEvent) error {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +15,8 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/pocketbase/dbx"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/picard-mcp/picard/pb_migrations"
 )
 
 // Bounds of the get_memories page cache: at most pageCacheEntries pages
@@ -30,20 +34,31 @@ const (
 // function of the owner's rows and of the clock. A page is served from the
 // cache only while:
 //
-//   - the database has not changed since the page was read: SQLite's
-//     PRAGMA data_version, read on a connection of its own before every
-//     lookup, changes whenever any other connection commits, whichever
-//     process it belongs to and whatever path it took (the tools, an
-//     import, the dashboard and its PocketBase hooks, `keys rotate`, a
-//     `picard import` next to the server, SQL typed by hand). The version
-//     is read before the page's query, so a commit racing the query makes
-//     the stored page stale at once, never a stale page current;
+//   - the owner's rows have not changed since the page was read. Two
+//     checks say so, both blind to which process or path wrote (the
+//     tools, an import, the dashboard and its PocketBase hooks, `keys
+//     rotate`, a `picard import` next to the server, SQL typed by hand):
+//     first SQLite's PRAGMA data_version, read on a connection of its own
+//     before every lookup, which changes whenever any other connection
+//     commits: unchanged since the page was read or last checked, the
+//     page is current. Changed (another owner's write, an access-log
+//     flush, or this owner's), the owner's row of
+//     pb_migrations.OwnerVersions is read (one point lookup): triggers
+//     bump it in the transaction of every insert, update or delete of the
+//     owner's memories, so the same value means none of them changed, and
+//     the page is current again at the new data version. The versions are
+//     read before the page's query, so a commit racing the query makes the
+//     stored page stale at once, never a stale page current;
+//   - the triggers have existed all along: PRAGMA schema_version, read
+//     with data_version, changes with any schema change; a page is
+//     checked against the owner's counter only at the schema version it
+//     was read at, and only once the triggers were seen at that schema
+//     version (else the data version alone decides, as if the counter did
+//     not exist);
 //   - none of the memories the page read has expired (the page's TTL is
 //     the earliest expiry among them, the row past the page included:
 //     it decides next_cursor).
 //
-// The check is coarse: any commit (another owner's write, an access-log
-// flush) empties the cache in effect; pages are rebuilt on the next call.
 // Permission checks do not depend on the cache: the page is keyed by its
 // owner, who is the caller, and holds only that owner's memories.
 type pageCache struct {
@@ -51,20 +66,24 @@ type pageCache struct {
 	mu      sync.Mutex   // serialises put (its size accounting)
 	bytes   atomic.Int64 // sizes of the pages in c
 	probe   *versionProbe
+	owners  *ownerVersions
 	flights singleflight.Group
 
 	hits, misses atomic.Int64
 }
 
 type cachedPage struct {
-	version int64
-	expires time.Time // zero: no memory on the page expires
+	data    atomic.Int64 // data version at which the page was last known current
+	schema  int64        // schema version it was read at
+	owner   int64        // the owner's counter when it was read
+	tracked bool         // owner is valid (the triggers existed at schema)
+	expires time.Time    // zero: no memory on the page expires
 	res     *ListResult
 	size    int64
 }
 
 func newPageCache(db *sql.DB) *pageCache {
-	pc := &pageCache{probe: &versionProbe{db: db}}
+	pc := &pageCache{probe: &versionProbe{db: db}, owners: &ownerVersions{db: db}}
 	pc.c, _ = lru.NewWithEvict(pageCacheEntries, func(_ string, p *cachedPage) { pc.bytes.Add(-p.size) })
 	return pc
 }
@@ -91,18 +110,42 @@ func pageKey(q listQuery) string {
 	return b.String()
 }
 
-// get returns the cached page for key if it is current at version and now.
-func (pc *pageCache) get(key string, version int64, now time.Time) (*ListResult, bool) {
+// dbVersion is what the probe reads: the data and schema versions.
+type dbVersion struct{ data, schema int64 }
+
+// ownerVersion is an owner's counter as read for a lookup.
+type ownerVersion struct {
+	v  int64
+	ok bool // read, and the triggers kept it at this schema version
+}
+
+// get returns the cached page for key if it is current at ver and now;
+// the owner's counter is read (once, into ov) when the data version
+// alone cannot tell.
+func (pc *pageCache) get(key, ownerID string, ver dbVersion, now time.Time, ov *ownerVersion) (*ListResult, bool) {
 	p, ok := pc.c.Get(key)
-	if !ok || p.version != version || (!p.expires.IsZero() && !now.Before(p.expires)) {
+	if !ok || (!p.expires.IsZero() && !now.Before(p.expires)) {
 		pc.misses.Add(1)
 		return nil, false
+	}
+	if p.data.Load() != ver.data {
+		if !p.tracked || p.schema != ver.schema {
+			pc.misses.Add(1)
+			return nil, false
+		}
+		*ov = pc.owners.read(ownerID, ver.schema)
+		if !ov.ok || ov.v != p.owner {
+			pc.misses.Add(1)
+			return nil, false
+		}
+		// none of the owner's rows changed: current at this data version
+		p.data.Store(ver.data)
 	}
 	pc.hits.Add(1)
 	return p.res, true
 }
 
-func (pc *pageCache) put(key string, version int64, expires time.Time, res *ListResult) {
+func (pc *pageCache) put(key string, ver dbVersion, ov ownerVersion, expires time.Time, res *ListResult) {
 	var size int64 = 256
 	for _, m := range res.Memories {
 		size += int64(len(m.Text)) + 400
@@ -111,12 +154,14 @@ func (pc *pageCache) put(key string, version int64, expires time.Time, res *List
 		return // a page of very long memories: not worth the room
 	}
 	res.enc = &encodedPage{}
+	p := &cachedPage{schema: ver.schema, owner: ov.v, tracked: ov.ok, expires: expires, res: res, size: size}
+	p.data.Store(ver.data)
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	if prev, ok := pc.c.Peek(key); ok {
 		pc.bytes.Add(-prev.size) // replaced: the LRU does not call onEvict for it
 	}
-	pc.c.Add(key, &cachedPage{version: version, expires: expires, res: res, size: size})
+	pc.c.Add(key, p)
 	for pc.bytes.Add(size) > pageCacheBytes {
 		if _, _, ok := pc.c.RemoveOldest(); !ok {
 			break
@@ -161,9 +206,13 @@ func (s *Service) PageCacheStats() (hits, misses int64) {
 	return s.pages.hits.Load(), s.pages.misses.Load()
 }
 
-// versionProbe reads PRAGMA data_version on one connection of its own:
-// SQLite changes the value that connection sees whenever any other
-// connection (of this process or another) commits to the database.
+// versionProbe reads PRAGMA data_version and schema_version on one
+// connection of its own: SQLite changes the data version that connection
+// sees whenever any other connection (of this process or another)
+// commits to the database, and the schema version with every schema
+// change. Data versions of different connections are not comparable: a
+// connection opened again after an error gives its values a new
+// generation in the high bits.
 //
 // Concurrent callers share reads: a caller waits for a read that started
 // after it arrived (so the version it gets is at least as new as the
@@ -178,9 +227,10 @@ type versionProbe struct {
 	started uint64 // reads started so far
 	done    uint64 // sequence number (1-based) of the last read finished
 	running bool
-	last    int64
+	last    dbVersion
 	lastOK  bool
 	closed  bool
+	gen     int64 // connections opened so far
 
 	conn *sql.Conn // used by the running read only
 	stmt *sql.Stmt
@@ -188,7 +238,7 @@ type versionProbe struct {
 
 // read returns the data version; ok is false when it cannot be read (then
 // nothing may be served from the cache).
-func (p *versionProbe) read() (v int64, ok bool) {
+func (p *versionProbe) read() (v dbVersion, ok bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cond == nil {
@@ -197,7 +247,7 @@ func (p *versionProbe) read() (v int64, ok bool) {
 	need := p.started + 1 // the first read to start from now on
 	for p.done < need {
 		if p.closed {
-			return 0, false
+			return dbVersion{}, false
 		}
 		if p.running {
 			p.cond.Wait()
@@ -217,23 +267,26 @@ func (p *versionProbe) read() (v int64, ok bool) {
 }
 
 // query runs the pragma; only the running read calls it.
-func (p *versionProbe) query() (v int64, ok bool) {
+func (p *versionProbe) query() (v dbVersion, ok bool) {
 	if p.conn == nil {
 		conn, err := p.db.Conn(context.Background())
 		if err != nil {
-			return 0, false
+			return v, false
 		}
-		stmt, err := conn.PrepareContext(context.Background(), "PRAGMA data_version")
+		stmt, err := conn.PrepareContext(context.Background(),
+			"SELECT d.data_version, s.schema_version FROM pragma_data_version d, pragma_schema_version s")
 		if err != nil {
 			_ = conn.Close()
-			return 0, false
+			return v, false
 		}
 		p.conn, p.stmt = conn, stmt
+		p.gen++
 	}
-	if err := p.stmt.QueryRow().Scan(&v); err != nil {
+	if err := p.stmt.QueryRow().Scan(&v.data, &v.schema); err != nil {
 		p.reset()
-		return 0, false
+		return dbVersion{}, false
 	}
+	v.data += p.gen << 40
 	return v, true
 }
 
@@ -258,6 +311,87 @@ func (p *versionProbe) close() {
 	}
 	p.reset()
 	p.cond.Broadcast()
+}
+
+// ownerVersions reads an owner's row of pb_migrations.OwnerVersions, and
+// whether the triggers that keep it exist at a schema version.
+type ownerVersions struct {
+	db *sql.DB
+
+	once       sync.Once
+	stmt       *sql.Stmt // the owner's counter; nil: cannot be read
+	checkStmt  *sql.Stmt // the triggers and the schema version
+	mu         sync.Mutex
+	checked    bool
+	checkedAt  int64 // schema version of the last check
+	checkedOK  bool  // every trigger existed then
+	warnedGone bool
+}
+
+func (o *ownerVersions) prepare() {
+	var err error
+	if o.stmt, err = o.db.Prepare("SELECT version FROM " + pb_migrations.OwnerVersions + " WHERE owner = ?"); err != nil {
+		o.stmt = nil
+		return
+	}
+	names := make([]string, 0, len(pb_migrations.OwnerVersionTriggers))
+	for _, n := range pb_migrations.OwnerVersionTriggers {
+		names = append(names, "'"+n+"'")
+	}
+	// one statement: the triggers seen and the schema they were seen in
+	if o.checkStmt, err = o.db.Prepare("SELECT (SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = '" +
+		pb_migrations.Memories + "' AND name IN (" + strings.Join(names, ",") + ")), s.schema_version FROM pragma_schema_version s"); err != nil {
+		_ = o.stmt.Close()
+		o.stmt, o.checkStmt = nil, nil
+	}
+}
+
+// tracking says whether the triggers existed at schema version sv,
+// checking again when the schema changed since the last check.
+func (o *ownerVersions) tracking(sv int64) bool {
+	o.once.Do(o.prepare)
+	if o.stmt == nil {
+		return false
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.checked && o.checkedAt == sv {
+		return o.checkedOK
+	}
+	var n, at int64
+	if err := o.checkStmt.QueryRow().Scan(&n, &at); err != nil {
+		return false
+	}
+	o.checked, o.checkedAt = true, at
+	o.checkedOK = n == int64(len(pb_migrations.OwnerVersionTriggers))
+	if !o.checkedOK && !o.warnedGone {
+		o.warnedGone = true
+		slog.Warn("memories: the triggers of " + pb_migrations.OwnerVersions + " are missing; get_memories pages are kept only while data.db is unchanged")
+	}
+	return at == sv && o.checkedOK
+}
+
+// read returns ownerID's counter (0 if the owner never had a memory);
+// ok is false when it cannot be trusted at schema version sv.
+func (o *ownerVersions) read(ownerID string, sv int64) ownerVersion {
+	if !o.tracking(sv) {
+		return ownerVersion{}
+	}
+	var v int64
+	switch err := o.stmt.QueryRow(ownerID).Scan(&v); {
+	case err == nil, errors.Is(err, sql.ErrNoRows):
+		return ownerVersion{v: v, ok: true}
+	default:
+		return ownerVersion{}
+	}
+}
+
+func (o *ownerVersions) close() {
+	o.once.Do(func() {})
+	if o.stmt != nil {
+		_ = o.stmt.Close()
+		_ = o.checkStmt.Close()
+	}
 }
 
 // pageCacheFor returns the page cache of the app's read pool, or nil when

@@ -77,13 +77,13 @@ func TestPageCacheBounded(t *testing.T) {
 		return &ListResult{Memories: []*Memory{{ID: "m", Text: strings.Repeat("x", chars)}}}
 	}
 	for v := range int64(10_000) {
-		pc.put("alice", v, time.Time{}, page(1000))
+		pc.put("alice", dbVersion{data: v}, ownerVersion{}, time.Time{}, page(1000))
 	}
-	if _, ok := pc.get("alice", 9_999, time.Now()); !ok || pc.bytes.Load() > 2000 {
+	if _, ok := pc.get("alice", "alice", dbVersion{data: 9_999}, time.Now(), new(ownerVersion)); !ok || pc.bytes.Load() > 2000 {
 		t.Fatalf("one page re-put 10,000 times: cached=%v, %d bytes counted", ok, pc.bytes.Load())
 	}
 	for i := range 2 * pageCacheBytes / 50_000 {
-		pc.put(fmt.Sprint("owner", i), 1, time.Time{}, page(50_000))
+		pc.put(fmt.Sprint("owner", i), dbVersion{data: 1}, ownerVersion{}, time.Time{}, page(50_000))
 	}
 	if b := pc.bytes.Load(); b > pageCacheBytes || pc.c.Len() < pageCacheBytes/60_000 {
 		t.Fatalf("past the bound: %d bytes in %d pages", b, pc.c.Len())

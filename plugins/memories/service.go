@@ -323,26 +323,30 @@ func (s *Service) List(ownerID string, in ListInput) (*ListResult, error) {
 		res, _, err := s.readPage(q, in.Limit)
 		return res, err
 	}
-	// the version before the query: a commit racing it outdates the page
-	version, ok := pc.probe.read()
+	// the versions before the query: a commit racing it outdates the page
+	ver, ok := pc.probe.read()
 	if !ok {
 		res, _, err := s.readPage(q, in.Limit)
 		return res, err
 	}
 	key := pageKey(q)
 	now := s.timeNow()
-	if res, ok := pc.get(key, version, now); ok {
+	var ov ownerVersion
+	if res, ok := pc.get(key, ownerID, ver, now, &ov); ok {
 		return res, nil
 	}
 	// concurrent misses of one page at one version read it once (after a
 	// commit, every connection of a busy owner misses at the same time)
-	v, err, _ := pc.flights.Do(key+"\x00"+strconv.FormatInt(version, 10), func() (any, error) {
+	v, err, _ := pc.flights.Do(key+"\x00"+strconv.FormatInt(ver.data, 10), func() (any, error) {
+		if !ov.ok {
+			ov = pc.owners.read(ownerID, ver.schema)
+		}
 		res, expires, err := s.readPage(q, in.Limit)
 		if err != nil {
 			return nil, err
 		}
 		if !res.unreadableExpiry {
-			pc.put(key, version, expires, res)
+			pc.put(key, ver, ov, expires, res)
 		}
 		return flight{res, expires}, nil
 	})

@@ -1,0 +1,136 @@
+package pb_migrations_test
+
+import (
+	"testing"
+
+	"github.com/pocketbase/dbx"
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tests"
+
+	"github.com/picard-mcp/picard/pb_migrations"
+)
+
+// TestOwnerVersions: after the migrations every insert, update and delete
+// of a memory moves its owner's counter (both owners' when the memory
+// changes hands) and no other owner's; the triggers survive PocketBase
+// altering the memories table (a field added from the dashboard);
+// reverting the migration removes the table and its triggers, applying it
+// again brings them back.
+func TestOwnerVersions(t *testing.T) {
+	app, err := tests.NewTestAppWithConfig(core.BaseAppConfig{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(app.Cleanup)
+	users, err := app.FindCollectionByNameOrId(pb_migrations.Users)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var owners []string
+	for _, name := range []string{"alice", "bob", "carol"} {
+		u := core.NewRecord(users)
+		u.Set("email", name+"@example.com")
+		u.Set("username", name)
+		u.SetPassword("correct horse battery staple")
+		if err := app.Save(u); err != nil {
+			t.Fatal(err)
+		}
+		owners = append(owners, u.Id)
+	}
+	version := func(owner string) int64 {
+		t.Helper()
+		var v int64
+		err := app.DB().NewQuery("SELECT coalesce((SELECT version FROM " + pb_migrations.OwnerVersions + " WHERE owner = {:o}), 0)").Bind(dbx.Params{"o": owner}).Row(&v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	exec := func(q string, args dbx.Params) {
+		t.Helper()
+		if _, err := app.DB().NewQuery(q).Bind(args).Execute(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// moved runs a statement and says which owners' counters changed
+	moved := func(q string, args dbx.Params) [3]bool {
+		t.Helper()
+		var before [3]int64
+		for i, o := range owners {
+			before[i] = version(o)
+		}
+		exec(q, args)
+		var out [3]bool
+		for i, o := range owners {
+			out[i] = version(o) != before[i]
+		}
+		return out
+	}
+	insert := "INSERT INTO " + pb_migrations.Memories + " (id, owner, text, permission) VALUES ({:id}, {:o}, 'x', 'private')"
+	check := func(t *testing.T) {
+		t.Helper()
+		a, b := owners[0], owners[1]
+		for _, tc := range []struct {
+			what string
+			q    string
+			args dbx.Params
+			want [3]bool
+		}{
+			{"insert", insert, dbx.Params{"id": "m1", "o": a}, [3]bool{true, false, false}},
+			{"insert of another owner's", insert, dbx.Params{"id": "m2", "o": b}, [3]bool{false, true, false}},
+			{"update", "UPDATE memories SET text = 'y' WHERE id = 'm1'", nil, [3]bool{true, false, false}},
+			{"owner change", "UPDATE memories SET owner = {:o} WHERE id = 'm1'", dbx.Params{"o": b}, [3]bool{true, true, false}},
+			{"delete", "DELETE FROM memories WHERE id = 'm2'", nil, [3]bool{false, true, false}},
+			{"delete of all", "DELETE FROM memories", nil, [3]bool{false, true, false}},
+		} {
+			if got := moved(tc.q, tc.args); got != tc.want {
+				t.Fatalf("%s: counters of alice, bob, carol moved %v, want %v", tc.what, got, tc.want)
+			}
+		}
+	}
+	t.Run("after the migrations", check)
+
+	t.Run("after a field is added to memories", func(t *testing.T) {
+		col, err := app.FindCollectionByNameOrId(pb_migrations.Memories)
+		if err != nil {
+			t.Fatal(err)
+		}
+		col.Fields.Add(&core.TextField{Name: "dashboard_note"})
+		if err := app.Save(col); err != nil {
+			t.Fatal(err)
+		}
+		check(t)
+	})
+
+	objects := func() int {
+		t.Helper()
+		var n int
+		if err := app.DB().NewQuery("SELECT count(*) FROM sqlite_master WHERE name = {:t} OR (type = 'trigger' AND name LIKE 'memories_owner_version_%')").
+			Bind(dbx.Params{"t": pb_migrations.OwnerVersions}).Row(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	runner := core.NewMigrationsRunner(app, core.AppMigrations)
+	since := 0
+	for _, m := range core.AppMigrations.Items() {
+		if m.File >= "1764000900" {
+			since++
+		}
+	}
+	if _, err := runner.Down(since); err != nil {
+		t.Fatal(err)
+	}
+	if n := objects(); n != 0 {
+		t.Fatalf("after the revert: %d of the counter's table and triggers left", n)
+	}
+	exec(insert, dbx.Params{"id": "m3", "o": owners[2]}) // untracked
+	exec("DELETE FROM memories WHERE id = 'm3'", nil)
+	if _, err := runner.Up(); err != nil {
+		t.Fatal(err)
+	}
+	if n := objects(); n != 1+len(pb_migrations.OwnerVersionTriggers) {
+		t.Fatalf("after applying it again: %d of the counter's table and triggers", n)
+	}
+	t.Run("after the migration is applied again", check)
+}
