@@ -175,8 +175,12 @@ func (s *Service) queryRows(q listQuery) ([]memoryRow, error) {
 
 // scanRows reads memoryColumns rows and closes rows.
 func scanRows(rows *sql.Rows, hint int) ([]memoryRow, error) {
+	return appendRows(make([]memoryRow, 0, hint), rows)
+}
+
+// appendRows appends the memoryColumns rows of rows to out and closes rows.
+func appendRows(out []memoryRow, rows *sql.Rows) ([]memoryRow, error) {
 	defer rows.Close()
-	out := make([]memoryRow, 0, hint)
 	for rows.Next() {
 		var r memoryRow
 		if err := rows.Scan(&r.ID, &r.Owner, &r.Text, &r.Permission, &r.SharedUsers, &r.SharedGroups, &r.ExpiresAt, &r.Created, &r.Updated); err != nil {
@@ -226,13 +230,32 @@ func (s *Service) rowVisible(v policy.Viewer, r *memoryRow) bool {
 	})
 }
 
-// byIDSQL reads the memories whose ids are in a JSON array: one statement
-// whatever the number of ids, each found through the primary key.
-var byIDSQL = selectMemoryColumns + " FROM " + pb_migrations.Memories +
-	" WHERE id IN (SELECT value FROM json_each(?))"
+// byIDArms bounds the ids one rowsByID statement looks up; more are read
+// in several statements.
+const byIDArms = 32
+
+// byIDSQL[n-1] reads n memories by id: a compound of n primary-key
+// lookups (SELECT ... WHERE id = +?1 UNION ALL ...), one statement text
+// per count, prepared once. It replaced "id IN (SELECT value FROM
+// json_each(?))", which built an ephemeral index and a 10,000-byte Bloom
+// filter on every run (a malloc and memset of 10 KB, which modernc's
+// allocator serves by mmap and frees by munmap): ~380 µs of CPU per
+// query_memory, a third of it.
+var byIDSQL = func() (out [byIDArms]string) {
+	arm := selectMemoryColumns + " FROM " + pb_migrations.Memories + " WHERE id = +?"
+	var b strings.Builder
+	for n := range byIDArms {
+		if n > 0 {
+			b.WriteString(" UNION ALL ")
+		}
+		b.WriteString(arm)
+		out[n] = b.String()
+	}
+	return out
+}()
 
 // rowsByID reads the memories with these ids, in no particular order;
-// ids with no memory are absent.
+// ids with no memory are absent (an id given twice is read twice).
 func (s *Service) rowsByID(ids []string) ([]memoryRow, error) {
 	sc := s.readStmts()
 	if sc == nil {
@@ -240,19 +263,22 @@ func (s *Service) rowsByID(ids []string) ([]memoryRow, error) {
 		err := s.app.DB().Select(memoryColumns...).From(pb_migrations.Memories).Where(dbx.In("id", toAny(ids)...)).All(&out)
 		return out, err
 	}
-	arr, err := json.Marshal(ids)
-	if err != nil {
-		return nil, err
+	out := make([]memoryRow, 0, len(ids))
+	for lo := 0; lo < len(ids); lo += byIDArms {
+		chunk := ids[lo:min(len(ids), lo+byIDArms)]
+		st, err := sc.stmt(byIDSQL[len(chunk)-1])
+		if err != nil {
+			return nil, err
+		}
+		rows, err := st.Query(toAny(chunk)...)
+		if err != nil {
+			return nil, err
+		}
+		if out, err = appendRows(out, rows); err != nil {
+			return nil, err
+		}
 	}
-	st, err := sc.stmt(byIDSQL)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := st.Query(string(arr))
-	if err != nil {
-		return nil, err
-	}
-	return scanRows(rows, len(ids))
+	return out, nil
 }
 
 // jsonIDs reads a multi-relation column (a JSON array of ids, or empty).
