@@ -2,6 +2,7 @@ package memories
 
 import (
 	"context"
+	"time"
 
 	"github.com/pocketbase/pocketbase/core"
 )
@@ -48,4 +49,10 @@ func (s *Service) UpdateTextBatch(ctx context.Context, owners, ids, texts []stri
 		errs[i] = <-w.done
 	}
 	return errs
+}
+
+// IndexPendingBefore is the reconciler's pass over the memories pending
+// since before (tests).
+func (s *Service) IndexPendingBefore(ctx context.Context, before time.Time) (int, error) {
+	return s.indexAllPending(ctx, before, nil)
 }
