@@ -2,6 +2,7 @@ package memories
 
 import (
 	"context"
+	"time"
 
 	"github.com/pocketbase/pocketbase/core"
 )
@@ -26,3 +27,32 @@ const MarkReadySQL = markReadySQL
 
 // MarkReady is markReady (tests).
 func (s *Service) MarkReady(recs []*core.Record) error { return s.markReady(recs) }
+
+// UpdateTextBatch commits, as one group-commit batch, updates of the text
+// of ids[i] by owners[i] to texts[i], each loaded inside the transaction as
+// Update does, and returns each one's outcome (tests).
+func (s *Service) UpdateTextBatch(ctx context.Context, owners, ids, texts []string) []error {
+	batch := make([]*saveWait, len(ids))
+	for i := range ids {
+		batch[i] = &saveWait{ctx: indexedByCaller(ctx), done: make(chan error, 1), edit: func(tx core.App) (*core.Record, error) {
+			rec, err := s.ownRecordIn(tx, owners[i], ids[i])
+			if err != nil {
+				return nil, err
+			}
+			rec.Set("text", texts[i])
+			return rec, nil
+		}}
+	}
+	s.commitSaves(batch)
+	errs := make([]error, len(ids))
+	for i, w := range batch {
+		errs[i] = <-w.done
+	}
+	return errs
+}
+
+// IndexPendingBefore is the reconciler's pass over the memories pending
+// since before (tests).
+func (s *Service) IndexPendingBefore(ctx context.Context, before time.Time) (int, error) {
+	return s.indexAllPending(ctx, before, nil)
+}

@@ -29,8 +29,13 @@ type saveGroup struct {
 }
 
 type saveWait struct {
-	ctx  context.Context
-	rec  *core.Record
+	ctx context.Context
+	rec *core.Record
+	// edit, when set, loads and changes the record inside the batch's
+	// transaction (rec is then what it returned): an update reads its row
+	// on the write connection, whose page cache every commit keeps warm,
+	// instead of on a read connection whose cache the last commit emptied.
+	edit func(tx core.App) (*core.Record, error)
 	done chan error
 	lead chan struct{}
 }
@@ -44,7 +49,23 @@ type saveWait struct {
 // dashboard and the records API keep it. The save's hooks still run:
 // Fernet encryption, the outbox's pending mark.
 func (s *Service) save(ctx context.Context, rec *core.Record) error {
-	w := &saveWait{ctx: indexedByCaller(ctx), rec: rec, done: make(chan error, 1), lead: make(chan struct{}, 1)}
+	return s.commitWait(&saveWait{ctx: indexedByCaller(ctx), rec: rec})
+}
+
+// saveEdit is save for a record that edit loads and changes inside the
+// transaction; an error of edit (the memory is not the caller's) is
+// returned as it is and nothing is written for that write.
+func (s *Service) saveEdit(ctx context.Context, edit func(tx core.App) (*core.Record, error)) (*core.Record, error) {
+	w := &saveWait{ctx: indexedByCaller(ctx), edit: edit}
+	if err := s.commitWait(w); err != nil {
+		return nil, err
+	}
+	return w.rec, nil
+}
+
+// commitWait queues w for the group commit and waits for its outcome.
+func (s *Service) commitWait(w *saveWait) error {
+	w.done, w.lead = make(chan error, 1), make(chan struct{}, 1)
 	g := &s.saves
 	g.mu.Lock()
 	g.queue = append(g.queue, w)
@@ -106,6 +127,14 @@ func (s *Service) commitSaves(batch []*saveWait) {
 		}()
 		return s.app.RunInTransaction(func(tx core.App) error {
 			for i, w := range batch {
+				if w.edit != nil {
+					rec, err := w.edit(tx)
+					if err != nil {
+						errs[i] = err
+						continue
+					}
+					w.rec = rec
+				}
 				errs[i] = tx.SaveNoValidateWithContext(w.ctx, w.rec)
 			}
 			return nil

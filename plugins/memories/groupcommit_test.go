@@ -2,6 +2,7 @@ package memories_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/picard-mcp/picard/internal/picardtest"
 	"github.com/picard-mcp/picard/pb_migrations"
+	"github.com/picard-mcp/picard/plugins/memories"
 )
 
 // TestGroupCommitOneBadWriteFailsAlone: writes committed together in one
@@ -78,6 +80,42 @@ func TestGroupCommitOneBadWriteFailsAlone(t *testing.T) {
 	for i, rec := range recs {
 		if i != n/2 && texts[rec.Id] != fmt.Sprintf("batch memory %d", i) {
 			t.Fatalf("write %d reads back with its text, got %q", i, texts[rec.Id])
+		}
+	}
+}
+
+// TestGroupCommitUpdateOfAnotherUsersMemoryFailsAlone: updates load their
+// memory inside the batch's transaction; one by a user who does not own
+// the memory is answered not found and writes nothing, and the owner's
+// updates around it in the same batch are committed.
+func TestGroupCommitUpdateOfAnotherUsersMemoryFailsAlone(t *testing.T) {
+	s := picardtest.Start(t, picardtest.Options{})
+	client := s.RegisterClient(s.SuperuserToken())
+	alice := s.UserToken(client, "alice")
+	bob := s.UserToken(client, "bob")
+	var ids []string
+	for _, text := range []string{"first", "second"} {
+		r := s.Tool(alice, "submit_memory", map[string]any{"text": text})
+		if r.Status != 200 {
+			t.Fatalf("submit: %d %s", r.Status, r.Body)
+		}
+		ids = append(ids, r.Map(t)["id"].(string))
+	}
+	errs := s.C.Memories.UpdateTextBatch(context.Background(),
+		[]string{alice.ID, bob.ID, alice.ID},
+		[]string{ids[0], ids[1], ids[1]},
+		[]string{"first, edited", "bob was here", "second, edited"})
+	if errs[0] != nil || errs[2] != nil {
+		t.Fatalf("the owner's updates are committed: %v, %v", errs[0], errs[2])
+	}
+	var se *memories.Error
+	if !errors.As(errs[1], &se) || se.Code != memories.CodeNotFound {
+		t.Fatalf("an update of another user's memory is not found, got %v", errs[1])
+	}
+	for i, want := range []string{"first, edited", "second, edited"} {
+		r := s.Tool(alice, "get_memory", map[string]any{"memory_id": ids[i]})
+		if got := r.Map(t)["text"]; got != want {
+			t.Fatalf("memory %d reads %q, want %q (%s)", i, got, want, r.Body)
 		}
 	}
 }

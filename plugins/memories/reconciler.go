@@ -57,13 +57,28 @@ func (s *Service) RunReconciler(ctx context.Context) {
 
 // Reconcile indexes every pending memory and applies every tombstone. It
 // returns how many memories it indexed.
+//
+// It indexes the memories written before it started: those the service
+// writes from then on are the indexer's (a failed pass kicks the
+// reconciler again), and a write through the dashboard or the records API
+// kicks it. Under a steady write rate, a pass that also took every newer
+// pending memory chased the writes and indexed each one a second time
+// next to the indexer.
 func (s *Service) Reconcile(ctx context.Context) (int, error) {
+	// PocketBase stamps updated with the wall clock, not the service's
+	started := time.Now()
 	s.FlushIndex(ctx) // what the indexer has queued is not indexed twice
 	if err := s.flushTombstonesErr(ctx); err != nil {
 		return 0, err
 	}
-	return s.indexAllPending(ctx, nil)
+	return s.indexAllPending(ctx, started, nil)
 }
+
+// reconcileFuture is how far past a pass's start a pending memory's
+// updated time may be and still be left to the indexer: a memory stamped
+// later than that (the clock went back, or another writer set it) is
+// indexed anyway, so it is never stranded for longer.
+const reconcileFuture = time.Minute
 
 // index embeds and upserts the given memories, then marks each ready if
 // it was not written again meanwhile.
@@ -266,7 +281,7 @@ func (s *Service) Reindex(ctx context.Context, progress func(done, total int)) (
 	if s.Vectors() {
 		s.clearVectorsIncomplete() // every memory is pending: each gets its vector
 	}
-	n, err := s.indexAllPending(ctx, progress)
+	n, err := s.indexAllPending(ctx, time.Time{}, progress)
 	if err != nil {
 		return n, err
 	}
@@ -276,10 +291,21 @@ func (s *Service) Reindex(ctx context.Context, progress func(done, total int)) (
 	return n, nil
 }
 
-func (s *Service) indexAllPending(ctx context.Context, progress func(done, total int)) (int, error) {
+// indexAllPending indexes the pending memories; with a non-zero before,
+// only those updated before it (or implausibly far after it, see
+// reconcileFuture).
+func (s *Service) indexAllPending(ctx context.Context, before time.Time, progress func(done, total int)) (int, error) {
 	var total int
-	if err := s.app.DB().Select("count(*)").From(pb_migrations.Memories).Where(dbx.HashExp{"index_status": "pending"}).Row(&total); err != nil {
-		return 0, fmt.Errorf("count pending: %w", err)
+	if progress != nil {
+		if err := s.app.DB().Select("count(*)").From(pb_migrations.Memories).Where(dbx.HashExp{"index_status": "pending"}).Row(&total); err != nil {
+			return 0, fmt.Errorf("count pending: %w", err)
+		}
+	}
+	written := dbx.NewExp("1")
+	if !before.IsZero() {
+		written = dbx.NewExp("(updated <= {:before} OR updated > {:future})", dbx.Params{
+			"before": dbTime(before), "future": dbTime(before.Add(reconcileFuture)),
+		})
 	}
 	done := 0
 	lastID := ""
@@ -288,6 +314,7 @@ func (s *Service) indexAllPending(ctx context.Context, progress func(done, total
 		err := s.app.DB().Select("id").From(pb_migrations.Memories).
 			Where(dbx.HashExp{"index_status": "pending"}).
 			AndWhere(dbx.NewExp("id > {:last}", dbx.Params{"last": lastID})).
+			AndWhere(written).
 			OrderBy("id").Limit(indexBatch).Column(&ids)
 		if err != nil {
 			return done, fmt.Errorf("list pending: %w", err)

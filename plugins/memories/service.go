@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"regexp"
 	"strconv"
 	"strings"
@@ -178,29 +179,53 @@ func (s *Service) Update(ctx context.Context, ownerID, id string, in UpdateInput
 	if in.Text == nil && in.ExpirationDate == nil {
 		return nil, invalid("text", "give text or expiration_date to change")
 	}
-	rec, err := s.ownRecord(ownerID, id)
-	if err != nil {
-		return nil, err
+	if !IsUUID(id) {
+		return nil, invalid("memory_id", "must be a UUID")
 	}
+	var text, exp string
 	if in.Text != nil {
-		text, err := validText(*in.Text, "text")
+		t, err := validText(*in.Text, "text")
 		if err != nil {
 			return nil, err
 		}
-		rec.Set("text", text)
+		text = t
 	}
 	if in.ExpirationDate != nil {
-		exp, err := s.validExpiry(*in.ExpirationDate)
+		e, err := s.validExpiry(*in.ExpirationDate)
 		if err != nil {
 			return nil, err
 		}
-		rec.Set("expires_at", exp)
+		exp = e
 	}
-	if err := s.save(ctx, rec); err != nil {
-		return nil, internal("save memory", err)
+	rec, err := s.saveEdit(ctx, func(tx core.App) (*core.Record, error) {
+		rec, err := s.ownRecordIn(tx, ownerID, id)
+		if err != nil {
+			return nil, err
+		}
+		if in.Text != nil {
+			rec.Set("text", text)
+		}
+		if in.ExpirationDate != nil {
+			rec.Set("expires_at", exp)
+		}
+		return rec, nil
+	})
+	if err != nil {
+		return nil, saveError(err)
 	}
 	s.indexLater(ctx, rec.Id)
 	return s.toMemory(rec, nil)
+}
+
+// saveError is a failed save as the caller gets it: the service's own
+// errors (the memory is not the caller's) as they are, anything else
+// internal.
+func saveError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return internal("save memory", err)
 }
 
 // ModifyPermissions changes who may read a memory; only the owner may.
@@ -212,15 +237,21 @@ func (s *Service) ModifyPermissions(ctx context.Context, ownerID, id, permission
 	if err != nil {
 		return nil, err
 	}
-	rec, err := s.ownRecord(ownerID, id)
-	if err != nil {
-		return nil, err
+	if !IsUUID(id) {
+		return nil, invalid("memory_id", "must be a UUID")
 	}
-	rec.Set("permission", permission)
-	rec.Set("shared_users", users)
-	rec.Set("shared_groups", groups)
-	if err := s.save(ctx, rec); err != nil {
-		return nil, internal("save memory", err)
+	rec, err := s.saveEdit(ctx, func(tx core.App) (*core.Record, error) {
+		rec, err := s.ownRecordIn(tx, ownerID, id)
+		if err != nil {
+			return nil, err
+		}
+		rec.Set("permission", permission)
+		rec.Set("shared_users", users)
+		rec.Set("shared_groups", groups)
+		return rec, nil
+	})
+	if err != nil {
+		return nil, saveError(err)
 	}
 	s.indexLater(ctx, rec.Id)
 	return s.toMemory(rec, nil)
@@ -499,7 +530,12 @@ func (s *Service) ownRecord(ownerID, id string) (*core.Record, error) {
 	if !IsUUID(id) {
 		return nil, invalid("memory_id", "must be a UUID")
 	}
-	rec, err := s.app.FindRecordById(pb_migrations.Memories, id)
+	return s.ownRecordIn(s.app, ownerID, id)
+}
+
+// ownRecordIn is ownRecord read through app (a transaction's).
+func (s *Service) ownRecordIn(app core.App, ownerID, id string) (*core.Record, error) {
+	rec, err := app.FindRecordById(pb_migrations.Memories, id)
 	if err != nil || rec.GetString("owner") != ownerID {
 		return nil, errNotFound()
 	}
