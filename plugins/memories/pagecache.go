@@ -329,9 +329,12 @@ type ownerVersions struct {
 	warnedGone bool
 }
 
+// ownerVersionSQL reads one owner's counter.
+const ownerVersionSQL = "SELECT version FROM " + pb_migrations.OwnerVersions + " WHERE owner = ?"
+
 func (o *ownerVersions) prepare() {
 	var err error
-	if o.stmt, err = o.db.Prepare("SELECT version FROM " + pb_migrations.OwnerVersions + " WHERE owner = ?"); err != nil {
+	if o.stmt, err = o.db.Prepare(ownerVersionSQL); err != nil {
 		o.stmt = nil
 		return
 	}
