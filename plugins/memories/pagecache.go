@@ -321,6 +321,7 @@ type ownerVersions struct {
 	once       sync.Once
 	stmt       *sql.Stmt // the owner's counter; nil: cannot be read
 	checkStmt  *sql.Stmt // the triggers and the schema version
+	names      []byte    // the triggers' names, a JSON array
 	mu         sync.Mutex
 	checked    bool
 	checkedAt  int64 // schema version of the last check
@@ -328,22 +329,22 @@ type ownerVersions struct {
 	warnedGone bool
 }
 
+// ownerVersionSQL reads one owner's counter.
+const ownerVersionSQL = "SELECT version FROM " + pb_migrations.OwnerVersions + " WHERE owner = ?"
+
 func (o *ownerVersions) prepare() {
 	var err error
-	if o.stmt, err = o.db.Prepare("SELECT version FROM " + pb_migrations.OwnerVersions + " WHERE owner = ?"); err != nil {
+	if o.stmt, err = o.db.Prepare(ownerVersionSQL); err != nil {
 		o.stmt = nil
 		return
 	}
-	names := make([]string, 0, len(pb_migrations.OwnerVersionTriggers))
-	for _, n := range pb_migrations.OwnerVersionTriggers {
-		names = append(names, "'"+n+"'")
-	}
 	// one statement: the triggers seen and the schema they were seen in
-	if o.checkStmt, err = o.db.Prepare("SELECT (SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = '" +
-		pb_migrations.Memories + "' AND name IN (" + strings.Join(names, ",") + ")), s.schema_version FROM pragma_schema_version s"); err != nil {
+	if o.checkStmt, err = o.db.Prepare("SELECT (SELECT count(DISTINCT name) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?" +
+		" AND name IN (SELECT value FROM json_each(?))), s.schema_version FROM pragma_schema_version s"); err != nil {
 		_ = o.stmt.Close()
 		o.stmt, o.checkStmt = nil, nil
 	}
+	o.names, _ = json.Marshal(pb_migrations.OwnerVersionTriggers)
 }
 
 // tracking says whether the triggers existed at schema version sv,
@@ -359,7 +360,7 @@ func (o *ownerVersions) tracking(sv int64) bool {
 		return o.checkedOK
 	}
 	var n, at int64
-	if err := o.checkStmt.QueryRow().Scan(&n, &at); err != nil {
+	if err := o.checkStmt.QueryRow(pb_migrations.Memories, string(o.names)).Scan(&n, &at); err != nil {
 		return false
 	}
 	o.checked, o.checkedAt = true, at
