@@ -66,6 +66,7 @@ func (s *Service) RunReconciler(ctx context.Context) {
 // next to the indexer.
 func (s *Service) Reconcile(ctx context.Context) (int, error) {
 	// PocketBase stamps updated with the wall clock, not the service's
+	// test clock, so the pass compares against the wall clock too
 	started := time.Now()
 	s.FlushIndex(ctx) // what the indexer has queued is not indexed twice
 	if err := s.flushTombstonesErr(ctx); err != nil {
