@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -217,8 +218,12 @@ func (h *mcpHandler) serve(e *core.RequestEvent) error {
 	if fix != nil {
 		fix.w, rw, ctx = e.Response, fix, withWireFix(ctx, fix)
 	}
-	w := &sessionRecorder{ResponseWriter: rw, h: h, user: claims.Subject, method: r.Method, sid: r.Header.Get(sessionHeader), splicer: sp}
+	w := &sessionRecorder{ResponseWriter: rw, h: h, user: claims.Subject, method: r.Method, sid: r.Header.Get(sessionHeader), splicer: sp,
+		holdJSON: fix == nil}
 	h.http.ServeHTTP(w, r.WithContext(ctx))
+	if err := w.release(true); err != nil {
+		slog.Debug("mcp: writing the answer", "error", err)
+	}
 	if fix != nil {
 		if err := fix.finish(); err != nil {
 			slog.Debug("mcp: writing the mended answer", "method", fix.req.Method, "error", err)
@@ -252,7 +257,12 @@ func (h *mcpHandler) missingScope(body []byte, claims *oauth.Claims) string {
 }
 
 // sessionRecorder binds a new session id to the user who opened it and
-// forgets it when the session is deleted.
+// forgets it when the session is deleted. It also holds a JSON answer
+// (not an SSE stream) whole until mcp-go is done with it and then sends it
+// with its Content-Length in one write: mcp-go sends the header first and
+// the answer after, so with the answer's spliced parts net/http would
+// send it chunked, in several writes to the socket (about a fifth of a
+// get_memories call's CPU was in those write system calls).
 type sessionRecorder struct {
 	http.ResponseWriter
 	h           *mcpHandler
@@ -260,6 +270,10 @@ type sessionRecorder struct {
 	method, sid string
 	wrote       bool
 	splicer     *resultSplicer // tool answers to write in place of their placeholders
+
+	holdJSON bool          // hold a JSON answer until release (false: a wireFix mends it)
+	held     *bytes.Buffer // the answer held so far, nil when none is
+	status   int           // its status code
 }
 
 func (w *sessionRecorder) WriteHeader(code int) {
@@ -279,6 +293,12 @@ func (w *sessionRecorder) WriteHeader(code int) {
 			delete(w.h.sessions, w.sid)
 			w.h.mu.Unlock()
 		}
+		if w.holdJSON && code >= 200 && code != http.StatusNoContent && code != http.StatusNotModified &&
+			w.Header().Get("Content-Type") == "application/json" {
+			w.held, w.status = buffers.Get().(*bytes.Buffer), code
+			w.held.Reset()
+			return
+		}
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
@@ -287,19 +307,44 @@ func (w *sessionRecorder) Write(b []byte) (int, error) {
 	if !w.wrote {
 		w.WriteHeader(http.StatusOK)
 	}
+	var out io.Writer = w.ResponseWriter
+	if w.held != nil {
+		out = w.held
+	}
 	if w.splicer != nil {
-		if handled, err := w.splicer.write(w.ResponseWriter, b); handled {
+		if handled, err := w.splicer.write(out, b); handled {
 			if err != nil {
 				return 0, err
 			}
 			return len(b), nil
 		}
 	}
-	return w.ResponseWriter.Write(b)
+	return out.Write(b)
+}
+
+// release sends a held answer: its header (with the answer's length when
+// whole is true, i.e. mcp-go is done) and the answer in one write. Later
+// writes go straight on.
+func (w *sessionRecorder) release(whole bool) error {
+	if w.held == nil {
+		return nil
+	}
+	body := w.held
+	w.held = nil
+	defer putBuffer(body)
+	if whole {
+		w.Header().Set("Content-Length", strconv.Itoa(body.Len()))
+	}
+	w.ResponseWriter.WriteHeader(w.status)
+	_, err := w.ResponseWriter.Write(body.Bytes())
+	return err
 }
 
 // Flush keeps SSE streaming working through the wrapper.
 func (w *sessionRecorder) Flush() {
+	if err := w.release(false); err != nil {
+		return
+	}
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
