@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -82,8 +83,10 @@ type cachedPage struct {
 	size    int64
 }
 
-func newPageCache(db *sql.DB) *pageCache {
-	pc := &pageCache{probe: &versionProbe{db: db}, owners: &ownerVersions{db: db}}
+// newPageCache makes the page cache of the read pool db; shm is the path
+// of the database's WAL index ("" for none).
+func newPageCache(db *sql.DB, shm string) *pageCache {
+	pc := &pageCache{probe: &versionProbe{db: db, shm: shm}, owners: &ownerVersions{db: db}}
 	pc.c, _ = lru.NewWithEvict(pageCacheEntries, func(_ string, p *cachedPage) { pc.bytes.Add(-p.size) })
 	return pc
 }
@@ -219,8 +222,27 @@ func (s *Service) PageCacheStats() (hits, misses int64) {
 // database was when it asked) and every caller waiting then takes that
 // one; under load one query answers many requests instead of each request
 // queueing for the connection.
+//
+// Cheaper still, when the database's WAL index can be mapped (shm): the
+// header of the WAL index is copied before each query, and a caller finds
+// the same header as before the last query, nothing has committed since
+// that query started, so its versions still hold and no query is run.
+// SQLite writes the header before a commit returns, so a commit that
+// returned before a caller asked is always seen. A query still runs at
+// least every probeFullEvery; were it ever to find a new data version under
+// an unchanged header (a database that left WAL mode), the header is not
+// trusted again.
 type versionProbe struct {
-	db *sql.DB
+	db  *sql.DB
+	shm string // the database's WAL index (-shm) file; "" for none
+
+	wal       *walIndex // nil until mapped
+	walTried  time.Time // last attempt to map it
+	walOff    bool      // the header was once found unchanged across a commit
+	lastHdr   [walHeaderBytes]byte
+	lastHdrOK bool      // lastHdr was read before the query that gave last
+	lastFull  time.Time // when that query started
+	queries   int64     // run so far (the running read's)
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -244,6 +266,9 @@ func (p *versionProbe) read() (v dbVersion, ok bool) {
 	if p.cond == nil {
 		p.cond = sync.NewCond(&p.mu)
 	}
+	if p.unchanged() {
+		return p.last, true
+	}
 	need := p.started + 1 // the first read to start from now on
 	for p.done < need {
 		if p.closed {
@@ -256,14 +281,58 @@ func (p *versionProbe) read() (v dbVersion, ok bool) {
 		p.running = true
 		p.started++
 		seq := p.started
+		hdr, hdrOK := p.header() // before the query: a commit racing it changes the header
+		started := time.Now()
 		p.mu.Unlock()
 		v, ok := p.query()
 		p.mu.Lock()
 		p.running = false
+		if ok && p.lastOK && hdrOK && p.lastHdrOK && hdr == p.lastHdr && v.data != p.last.data &&
+			v.data>>40 == p.last.data>>40 { // a new version the header did not show
+			p.walOff = true
+			slog.Warn("get_memories page cache: data.db's WAL index did not change with a commit; reading the data version from SQLite from now on")
+		}
 		p.done, p.last, p.lastOK = seq, v, ok
+		p.lastHdr, p.lastHdrOK, p.lastFull = hdr, hdrOK && ok, started
 		p.cond.Broadcast()
 	}
 	return p.last, p.lastOK
+}
+
+// probeFullEvery bounds how long versions are taken from an unchanged WAL
+// index header without asking SQLite.
+const probeFullEvery = 250 * time.Millisecond
+
+// unchanged says whether the WAL index header is the one read before the
+// last query, which then still holds; p.mu held.
+func (p *versionProbe) unchanged() bool {
+	if !p.lastHdrOK || !p.lastOK || p.walOff || time.Since(p.lastFull) > probeFullEvery {
+		return false
+	}
+	hdr, ok := p.header()
+	return ok && hdr == p.lastHdr
+}
+
+// header reads the WAL index header; ok is false when there is none to
+// read (no -shm file, not mappable, or replaced); p.mu held.
+func (p *versionProbe) header() (hdr [walHeaderBytes]byte, ok bool) {
+	if p.shm == "" || p.walOff {
+		return hdr, false
+	}
+	if p.wal == nil {
+		if time.Since(p.walTried) < walRetry {
+			return hdr, false
+		}
+		p.walTried = time.Now()
+		if p.wal = openWALIndex(p.shm); p.wal == nil {
+			return hdr, false
+		}
+	}
+	if hdr, ok = p.wal.header(); !ok {
+		p.wal.close() // the database was reopened: map the new one later
+		p.wal = nil
+	}
+	return hdr, ok
 }
 
 // query runs the pragma; only the running read calls it.
@@ -282,6 +351,7 @@ func (p *versionProbe) query() (v dbVersion, ok bool) {
 		p.conn, p.stmt = conn, stmt
 		p.gen++
 	}
+	p.queries++
 	if err := p.stmt.QueryRow().Scan(&v.data, &v.schema); err != nil {
 		p.reset()
 		return dbVersion{}, false
@@ -310,6 +380,11 @@ func (p *versionProbe) close() {
 		p.cond.Wait()
 	}
 	p.reset()
+	if p.wal != nil {
+		p.wal.close()
+		p.wal = nil
+	}
+	p.lastHdrOK = false
 	p.cond.Broadcast()
 }
 
@@ -400,7 +475,7 @@ func (o *ownerVersions) close() {
 func (s *Service) pageCacheFor() *pageCache {
 	s.pagesOnce.Do(func() {
 		if db, ok := s.app.ConcurrentDB().(*dbx.DB); ok {
-			s.pages = newPageCache(db.DB())
+			s.pages = newPageCache(db.DB(), filepath.Join(s.app.DataDir(), "data.db-shm"))
 		}
 	})
 	return s.pages

@@ -1,7 +1,9 @@
 package memories
 
 import (
+	"database/sql"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,8 +17,15 @@ import (
 
 // TestVersionProbeSeesEveryCommit: whatever the concurrency, a version
 // read after a commit returned differs from one read before it: callers
-// share probe reads, but never one that started before they asked.
+// share probe reads, but never one that started before they asked, and
+// with the WAL index mapped, an unchanged header never hides a commit.
 func TestVersionProbeSeesEveryCommit(t *testing.T) {
+	for _, withShm := range []bool{false, true} {
+		t.Run(fmt.Sprintf("shm=%v", withShm), func(t *testing.T) { testVersionProbeSeesEveryCommit(t, withShm) })
+	}
+}
+
+func testVersionProbeSeesEveryCommit(t *testing.T, withShm bool) {
 	app, err := tests.NewTestAppWithConfig(core.BaseAppConfig{DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -26,6 +35,9 @@ func TestVersionProbeSeesEveryCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := &versionProbe{db: app.ConcurrentDB().(*dbx.DB).DB()}
+	if withShm {
+		p.shm = filepath.Join(app.DataDir(), "data.db-shm")
+	}
 	defer p.close()
 	var stop atomic.Bool
 	var readers sync.WaitGroup
@@ -66,13 +78,44 @@ func TestVersionProbeSeesEveryCommit(t *testing.T) {
 	if n := stale.Load(); n > 0 {
 		t.Fatalf("%d reads after a commit returned the version from before it", n)
 	}
+	if !withShm {
+		return
+	}
+	// no commit: reads take the versions from the unchanged header
+	first, _ := p.read()
+	p.mu.Lock()
+	queries := p.queries
+	p.mu.Unlock()
+	for range 100 {
+		if v, ok := p.read(); !ok || v != first {
+			t.Fatalf("no commit, yet the version moved: %v -> %v", first, v)
+		}
+	}
+	p.mu.Lock()
+	ran := p.queries - queries
+	p.mu.Unlock()
+	if ran > 5 { // one each probeFullEvery at most
+		t.Fatalf("100 reads without a commit ran %d queries: the WAL index header is not used", ran)
+	}
+	// a commit through a connection of its own, as another process makes it
+	other, err := sql.Open("sqlite", filepath.Join(app.DataDir(), "data.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.Exec("INSERT INTO probe_test (n) VALUES (2)"); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := p.read(); v == first {
+		t.Fatal("a commit by another connection was not seen")
+	}
 }
 
 // TestPageCacheBounded: pages put again under the same key (a new data
 // version) are counted once, so the cache keeps them; past its byte bound
 // it drops the least recently used pages, never the whole cache.
 func TestPageCacheBounded(t *testing.T) {
-	pc := newPageCache(nil)
+	pc := newPageCache(nil, "")
 	page := func(chars int) *ListResult {
 		return &ListResult{Memories: []*Memory{{ID: "m", Text: strings.Repeat("x", chars)}}}
 	}
