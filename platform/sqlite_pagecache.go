@@ -52,7 +52,7 @@ var pageHeaderSize int32
 func configurePageCache(n int) {
 	tls := libc.NewTLS()
 	defer tls.Close()
-	va := libc.NewVaList(uintptr(unsafe.Pointer(&pageHeaderSize)))
+	va := libc.NewVaList(uintptr(unsafe.Pointer(&pageHeaderSize))) //nolint:gosec // SQLite writes the size through this pointer to a package global
 	rc := sqlite3.Xsqlite3_config(tls, sqlite3.SQLITE_CONFIG_PCACHE_HDRSZ, va)
 	libc.Xfree(tls, va)
 	if rc != sqlite3.SQLITE_OK {
