@@ -121,6 +121,7 @@ func (k *sqlKeywords) Close() error {
 		delete(k.stmts, key)
 	}
 	k.stmtMu.Unlock()
+	k.closeWrites()
 	if k.stopCk != nil {
 		k.stopCk()
 	}
