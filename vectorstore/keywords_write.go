@@ -292,10 +292,10 @@ func (k *sqlKeywords) indexTx(ctx context.Context, tx *sql.Tx, docs []KeywordDoc
 func (k *sqlKeywords) indexedDocs(ctx context.Context, tx *sql.Tx, ids []string) (map[string]*indexedDoc, error) {
 	out := map[string]*indexedDoc{}
 	byKey := map[int64]*indexedDoc{}
-	for lo := 0; lo < len(ids); lo += kwChunk {
-		a := sqlArgs{}
-		in := placeholders(&a, toAnys(ids[lo:min(lo+kwChunk, len(ids))])...)
-		rows, err := tx.QueryContext(ctx, k.wsql(`SELECT k, id, owner_id, created_at, len FROM {docs} WHERE id IN (`+in+`)`), a...)
+	for rest := toAnys(ids); len(rest) > 0; {
+		p := k.pieceRows(len(rest))
+		rows, err := k.wquery(ctx, tx, oldDocsStmt.text(p), rest[:p]...)
+		rest = rest[p:]
 		if err != nil {
 			return nil, fmt.Errorf("old docs: %w", err)
 		}
@@ -318,10 +318,10 @@ func (k *sqlKeywords) indexedDocs(ctx context.Context, tx *sql.Tx, ids []string)
 		keys = append(keys, key)
 	}
 	slices.Sort(keys)
-	for lo := 0; lo < len(keys); lo += kwChunk {
-		a := sqlArgs{}
-		in := placeholders(&a, toAnys(keys[lo:min(lo+kwChunk, len(keys))])...)
-		rows, err := tx.QueryContext(ctx, k.wsql(`SELECT doc, term, tf FROM {postings} WHERE doc IN (`+in+`)`), a...)
+	for rest := toAnys(keys); len(rest) > 0; {
+		p := k.pieceRows(len(rest))
+		rows, err := k.wquery(ctx, tx, oldPostingsStmt.text(p), rest[:p]...)
+		rest = rest[p:]
 		if err != nil {
 			return nil, fmt.Errorf("old postings: %w", err)
 		}
@@ -501,8 +501,7 @@ func (k *sqlKeywords) relinkWindow(ctx context.Context, tx *sql.Tx, ps []docPos,
 		return r, err
 	}
 	first, last := ps[0], ps[len(ps)-1]
-	rows, err := tx.QueryContext(ctx, k.wsql(`SELECT k, prev1, prev2, next1, next2 FROM {docs}
-		WHERE owner_id = $1 AND (created_at, id) < ($2, $3) ORDER BY created_at DESC, id DESC LIMIT 4`), first.owner, first.created, first.id)
+	rows, err := k.wquery(ctx, tx, windowBeforeSQL, first.owner, first.created, first.id)
 	if err != nil {
 		return false, fmt.Errorf("timeline: %w", err)
 	}
@@ -520,8 +519,7 @@ func (k *sqlKeywords) relinkWindow(ctx context.Context, tx *sql.Tx, ps []docPos,
 		return false, fmt.Errorf("timeline: %w", err)
 	}
 	budget := relinkBudget(len(ps))
-	rows, err = tx.QueryContext(ctx, k.wsql(`SELECT k, created_at, id, prev1, prev2, next1, next2 FROM {docs}
-		WHERE owner_id = $1 AND (created_at, id) >= ($2, $3) ORDER BY created_at, id LIMIT `+strconv.Itoa(budget+1)), first.owner, first.created, first.id)
+	rows, err = k.wquery(ctx, tx, windowFromSQL, first.owner, first.created, first.id, budget+1)
 	if err != nil {
 		return false, fmt.Errorf("timeline: %w", err)
 	}
@@ -612,12 +610,11 @@ func (k *sqlKeywords) relinkAround(ctx context.Context, tx *sql.Tx, p docPos, wa
 // timeline lists the keys of up to 5 (before, with p itself) or 4 (after)
 // memories of p's owner next to p's place.
 func (k *sqlKeywords) timeline(ctx context.Context, tx *sql.Tx, p docPos, cmp, order string) ([]int64, error) {
-	n := "4"
+	n := 4
 	if cmp == "<=" {
-		n = "5"
+		n = 5
 	}
-	rows, err := tx.QueryContext(ctx, k.wsql(`SELECT k FROM {docs} WHERE owner_id = $1 AND (created_at, id) `+cmp+
-		` ($2, $3) ORDER BY created_at `+order+`, id `+order+` LIMIT `+n), p.owner, p.created, p.id)
+	rows, err := k.wquery(ctx, tx, timelineSQL(cmp, order), p.owner, p.created, p.id, n)
 	if err != nil {
 		return nil, fmt.Errorf("timeline: %w", err)
 	}

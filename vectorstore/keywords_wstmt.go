@@ -90,16 +90,44 @@ var (
 	dropTermsStmt = rowStmt{`DELETE FROM {terms} WHERE df <= 0 AND term IN (`, `#`, `)`}
 )
 
+// The write transaction's reads of the rows and terms it replaces.
+var (
+	oldDocsStmt     = rowStmt{`SELECT k, id, owner_id, created_at, len FROM {docs} WHERE id IN (`, `#`, `)`}
+	oldPostingsStmt = rowStmt{`SELECT doc, term, tf FROM {postings} WHERE doc IN (`, `#`, `)`}
+)
+
 // sqliteRowStmts are the statements prepared for SQLite.
 var sqliteRowStmts = []rowStmt{insertDocsStmt, insertPostingsStmt, insertSharesStmt,
 	deletePostingsStmt, deleteSharesStmt, deleteDocsStmt, updateKeptStmt, relinkStmt,
-	updateDFStmt, insertDFStmt, dropTermsStmt}
+	updateDFStmt, insertDFStmt, dropTermsStmt, oldDocsStmt, oldPostingsStmt}
 
 // Single statements of the write path, prepared too.
 const (
 	allocKeysSQL   = `UPDATE{fail} {stats} SET next_k = next_k + $1 WHERE id = 1 RETURNING next_k`
 	updateStatsSQL = `UPDATE{fail} {stats} SET n = n + $1, total_len = total_len + $2 WHERE id = 1`
+	// relinkWindow's reads: the 4 memories before an owner's first
+	// changed place, and at most $4 from it on
+	windowBeforeSQL = `SELECT k, prev1, prev2, next1, next2 FROM {docs}
+		WHERE owner_id = $1 AND (created_at, id) < ($2, $3) ORDER BY created_at DESC, id DESC LIMIT 4`
+	windowFromSQL = `SELECT k, created_at, id, prev1, prev2, next1, next2 FROM {docs}
+		WHERE owner_id = $1 AND (created_at, id) >= ($2, $3) ORDER BY created_at, id LIMIT $4`
 )
+
+// timelineSQL is timeline's read: the $4 memories of owner $1 before
+// (cmp "<=" or "<", order DESC) or after (">", ASC) the place ($2, $3).
+func timelineSQL(cmp, order string) string {
+	return `SELECT k FROM {docs} WHERE owner_id = $1 AND (created_at, id) ` + cmp +
+		` ($2, $3) ORDER BY created_at ` + order + `, id ` + order + ` LIMIT $4`
+}
+
+// wquery runs a read q (before wsql) of the write transaction tx.
+func (k *sqlKeywords) wquery(ctx context.Context, tx *sql.Tx, q string, args ...any) (*sql.Rows, error) {
+	q = k.wsql(q)
+	if st := k.wstmt(ctx, tx, q); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return tx.QueryContext(ctx, q, args...)
+}
 
 // execRows runs stmts over rows, the parameters of its rows one after
 // another (each statement's row has the same number of them): every
@@ -150,7 +178,8 @@ func (k *sqlKeywords) prepareWrites(ctx context.Context) error {
 			err = prep(st.text(n))
 		}
 	}
-	for _, q := range []string{allocKeysSQL, updateStatsSQL} {
+	for _, q := range []string{allocKeysSQL, updateStatsSQL, windowBeforeSQL, windowFromSQL,
+		timelineSQL("<=", "DESC"), timelineSQL(">", "ASC")} {
 		if err == nil {
 			err = prep(q)
 		}
