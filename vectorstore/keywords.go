@@ -105,6 +105,10 @@ type sqlKeywords struct {
 	// prepared statements per connection itself.
 	stmtMu sync.RWMutex
 	stmts  map[string]*sql.Stmt
+	// SQLite: the write path's prepared statements by their text
+	// (keywords_wstmt.go)
+	wstmtMu sync.Mutex
+	wstmts  map[string]*sql.Stmt
 	// cache ranks searches in Go once loaded (keywords_cache.go); nil or
 	// noCache: every search runs in SQL
 	cache   *postingsCache

@@ -13,6 +13,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/picard-mcp/picard/internal/sqlitemem"
+
 	_ "modernc.org/sqlite" // the embedded keyword index
 )
 
@@ -36,6 +38,7 @@ func OpenSQLiteKeywords(path string) (KeywordIndex, error) {
 }
 
 func openSQLiteKeywords(path string) (*sqlKeywords, error) {
+	sqlitemem.Retain() // no mmap/munmap per statement (see the package)
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open keyword index: %w", err)
 	}
@@ -118,6 +121,7 @@ func (k *sqlKeywords) Close() error {
 		delete(k.stmts, key)
 	}
 	k.stmtMu.Unlock()
+	k.closeWrites()
 	if k.stopCk != nil {
 		k.stopCk()
 	}

@@ -86,7 +86,12 @@ func (k *sqlKeywords) exec(ctx context.Context, tx *sql.Tx, q string, args ...an
 	if k.onWrite != nil {
 		k.onWrite(q)
 	}
-	_, err := tx.ExecContext(ctx, q, args...)
+	var err error
+	if st := k.wstmt(ctx, tx, q); st != nil {
+		_, err = st.ExecContext(ctx, args...)
+	} else {
+		_, err = tx.ExecContext(ctx, q, args...)
+	}
 	return err
 }
 
@@ -111,6 +116,9 @@ func (k *sqlKeywords) IndexDocs(ctx context.Context, docs ...KeywordDoc) error {
 	}
 	if err := k.ready(ctx); err != nil {
 		return err
+	}
+	if err := k.prepareWrites(ctx); err != nil {
+		return k.wrapErr("prepare", err)
 	}
 	tx, unlock, err := k.beginWrite(ctx)
 	if err != nil {
@@ -213,13 +221,13 @@ func (k *sqlKeywords) indexTx(ctx context.Context, tx *sql.Tx, docs []KeywordDoc
 		}
 		fresh = append(fresh, d)
 	}
-	if err := k.deleteRows(ctx, tx, "{postings}", "doc", append(slices.Clone(dropKeys), rewrite...)); err != nil {
+	if err := k.deleteRows(ctx, tx, deletePostingsStmt, append(slices.Clone(dropKeys), rewrite...)); err != nil {
 		return err
 	}
-	if err := k.deleteRows(ctx, tx, "{shares}", "doc", append(slices.Clone(dropKeys), keptKeys...)); err != nil {
+	if err := k.deleteRows(ctx, tx, deleteSharesStmt, append(slices.Clone(dropKeys), keptKeys...)); err != nil {
 		return err
 	}
-	if err := k.deleteRows(ctx, tx, "{docs}", "k", dropKeys); err != nil {
+	if err := k.deleteRows(ctx, tx, deleteDocsStmt, dropKeys); err != nil {
 		return err
 	}
 	if err := k.updateKept(ctx, tx, kept, keptKeys); err != nil {
@@ -229,11 +237,15 @@ func (k *sqlKeywords) indexTx(ctx context.Context, tx *sql.Tx, docs []KeywordDoc
 		// fresh integer keys, in the order of docs (so two indexes
 		// written in the same order number their memories alike)
 		var last int64
-		q := k.wsql(`UPDATE{fail} {stats} SET next_k = next_k + $1 WHERE id = 1 RETURNING next_k`)
+		q := k.wsql(allocKeysSQL)
 		if k.onWrite != nil {
 			k.onWrite(q)
 		}
-		if err := tx.QueryRowContext(ctx, q, len(fresh)).Scan(&last); err != nil {
+		row := tx.QueryRowContext
+		if st := k.wstmt(ctx, tx, q); st != nil {
+			row = func(ctx context.Context, _ string, args ...any) *sql.Row { return st.QueryRowContext(ctx, args...) }
+		}
+		if err := row(ctx, q, len(fresh)).Scan(&last); err != nil {
 			return fmt.Errorf("allocate keys: %w", err)
 		}
 		first := last - int64(len(fresh)) + 1
@@ -248,36 +260,27 @@ func (k *sqlKeywords) indexTx(ctx context.Context, tx *sql.Tx, docs []KeywordDoc
 			dlen += int64(d.Len)
 			pos = append(pos, docPos{d.Meta.OwnerID, d.Meta.CreatedAt.UnixMicro(), d.ID})
 		}
-		for lo := 0; lo < len(fresh); lo += kwChunk {
-			a := sqlArgs{}
-			var rows []string
-			for i, d := range fresh[lo:min(lo+kwChunk, len(fresh))] {
-				rows = append(rows, "("+placeholders(&a, first+int64(lo+i), d.ID, d.Meta.OwnerID, d.Meta.Permission, micros(d.Meta.ExpiresAt), d.Meta.CreatedAt.UnixMicro(), d.Len)+")")
-			}
-			if err := k.exec(ctx, tx, `INSERT{fail} INTO {docs} (k, id, owner_id, permission, expires_at, created_at, len) VALUES `+strings.Join(rows, ", "), a...); err != nil {
-				return fmt.Errorf("insert docs: %w", err)
-			}
+		a := make([]any, 0, 7*len(fresh))
+		for i, d := range fresh {
+			a = append(a, first+int64(i), d.ID, d.Meta.OwnerID, d.Meta.Permission, micros(d.Meta.ExpiresAt), d.Meta.CreatedAt.UnixMicro(), d.Len)
+		}
+		if err := k.execRows(ctx, tx, a, insertDocsStmt); err != nil {
+			return fmt.Errorf("insert docs: %w", err)
 		}
 	}
-	for lo := 0; lo < len(posts); lo += kwChunk {
-		a := sqlArgs{}
-		var rows []string
-		for _, p := range posts[lo:min(lo+kwChunk, len(posts))] {
-			rows = append(rows, "("+placeholders(&a, p.term, p.doc, p.tf)+")")
-		}
-		if err := k.exec(ctx, tx, `INSERT{fail} INTO {postings} (term, doc, tf) VALUES `+strings.Join(rows, ", "), a...); err != nil {
-			return fmt.Errorf("insert postings: %w", err)
-		}
+	a := make([]any, 0, 3*len(posts))
+	for _, p := range posts {
+		a = append(a, p.term, p.doc, p.tf)
 	}
-	for lo := 0; lo < len(shares); lo += kwChunk {
-		a := sqlArgs{}
-		var rows []string
-		for _, s := range shares[lo:min(lo+kwChunk, len(shares))] {
-			rows = append(rows, "("+placeholders(&a, s.doc, s.kind, s.principal)+")")
-		}
-		if err := k.exec(ctx, tx, `INSERT{fail} INTO {shares} (doc, kind, principal) VALUES `+strings.Join(rows, ", ")+` ON CONFLICT DO NOTHING`, a...); err != nil {
-			return fmt.Errorf("insert shares: %w", err)
-		}
+	if err := k.execRows(ctx, tx, a, insertPostingsStmt); err != nil {
+		return fmt.Errorf("insert postings: %w", err)
+	}
+	a = make([]any, 0, 3*len(shares))
+	for _, s := range shares {
+		a = append(a, s.doc, s.kind, s.principal)
+	}
+	if err := k.execRows(ctx, tx, a, insertSharesStmt); err != nil {
+		return fmt.Errorf("insert shares: %w", err)
 	}
 	if err := k.relink(ctx, tx, pos); err != nil {
 		return err
@@ -289,10 +292,10 @@ func (k *sqlKeywords) indexTx(ctx context.Context, tx *sql.Tx, docs []KeywordDoc
 func (k *sqlKeywords) indexedDocs(ctx context.Context, tx *sql.Tx, ids []string) (map[string]*indexedDoc, error) {
 	out := map[string]*indexedDoc{}
 	byKey := map[int64]*indexedDoc{}
-	for lo := 0; lo < len(ids); lo += kwChunk {
-		a := sqlArgs{}
-		in := placeholders(&a, toAnys(ids[lo:min(lo+kwChunk, len(ids))])...)
-		rows, err := tx.QueryContext(ctx, k.wsql(`SELECT k, id, owner_id, created_at, len FROM {docs} WHERE id IN (`+in+`)`), a...)
+	for rest := toAnys(ids); len(rest) > 0; {
+		p := k.pieceRows(len(rest))
+		rows, err := k.wquery(ctx, tx, oldDocsStmt.text(p), rest[:p]...)
+		rest = rest[p:]
 		if err != nil {
 			return nil, fmt.Errorf("old docs: %w", err)
 		}
@@ -315,10 +318,10 @@ func (k *sqlKeywords) indexedDocs(ctx context.Context, tx *sql.Tx, ids []string)
 		keys = append(keys, key)
 	}
 	slices.Sort(keys)
-	for lo := 0; lo < len(keys); lo += kwChunk {
-		a := sqlArgs{}
-		in := placeholders(&a, toAnys(keys[lo:min(lo+kwChunk, len(keys))])...)
-		rows, err := tx.QueryContext(ctx, k.wsql(`SELECT doc, term, tf FROM {postings} WHERE doc IN (`+in+`)`), a...)
+	for rest := toAnys(keys); len(rest) > 0; {
+		p := k.pieceRows(len(rest))
+		rows, err := k.wquery(ctx, tx, oldPostingsStmt.text(p), rest[:p]...)
+		rest = rest[p:]
 		if err != nil {
 			return nil, fmt.Errorf("old postings: %w", err)
 		}
@@ -339,14 +342,11 @@ func (k *sqlKeywords) indexedDocs(ctx context.Context, tx *sql.Tx, ids []string)
 	return out, nil
 }
 
-// deleteRows deletes table's rows whose col is one of keys.
-func (k *sqlKeywords) deleteRows(ctx context.Context, tx *sql.Tx, table, col string, keys []int64) error {
-	for lo := 0; lo < len(keys); lo += kwChunk {
-		a := sqlArgs{}
-		in := placeholders(&a, toAnys(keys[lo:min(lo+kwChunk, len(keys))])...)
-		if err := k.exec(ctx, tx, `DELETE FROM `+table+` WHERE `+col+` IN (`+in+`)`, a...); err != nil {
-			return fmt.Errorf("delete old rows: %w", err)
-		}
+// deleteRows deletes the rows whose key is one of keys with del, one of
+// the DELETE … IN statements.
+func (k *sqlKeywords) deleteRows(ctx context.Context, tx *sql.Tx, del rowStmt, keys []int64) error {
+	if err := k.execRows(ctx, tx, toAnys(keys), del); err != nil {
+		return fmt.Errorf("delete old rows: %w", err)
 	}
 	return nil
 }
@@ -354,18 +354,12 @@ func (k *sqlKeywords) deleteRows(ctx context.Context, tx *sql.Tx, table, col str
 // updateKept writes the permission, expiry and length of memories indexed
 // again at their place.
 func (k *sqlKeywords) updateKept(ctx context.Context, tx *sql.Tx, docs []KeywordDoc, keys []int64) error {
-	for lo := 0; lo < len(docs); lo += kwChunk {
-		a := sqlArgs{}
-		var rows []string
-		for i, d := range docs[lo:min(lo+kwChunk, len(docs))] {
-			rows = append(rows, "(CAST("+a.add(keys[lo+i])+" AS BIGINT), CAST("+a.add(d.Meta.Permission)+" AS TEXT), CAST("+
-				a.add(micros(d.Meta.ExpiresAt))+" AS BIGINT), CAST("+a.add(d.Len)+" AS BIGINT))")
-		}
-		q := `WITH v (k, p, e, l) AS (VALUES ` + strings.Join(rows, ", ") + `)
-			UPDATE{fail} {docs} AS d SET permission = v.p, expires_at = v.e, len = v.l FROM v WHERE d.k = v.k`
-		if err := k.exec(ctx, tx, q, a...); err != nil {
-			return fmt.Errorf("update docs: %w", err)
-		}
+	a := make([]any, 0, 4*len(docs))
+	for i, d := range docs {
+		a = append(a, keys[i], d.Meta.Permission, micros(d.Meta.ExpiresAt), d.Len)
+	}
+	if err := k.execRows(ctx, tx, a, updateKeptStmt); err != nil {
+		return fmt.Errorf("update docs: %w", err)
 	}
 	return nil
 }
@@ -394,13 +388,10 @@ func (k *sqlKeywords) removeTx(ctx context.Context, tx *sql.Tx, ids []string) (m
 		dn--
 		dlen -= d.len
 	}
-	for _, t := range []string{"{postings}", "{shares}"} {
-		if err := k.deleteRows(ctx, tx, t, "doc", keys); err != nil {
+	for _, del := range []rowStmt{deletePostingsStmt, deleteSharesStmt, deleteDocsStmt} {
+		if err := k.deleteRows(ctx, tx, del, keys); err != nil {
 			return nil, 0, 0, nil, err
 		}
-	}
-	if err := k.deleteRows(ctx, tx, "{docs}", "k", keys); err != nil {
-		return nil, 0, 0, nil, err
 	}
 	return delta, dn, dlen, pos, nil
 }
@@ -464,25 +455,19 @@ func (k *sqlKeywords) relink(ctx context.Context, tx *sql.Tx, positions []docPos
 		}
 	}
 	keys := slices.Sorted(maps.Keys(want))
-	for lo := 0; lo < len(keys); lo += kwChunk {
-		a := sqlArgs{}
-		var rows []string
-		for _, key := range keys[lo:min(lo+kwChunk, len(keys))] {
-			row := "(CAST(" + a.add(key) + " AS BIGINT)"
-			for _, v := range want[key] {
-				var x any
-				if v != nil {
-					x = *v
-				}
-				row += ", CAST(" + a.add(x) + " AS BIGINT)"
+	a := make([]any, 0, 5*len(keys))
+	for _, key := range keys {
+		a = append(a, key)
+		for _, v := range want[key] {
+			var x any
+			if v != nil {
+				x = *v
 			}
-			rows = append(rows, row+")")
+			a = append(a, x)
 		}
-		q := `WITH v (k, p1, p2, n1, n2) AS (VALUES ` + strings.Join(rows, ", ") + `)
-			UPDATE{fail} {docs} AS d SET prev1 = v.p1, prev2 = v.p2, next1 = v.n1, next2 = v.n2 FROM v WHERE d.k = v.k`
-		if err := k.exec(ctx, tx, q, a...); err != nil {
-			return fmt.Errorf("relink neighbours: %w", err)
-		}
+	}
+	if err := k.execRows(ctx, tx, a, relinkStmt); err != nil {
+		return fmt.Errorf("relink neighbours: %w", err)
 	}
 	return nil
 }
@@ -516,8 +501,7 @@ func (k *sqlKeywords) relinkWindow(ctx context.Context, tx *sql.Tx, ps []docPos,
 		return r, err
 	}
 	first, last := ps[0], ps[len(ps)-1]
-	rows, err := tx.QueryContext(ctx, k.wsql(`SELECT k, prev1, prev2, next1, next2 FROM {docs}
-		WHERE owner_id = $1 AND (created_at, id) < ($2, $3) ORDER BY created_at DESC, id DESC LIMIT 4`), first.owner, first.created, first.id)
+	rows, err := k.wquery(ctx, tx, windowBeforeSQL, first.owner, first.created, first.id)
 	if err != nil {
 		return false, fmt.Errorf("timeline: %w", err)
 	}
@@ -535,8 +519,7 @@ func (k *sqlKeywords) relinkWindow(ctx context.Context, tx *sql.Tx, ps []docPos,
 		return false, fmt.Errorf("timeline: %w", err)
 	}
 	budget := relinkBudget(len(ps))
-	rows, err = tx.QueryContext(ctx, k.wsql(`SELECT k, created_at, id, prev1, prev2, next1, next2 FROM {docs}
-		WHERE owner_id = $1 AND (created_at, id) >= ($2, $3) ORDER BY created_at, id LIMIT `+strconv.Itoa(budget+1)), first.owner, first.created, first.id)
+	rows, err = k.wquery(ctx, tx, windowFromSQL, first.owner, first.created, first.id, budget+1)
 	if err != nil {
 		return false, fmt.Errorf("timeline: %w", err)
 	}
@@ -627,12 +610,11 @@ func (k *sqlKeywords) relinkAround(ctx context.Context, tx *sql.Tx, p docPos, wa
 // timeline lists the keys of up to 5 (before, with p itself) or 4 (after)
 // memories of p's owner next to p's place.
 func (k *sqlKeywords) timeline(ctx context.Context, tx *sql.Tx, p docPos, cmp, order string) ([]int64, error) {
-	n := "4"
+	n := 4
 	if cmp == "<=" {
-		n = "5"
+		n = 5
 	}
-	rows, err := tx.QueryContext(ctx, k.wsql(`SELECT k FROM {docs} WHERE owner_id = $1 AND (created_at, id) `+cmp+
-		` ($2, $3) ORDER BY created_at `+order+`, id `+order+` LIMIT `+n), p.owner, p.created, p.id)
+	rows, err := k.wquery(ctx, tx, timelineSQL(cmp, order), p.owner, p.created, p.id, n)
 	if err != nil {
 		return nil, fmt.Errorf("timeline: %w", err)
 	}
@@ -663,40 +645,23 @@ func (k *sqlKeywords) applyDelta(ctx context.Context, tx *sql.Tx, delta map[int6
 		}
 	}
 	slices.Sort(terms)
-	for lo := 0; lo < len(terms); lo += kwChunk {
-		a := sqlArgs{}
-		var rows []string
-		for _, t := range terms[lo:min(lo+kwChunk, len(terms))] {
-			rows = append(rows, "("+placeholders(&a, t, delta[t])+")")
-		}
-		if !k.sqlite {
-			if err := k.exec(ctx, tx, `INSERT INTO {terms} AS t (term, df) VALUES `+strings.Join(rows, ", ")+
-				` ON CONFLICT (term) DO UPDATE SET df = t.df + excluded.df`, a...); err != nil {
-				return fmt.Errorf("update df: %w", err)
-			}
-			continue
-		}
-		// SQLite: no upsert, whose DO UPDATE would open a statement
-		// journal (see exec). The known terms are updated first, then
-		// the others inserted (this writer is the only one).
-		vals := `WITH v (t, d) AS (VALUES ` + strings.Join(rows, ", ") + `) `
-		if err := k.exec(ctx, tx, vals+`UPDATE{fail} {terms} SET df = df + v.d FROM v WHERE term = v.t`, a...); err != nil {
-			return fmt.Errorf("update df: %w", err)
-		}
-		if err := k.exec(ctx, tx, vals+`INSERT{fail} INTO {terms} (term, df) SELECT t, d FROM v WHERE true ON CONFLICT DO NOTHING`, a...); err != nil {
-			return fmt.Errorf("update df: %w", err)
-		}
+	a := make([]any, 0, 2*len(terms))
+	for _, t := range terms {
+		a = append(a, t, delta[t])
+	}
+	stmts := []rowStmt{upsertDFStmt}
+	if k.sqlite {
+		stmts = []rowStmt{updateDFStmt, insertDFStmt} // see updateDFStmt
+	}
+	if err := k.execRows(ctx, tx, a, stmts...); err != nil {
+		return fmt.Errorf("update df: %w", err)
 	}
 	slices.Sort(gone)
-	for lo := 0; lo < len(gone); lo += kwChunk {
-		a := sqlArgs{}
-		in := placeholders(&a, toAnys(gone[lo:min(lo+kwChunk, len(gone))])...)
-		if err := k.exec(ctx, tx, `DELETE FROM {terms} WHERE df <= 0 AND term IN (`+in+`)`, a...); err != nil {
-			return fmt.Errorf("drop unused terms: %w", err)
-		}
+	if err := k.execRows(ctx, tx, toAnys(gone), dropTermsStmt); err != nil {
+		return fmt.Errorf("drop unused terms: %w", err)
 	}
 	if dn != 0 || dlen != 0 {
-		if err := k.exec(ctx, tx, `UPDATE{fail} {stats} SET n = n + $1, total_len = total_len + $2 WHERE id = 1`, dn, dlen); err != nil {
+		if err := k.exec(ctx, tx, updateStatsSQL, dn, dlen); err != nil {
 			return fmt.Errorf("update stats: %w", err)
 		}
 	}
@@ -710,6 +675,9 @@ func (k *sqlKeywords) DeleteDocs(ctx context.Context, ids ...string) error {
 	}
 	if err := k.ready(ctx); err != nil {
 		return err
+	}
+	if err := k.prepareWrites(ctx); err != nil {
+		return k.wrapErr("prepare", err)
 	}
 	tx, unlock, err := k.beginWrite(ctx)
 	if err != nil {
@@ -738,6 +706,9 @@ func (k *sqlKeywords) DeleteDocs(ctx context.Context, ids ...string) error {
 func (k *sqlKeywords) ResetKeywords(ctx context.Context) error {
 	if err := k.ready(ctx); err != nil {
 		return err
+	}
+	if err := k.prepareWrites(ctx); err != nil {
+		return k.wrapErr("prepare", err)
 	}
 	tx, unlock, err := k.beginWrite(ctx)
 	if err != nil {

@@ -467,3 +467,66 @@ func TestKeywordWritesOpenNoStatementJournal(t *testing.T) {
 		}
 	}
 }
+
+// TestKeywordWritesRunPreparedStatements: every statement of the SQLite
+// keyword index's write path, whatever the number of rows a write has, is
+// one of the statements prepared before the first write (parsing a fresh
+// multi-row statement per write was most of a write's CPU), and the index
+// still holds exactly what was written.
+func TestKeywordWritesRunPreparedStatements(t *testing.T) {
+	k, _ := openSQLiteKW(t)
+	ctx := context.Background()
+	h := testHasher(t)
+	var seen []string
+	k.onWrite = func(q string) { seen = append(seen, q) }
+	words := strings.Fields("lake heron dinner music books garden work rain city coffee train river stone bread salt")
+	var docs []KeywordDoc
+	for i := range 157 { // rows of every piece size, and more than one of the largest
+		text := fmt.Sprintf("%s %s %s note%d", words[i%len(words)], words[(i*7)%len(words)], words[(i*3+1)%len(words)], i)
+		m := Meta{OwnerID: fmt.Sprintf("o%d", i%3), Permission: "shared", SharedUsers: []string{"u1"}, SharedGroups: []string{"g1"},
+			CreatedAt: kwBase.Add(time.Duration(i) * time.Second)}
+		docs = append(docs, doc(h, fmt.Sprintf("m%03d", i), text, m))
+	}
+	if err := k.IndexDocs(ctx, docs...); err != nil {
+		t.Fatal(err)
+	}
+	prepared := len(k.wstmts)
+	// new texts for 37 of them, 5 deleted, 3 new
+	for i := 0; i < 37; i++ {
+		docs[i] = doc(h, docs[i].ID, fmt.Sprintf("changed %s text%d", words[i%len(words)], i), docs[i].Meta)
+	}
+	if err := k.IndexDocs(ctx, docs[:37]...); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.DeleteDocs(ctx, "m040", "m041", "m042", "m100", "m156"); err != nil {
+		t.Fatal(err)
+	}
+	more := []KeywordDoc{doc(h, "n1", "heron lake", Meta{OwnerID: "o1", Permission: "private", CreatedAt: kwBase.Add(time.Hour)}),
+		doc(h, "n2", "bread", Meta{OwnerID: "o2", Permission: "public", CreatedAt: kwBase.Add(time.Minute)}),
+		doc(h, "n3", "salt stone", Meta{OwnerID: "o0", Permission: "private", CreatedAt: kwBase})}
+	if err := k.IndexDocs(ctx, more...); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) == 0 {
+		t.Fatal("no write statement seen")
+	}
+	for _, q := range seen {
+		if _, ok := k.wstmts[q]; !ok {
+			t.Fatalf("write statement not prepared in advance:\n%s", q)
+		}
+	}
+	if len(k.wstmts) != prepared {
+		t.Fatalf("%d prepared write statements after more writes, %d after the first", len(k.wstmts), prepared)
+	}
+	// the index holds exactly what was written
+	model := map[string]KeywordDoc{}
+	for _, d := range append(docs, more...) {
+		model[d.ID] = d
+	}
+	for _, id := range []string{"m040", "m041", "m042", "m100", "m156"} {
+		delete(model, id)
+	}
+	if diff := compareIndex(t, k, model); diff != "" {
+		t.Fatalf("the index differs from its memories:\n%s", diff)
+	}
+}

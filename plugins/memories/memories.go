@@ -9,6 +9,7 @@ import (
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 
+	"github.com/picard-mcp/picard/internal/sqlitemem"
 	"github.com/picard-mcp/picard/pb_migrations"
 	"github.com/picard-mcp/picard/platform/policy"
 	"github.com/picard-mcp/picard/plugins/fernet"
@@ -51,6 +52,7 @@ func Register(app core.App, cfg Config) (*Service, error) {
 	if cfg.Cipher == nil || cfg.Policies == nil || cfg.Store == nil || cfg.Embedder == nil {
 		return nil, errors.New("memories: Config needs Cipher, Policies, Store and Embedder")
 	}
+	sqlitemem.Retain() // no mmap/munmap per statement (see the package)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
