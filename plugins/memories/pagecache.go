@@ -287,8 +287,13 @@ func (p *versionProbe) read() (v dbVersion, ok bool) {
 		v, ok := p.query()
 		p.mu.Lock()
 		p.running = false
-		if ok && p.lastOK && hdrOK && p.lastHdrOK && hdr == p.lastHdr && v.data != p.last.data &&
-			v.data>>40 == p.last.data>>40 { // a new version the header did not show
+		// A reader sees a commit only once its header is written, so a new
+		// version between the last query and this one means the header
+		// changed between the read before the last query and the read
+		// after this one. (Comparing with the read before this one would
+		// not do: the commit may write its header just after that.)
+		if after, afterOK := p.header(); ok && p.lastOK && hdrOK && afterOK && p.lastHdrOK && after == p.lastHdr &&
+			v.data != p.last.data && v.data>>40 == p.last.data>>40 {
 			p.walOff = true
 			slog.Warn("get_memories page cache: data.db's WAL index did not change with a commit; reading the data version from SQLite from now on")
 		}

@@ -95,7 +95,7 @@ func testVersionProbeSeesEveryCommit(t *testing.T, withShm bool) {
 	ran := p.queries - queries
 	p.mu.Unlock()
 	if ran > 5 { // one each probeFullEvery at most
-		t.Fatalf("100 reads without a commit ran %d queries: the WAL index header is not used", ran)
+		t.Fatalf("100 reads without a commit ran %d queries: the WAL index header is not used (off %v hdrOK %v mapped %v)", ran, p.walOff, p.lastHdrOK, p.wal != nil)
 	}
 	// a commit through a connection of its own, as another process makes it
 	other, err := sql.Open("sqlite", filepath.Join(app.DataDir(), "data.db"))
