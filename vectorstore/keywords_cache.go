@@ -88,14 +88,16 @@ const (
 const noExpiry = math.MaxInt64
 
 type cacheDoc struct {
+	// terms, length and k first: what scoring a candidate reads, in one
+	// cache line more often than not
+	terms   []cacheTF
+	length  int32
+	owner   uint32
 	k       int64
 	id      string
 	created int64
 	expires int64
-	terms   []cacheTF
 	shares  []cacheShare // nil for nearly every memory
-	length  int32
-	owner   uint32
 	perm    uint8
 	live    bool
 }
@@ -1068,7 +1070,8 @@ func (x *cacheScore) val(total bool) float64 {
 }
 
 // topN returns the n first of xs by (val(total) descending, key
-// ascending), sorted, in h's array: bestN for the two orders of the
+// ascending), in h's array and in no particular order (the ranking lends
+// from them or orders them again by id): bestN for the two orders of the
 // ranking that need no cacheDoc, with the comparison inline and most of
 // xs turned away by one float comparison against the worst kept.
 func topN(xs []cacheScore, n int, total bool, h []cacheScore) []cacheScore {
@@ -1114,15 +1117,6 @@ func topN(xs []cacheScore, n int, total bool, h []cacheScore) []cacheScore {
 			j = w
 		}
 	}
-	slices.SortFunc(h, func(x, y cacheScore) int {
-		switch {
-		case x.k == y.k: // the same memory (keys are unique)
-			return 0
-		case before(&x, &y):
-			return -1
-		}
-		return 1
-	})
 	return h
 }
 
