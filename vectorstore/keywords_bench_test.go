@@ -149,3 +149,38 @@ func BenchmarkKeywordSearchSQLite10kParallel(b *testing.B) {
 type atomicCounter struct{ v atomic.Int64 }
 
 func (c *atomicCounter) next() int { return int(c.v.Add(1)) }
+
+// BenchmarkKeywordCacheRank10k: postingsCache.rank alone (no hashing, no
+// SQL, no sync) over 10k memories of 100 owners with the default hybrid
+// options (budget 2000, 50 context lenders), the viewer's filter as
+// query_memory builds it, limit 5 as loadbench asks.
+//
+//	go test -run '^$' -bench KeywordCacheRank10k -benchmem ./vectorstore
+func BenchmarkKeywordCacheRank10k(b *testing.B) {
+	h := testHasher(b)
+	k, err := openSQLiteKeywords(filepath.Join(b.TempDir(), "kw.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer k.Close()
+	docs, texts := zipfDocs(h, 10_000)
+	indexAll(b, k, docs)
+	loadCacheNow(b, k)
+	hy := &Hybrid{Index: k, Hasher: h, Opts: DefaultHybridOptions()}
+	o := hy.Opts
+	queries := make([]KeywordQuery, len(texts))
+	for i, t := range texts {
+		u := fmt.Sprintf("owner-%03d", i%100)
+		f := Filter{Any: []Clause{{OwnerID: u}, {Permission: "public"}, {Permission: "shared", SharedWithUser: u}}, Now: kwBase}
+		queries[i] = KeywordQuery{Terms: hy.QueryTerms(t), Filter: f, Limit: 5, K1: o.K1, B: o.B, IDFPower: o.IDFPower,
+			Budget: o.Budget, ContextNear: o.ContextNear, ContextFar: o.ContextFar, ContextLenders: o.ContextLenders}
+	}
+	c := k.cache
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c.mu.RLock()
+		c.rank(queries[i%len(queries)])
+		c.mu.RUnlock()
+	}
+}

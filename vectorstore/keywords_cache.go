@@ -58,6 +58,7 @@ type postingsCache struct {
 	state atomic.Int32 // cacheCold, cacheLoading, cacheReady
 
 	docs     []cacheDoc
+	meta     []docMeta // per slot, beside docs: what the filter and the ranking read
 	freeDocs []uint32
 	byID     map[string]uint32
 	terms    []cacheTerm
@@ -65,7 +66,7 @@ type postingsCache struct {
 	termIdx  map[int64]uint32
 	owners   map[string]uint32
 	ownerIDs []string
-	timeline [][]uint32 // per owner: slots ordered by (created, id)
+	timeline [][]tlEntry // per owner: slots ordered by (created, id)
 	perms    map[string]uint8
 	permIDs  []string
 
@@ -87,19 +88,41 @@ const (
 const noExpiry = math.MaxInt64
 
 type cacheDoc struct {
+	// terms, length and k first: what scoring a candidate reads, in one
+	// cache line more often than not
+	terms   []cacheTF
+	length  int32
+	owner   uint32
 	k       int64
 	id      string
 	created int64
 	expires int64
-	terms   []cacheTF
 	shares  []cacheShare // nil for nearly every memory
-	length  int32
-	owner   uint32
 	perm    uint8
 	live    bool
 }
 
 type cacheTF struct{ term, tf uint32 }
+
+// docMeta is the part of a cacheDoc that every candidate's filter check
+// and ordering reads, in a dense array (a quarter of a cacheDoc's bytes):
+// the ranking walks thousands of candidates per query and each one's
+// cacheDoc would be a cache miss of its own. A free slot has live false.
+type docMeta struct {
+	k       int64
+	expires int64
+	owner   uint32
+	perm    uint8
+	shared  bool // has shares (cacheDoc.shares)
+	live    bool
+}
+
+// tlEntry is one place in an owner's timeline; created is the memory's,
+// copied so that finding a place reads the timeline alone.
+type tlEntry struct {
+	created int64
+	slot    uint32
+}
 
 type cacheShare struct {
 	group     bool
@@ -553,7 +576,7 @@ func (k *sqlKeywords) dropMissing(ctx context.Context) error {
 
 // reset empties the cache (c.mu held).
 func (c *postingsCache) reset() {
-	c.docs, c.freeDocs, c.byID = nil, nil, map[string]uint32{}
+	c.docs, c.meta, c.freeDocs, c.byID = nil, nil, nil, map[string]uint32{}
 	c.terms, c.freeTerm, c.termIdx = nil, nil, map[int64]uint32{}
 	c.owners, c.ownerIDs, c.timeline = map[string]uint32{}, nil, nil
 	c.perms, c.permIDs = map[string]uint8{}, nil
@@ -601,19 +624,20 @@ func (c *postingsCache) termOf(hash int64) uint32 {
 	return t
 }
 
-// before orders two memories of one owner in time, as relink does.
-func (c *postingsCache) before(a, b uint32) bool {
-	x, y := &c.docs[a], &c.docs[b]
-	if x.created != y.created {
-		return x.created < y.created
-	}
-	return x.id < y.id
-}
-
-// timelinePos is slot's index in its owner's timeline.
+// timelinePos is slot's index in its owner's timeline (or where it goes).
 func (c *postingsCache) timelinePos(slot uint32) int {
-	tl := c.timeline[c.docs[slot].owner]
-	return sort.Search(len(tl), func(i int) bool { return !c.before(tl[i], slot) })
+	d := &c.docs[slot]
+	tl := c.timeline[d.owner]
+	lo, hi := 0, len(tl)
+	for lo < hi { // the first place not before slot, as before orders them
+		m := int(uint(lo+hi) >> 1)
+		if e := tl[m]; e.created < d.created || e.created == d.created && c.docs[e.slot].id < d.id {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
 }
 
 // postPos is slot's index (or insertion point) in a term's postings.
@@ -625,20 +649,23 @@ func (c *postingsCache) postPos(posts []uint32, slot uint32) int {
 func (c *postingsCache) add(d cacheDoc) {
 	d.live = true
 	var slot uint32
+	m := docMeta{k: d.k, expires: d.expires, owner: d.owner, perm: d.perm, shared: len(d.shares) > 0, live: true}
 	if n := len(c.freeDocs); n > 0 {
 		slot = c.freeDocs[n-1]
 		c.freeDocs = c.freeDocs[:n-1]
 		c.docs[slot] = d
+		c.meta[slot] = m
 	} else {
 		slot = uint32(len(c.docs))
 		c.docs = append(c.docs, d)
+		c.meta = append(c.meta, m)
 	}
 	c.byID[d.id] = slot
 	c.n++
 	c.totalLen += int64(d.length)
 	tl := c.timeline[d.owner]
 	i := c.timelinePos(slot)
-	c.timeline[d.owner] = slices.Insert(tl, i, slot)
+	c.timeline[d.owner] = slices.Insert(tl, i, tlEntry{created: d.created, slot: slot})
 	for _, t := range d.terms {
 		p := c.terms[t.term].posts
 		if len(p) == 0 || c.docs[p[len(p)-1]].k < d.k {
@@ -663,13 +690,14 @@ func (c *postingsCache) remove(slot uint32) {
 		}
 	}
 	tl := c.timeline[d.owner]
-	if i := c.timelinePos(slot); i < len(tl) && tl[i] == slot {
+	if i := c.timelinePos(slot); i < len(tl) && tl[i].slot == slot {
 		c.timeline[d.owner] = slices.Delete(tl, i, i+1)
 	}
 	delete(c.byID, d.id)
 	c.n--
 	c.totalLen -= int64(d.length)
 	*d = cacheDoc{}
+	c.meta[slot] = docMeta{}
 	c.freeDocs = append(c.freeDocs, slot)
 }
 
@@ -731,11 +759,15 @@ func (c *postingsCache) compile(f Filter) cacheFilter {
 	return cf
 }
 
-func (f *cacheFilter) pass(d *cacheDoc) bool {
-	if f.owner >= 0 && int64(d.owner) != f.owner {
+// pass says whether the memory in slot passes the filter. It reads the
+// slot's docMeta, and its cacheDoc only for the shares of a memory that
+// has some when a clause asks for them.
+func (f *cacheFilter) pass(c *postingsCache, slot uint32) bool {
+	m := &c.meta[slot]
+	if f.owner >= 0 && int64(m.owner) != f.owner {
 		return false
 	}
-	if !f.expired && d.expires <= f.now {
+	if !f.expired && m.expires <= f.now {
 		return false
 	}
 	if f.all {
@@ -743,16 +775,19 @@ func (f *cacheFilter) pass(d *cacheDoc) bool {
 	}
 	for i := range f.clauses {
 		cl := &f.clauses[i]
-		if cl.perm >= 0 && int(d.perm) != cl.perm {
+		if cl.perm >= 0 && int(m.perm) != cl.perm {
 			continue
 		}
-		if cl.owner >= 0 && int(d.owner) != cl.owner {
+		if cl.owner >= 0 && int(m.owner) != cl.owner {
 			continue
 		}
 		if !cl.share {
 			return true
 		}
-		for _, s := range d.shares {
+		if !m.shared {
+			continue
+		}
+		for _, s := range c.docs[slot].shares {
 			if (!s.group && s.principal == cl.user && cl.user != "") || (s.group && slices.Contains(cl.groups, s.principal)) {
 				return true
 			}
@@ -764,10 +799,49 @@ func (f *cacheFilter) pass(d *cacheDoc) bool {
 // cacheScore is one scored or receiving memory during ranking.
 type cacheScore struct {
 	slot      uint32
+	cand      bool
+	k         int64   // the memory's key (ties)
 	score     float64 // own BM25 (candidates)
 	near, far float64
 	total     float64
-	cand      bool
+}
+
+// qterm is a query term present in the cache.
+type qterm struct {
+	hash int64
+	idx  uint32
+	df   int
+	w    float64
+}
+
+// rankScratch is one ranking's working memory, pooled so that a query
+// allocates little more than its answer. at is indexed by slot and valid
+// where stamp holds this query's cur, so it is never cleared between
+// queries.
+type rankScratch struct {
+	stamp   []uint32
+	at      []int32 // index in the scored rows, or -1: seen, not a candidate
+	cur     uint32
+	present []qterm
+	cands   []uint32
+	all     []cacheScore
+	heap    []cacheScore
+	picked  []cacheScore
+}
+
+var rankScratchPool = sync.Pool{New: func() any { return new(rankScratch) }}
+
+// begin readies the scratch for a cache of slots slots.
+func (r *rankScratch) begin(slots int) {
+	if len(r.stamp) < slots {
+		n := slots + slots/4
+		r.stamp, r.at, r.cur = make([]uint32, n), make([]int32, n), 0
+	}
+	r.cur++
+	if r.cur == 0 { // wrapped: old stamps could pass for new ones
+		clear(r.stamp)
+		r.cur = 1
+	}
 }
 
 // rank is runSearch over the cache (c.mu read-locked).
@@ -775,15 +849,11 @@ func (c *postingsCache) rank(q KeywordQuery) []KeywordHit {
 	if q.Limit <= 0 || len(q.Filter.Any) == 0 || len(q.Terms) == 0 || c.n == 0 || c.totalLen == 0 {
 		return nil
 	}
+	sc := rankScratchPool.Get().(*rankScratch)
+	defer rankScratchPool.Put(sc)
 	n := c.n
 	avg := float64(c.totalLen) / float64(n)
-	type qterm struct {
-		hash int64
-		idx  uint32
-		df   int
-		w    float64
-	}
-	var present []qterm
+	present := sc.present[:0]
 	for t, qw := range q.Terms {
 		idx, ok := c.termIdx[t]
 		if !ok {
@@ -796,6 +866,7 @@ func (c *postingsCache) rank(q KeywordQuery) []KeywordHit {
 		}
 		present = append(present, qterm{t, idx, df, w})
 	}
+	sc.present = present
 	if len(present) == 0 {
 		return nil
 	}
@@ -820,51 +891,69 @@ func (c *postingsCache) rank(q KeywordQuery) []KeywordHit {
 	if f.none {
 		return nil
 	}
+	sc.begin(len(c.docs))
 	k1, b := q.K1, q.B
 	bm25 := func(w float64, tf uint32, dlen int32) float64 {
 		t := float64(tf)
 		return w * t * (k1 + 1) / (t + k1*(1-b+b*float64(dlen)/avg))
 	}
 	// candidates: the rare terms' postings passing the filter
-	var cands []uint32
+	cands := sc.cands[:0]
 	if nRare == 1 {
 		posts := c.terms[present[0].idx].posts
 		if capped {
 			for i := len(posts) - 1; i >= 0 && len(cands) < q.Budget; i-- {
-				if f.pass(&c.docs[posts[i]]) {
+				if f.pass(c, posts[i]) {
 					cands = append(cands, posts[i])
 				}
 			}
 		} else {
 			for _, s := range posts {
-				if f.pass(&c.docs[s]) {
+				if f.pass(c, s) {
 					cands = append(cands, s)
 				}
 			}
 		}
 	} else {
-		seen := make(map[uint32]struct{}, sum)
+		stamp, at, cur := sc.stamp, sc.at, sc.cur
 		for _, t := range present[:nRare] {
 			for _, s := range c.terms[t.idx].posts {
-				if _, ok := seen[s]; ok {
+				if stamp[s] == cur {
 					continue
 				}
-				seen[s] = struct{}{}
-				if f.pass(&c.docs[s]) {
+				stamp[s], at[s] = cur, -1
+				if f.pass(c, s) {
 					cands = append(cands, s)
 				}
 			}
 		}
 	}
+	sc.cands = cands
 	if len(cands) == 0 {
 		return nil
 	}
-	// score: the rare terms' part, then the other terms' (as the SQL adds them)
-	scored := make([]cacheScore, len(cands))
-	for i, s := range cands {
+	// score: the rare terms' part, then the other terms' (as the SQL adds
+	// them); room for the receivers of context behind the candidates
+	room := len(cands)
+	if q.ContextNear != 0 || q.ContextFar != 0 {
+		lenders := len(cands)
+		if q.ContextLenders > 0 {
+			lenders = min(lenders, q.ContextLenders)
+		}
+		room += 4 * lenders
+	}
+	all := slices.Grow(sc.all[:0], room)
+	var mask uint64 // bit t%64 of every present term t: most of a memory's terms miss it
+	for _, t := range present {
+		mask |= 1 << (t.idx % 64)
+	}
+	for _, s := range cands {
 		d := &c.docs[s]
 		var part, other float64
 		for _, dt := range d.terms {
+			if mask&(1<<(dt.term%64)) == 0 {
+				continue
+			}
 			for j := range present {
 				if present[j].idx == dt.term {
 					if j < nRare {
@@ -876,8 +965,10 @@ func (c *postingsCache) rank(q KeywordQuery) []KeywordHit {
 				}
 			}
 		}
-		scored[i] = cacheScore{slot: s, score: part + other, cand: true}
+		all = append(all, cacheScore{slot: s, k: d.k, score: part + other, cand: true})
 	}
+	scored := all[:len(cands)]
+	defer func() { sc.all = all[:0] }()
 	byID := func(x, y cacheScore) int {
 		if x.total != y.total {
 			return cmp.Compare(y.total, x.total)
@@ -895,29 +986,26 @@ func (c *postingsCache) rank(q KeywordQuery) []KeywordHit {
 		}
 		return out
 	}
-	// context: the best lenders lend to their ±1 (near) and ±2 (far)
-	// neighbours in the owner's timeline
-	byKey := func(x, y cacheScore) int {
-		if x.score != y.score {
-			return cmp.Compare(y.score, x.score)
-		}
-		return cmp.Compare(c.docs[x.slot].k, c.docs[y.slot].k)
-	}
+	// context: the best lenders (own score, then key) lend to their ±1
+	// (near) and ±2 (far) neighbours in the owner's timeline
 	lenders := scored
 	if q.ContextLenders > 0 && len(scored) > q.ContextLenders {
-		lenders = bestN(scored, q.ContextLenders, byKey)
+		lenders = topN(scored, q.ContextLenders, false, sc.heap)
+		sc.heap = lenders
 	}
-	g := make(map[uint32]int, len(scored)+4*len(lenders))
-	for i, x := range scored {
-		g[x.slot] = i
+	stamp, at, cur := sc.stamp, sc.at, sc.cur
+	for i := range scored {
+		s := scored[i].slot
+		stamp[s], at[s] = cur, int32(i)
 	}
-	all := scored
 	lend := func(to uint32, v float64, far bool) {
-		i, ok := g[to]
-		if !ok {
+		var i int
+		if stamp[to] == cur && at[to] >= 0 {
+			i = int(at[to])
+		} else {
 			i = len(all)
-			g[to] = i
-			all = append(all, cacheScore{slot: to})
+			stamp[to], at[to] = cur, int32(i)
+			all = append(all, cacheScore{slot: to, k: c.meta[to].k})
 		}
 		if far {
 			all[i].far = max(all[i].far, v)
@@ -926,40 +1014,40 @@ func (c *postingsCache) rank(q KeywordQuery) []KeywordHit {
 		}
 	}
 	for _, l := range lenders {
-		tl := c.timeline[c.docs[l.slot].owner]
+		tl := c.timeline[c.meta[l.slot].owner]
 		p := c.timelinePos(l.slot)
-		for _, o := range [4]struct {
-			off int
-			far bool
-		}{{-1, false}, {1, false}, {-2, true}, {2, true}} {
-			if j := p + o.off; j >= 0 && j < len(tl) {
-				lend(tl[j], l.score, o.far)
-			}
+		if p >= 1 {
+			lend(tl[p-1].slot, l.score, false)
+		}
+		if p+1 < len(tl) {
+			lend(tl[p+1].slot, l.score, false)
+		}
+		if p >= 2 {
+			lend(tl[p-2].slot, l.score, true)
+		}
+		if p+2 < len(tl) {
+			lend(tl[p+2].slot, l.score, true)
 		}
 	}
 	for i := range all {
 		all[i].total = all[i].score + q.ContextNear*all[i].near + q.ContextFar*all[i].far
 	}
-	byTotal := func(x, y cacheScore) int {
-		if x.total != y.total {
-			return cmp.Compare(y.total, x.total)
-		}
-		return cmp.Compare(c.docs[x.slot].k, c.docs[y.slot].k)
-	}
 	res := func(rows []cacheScore) []cacheScore {
-		var out []cacheScore
+		out := sc.picked[:0]
 		for _, x := range rows {
-			if x.cand || f.pass(&c.docs[x.slot]) {
+			if x.cand || f.pass(c, x.slot) {
 				out = append(out, x)
 			}
 		}
+		sc.picked = out
 		return out
 	}
 	var picked []cacheScore
 	if best := q.Limit * overfetch; len(all) > best {
 		// the quick form reads only the best totals; too few passing
 		// the filter sends it to the exact form, as in runSearch
-		if picked = res(bestN(all, best, byTotal)); len(picked) < q.Limit {
+		sc.heap = topN(all, best, true, sc.heap)
+		if picked = res(sc.heap); len(picked) < q.Limit {
 			picked = res(all)
 		}
 	} else {
@@ -971,6 +1059,65 @@ func (c *postingsCache) rank(q KeywordQuery) []KeywordHit {
 		out = append(out, KeywordHit{ID: c.docs[x.slot].id, Score: x.total, BM25: x.score, Near: x.near, Far: x.far})
 	}
 	return out
+}
+
+// val is x's own score or its total.
+func (x *cacheScore) val(total bool) float64 {
+	if total {
+		return x.total
+	}
+	return x.score
+}
+
+// topN returns the n first of xs by (val(total) descending, key
+// ascending), in h's array and in no particular order (the ranking lends
+// from them or orders them again by id): bestN for the two orders of the
+// ranking that need no cacheDoc, with the comparison inline and most of
+// xs turned away by one float comparison against the worst kept.
+func topN(xs []cacheScore, n int, total bool, h []cacheScore) []cacheScore {
+	h = h[:0]
+	if n <= 0 {
+		return h
+	}
+	// before: x comes first (a total order: keys are unique)
+	before := func(x, y *cacheScore) bool {
+		xv, yv := x.val(total), y.val(total)
+		return xv > yv || xv == yv && x.k < y.k
+	}
+	for i := range xs {
+		x := &xs[i]
+		if len(h) < n {
+			h = append(h, *x)
+			for j := len(h) - 1; j > 0; { // the root is the worst kept
+				p := (j - 1) / 2
+				if !before(&h[p], &h[j]) {
+					break
+				}
+				h[j], h[p] = h[p], h[j]
+				j = p
+			}
+			continue
+		}
+		if x.val(total) < h[0].val(total) || !before(x, &h[0]) {
+			continue
+		}
+		h[0] = *x
+		for j := 0; ; {
+			w := j
+			if l := 2*j + 1; l < len(h) && before(&h[w], &h[l]) {
+				w = l
+			}
+			if r := 2*j + 2; r < len(h) && before(&h[w], &h[r]) {
+				w = r
+			}
+			if w == j {
+				break
+			}
+			h[j], h[w] = h[w], h[j]
+			j = w
+		}
+	}
+	return h
 }
 
 // bestN returns the n first of xs in the order of cmpf (a total order),

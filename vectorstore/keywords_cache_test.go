@@ -1,6 +1,7 @@
 package vectorstore
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -325,4 +326,59 @@ func TestKeywordsCacheReloadsAfterBulkWrites(t *testing.T) {
 		t.Fatalf("cache holds %d memories after the reload, want 600", k.cache.n)
 	}
 	compareCacheSQL(t, k, h, queries, 9, 60)
+}
+
+// TestTopNMatchesBestN: the ranking's inline selection keeps the same
+// memories as bestN with the comparison it replaces
+// (score or total descending, then key), ties on the score included.
+func TestTopNMatchesBestN(t *testing.T) {
+	r := mrand.New(mrand.NewPCG(7, 7))
+	for round := range 200 {
+		xs := make([]cacheScore, r.IntN(300))
+		for i, k := range r.Perm(len(xs)) {
+			// few distinct values: many ties, decided by the key
+			xs[i] = cacheScore{slot: uint32(i), k: int64(k), score: float64(r.IntN(8)), total: float64(r.IntN(5)) / 2}
+		}
+		for _, total := range []bool{false, true} {
+			byKey := func(x, y cacheScore) int {
+				if v, w := x.val(total), y.val(total); v != w {
+					return cmp.Compare(w, v)
+				}
+				return cmp.Compare(x.k, y.k)
+			}
+			for _, n := range []int{0, 1, 5, 50, len(xs), len(xs) + 3} {
+				want := bestN(xs, n, byKey)
+				got := topN(xs, n, total, nil)
+				slices.SortFunc(got, byKey) // topN keeps them in no order
+				if len(got) != len(want) {
+					t.Fatalf("round %d n %d total %v: %d kept, want %d", round, n, total, len(got), len(want))
+				}
+				for i := range got {
+					if got[i] != want[i] {
+						t.Fatalf("round %d n %d total %v place %d: %+v, want %+v", round, n, total, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestRankScratchWraps: when the per-query stamp wraps, marks left by
+// earlier queries must not pass for the new query's (a memory seen long
+// ago would be skipped as a duplicate candidate).
+func TestRankScratchWraps(t *testing.T) {
+	var r rankScratch
+	r.begin(8)
+	r.stamp[3] = r.cur // a mark of query 1
+	r.cur = math.MaxUint32
+	r.begin(8)
+	for s, v := range r.stamp {
+		if v == r.cur {
+			t.Fatalf("slot %d marked for the new query after the stamp wrapped (cur %d)", s, r.cur)
+		}
+	}
+	r.begin(100) // a grown cache: the arrays cover every slot
+	if len(r.stamp) < 100 || len(r.at) < 100 {
+		t.Fatalf("scratch of %d/%d slots for 100", len(r.stamp), len(r.at))
+	}
 }
