@@ -6,7 +6,7 @@ package vectorstore
 // rows at hand, so SQLite parsed and compiled (and then freed) a new
 // program of up to a few hundred rows for nearly every statement: about
 // 60% of the keyword index's write CPU, more than running them
-// (docs/performance.md, "Writes, round 3"). The write path now runs
+// (docs/performance.md, "Writes, round 4"). The write path now runs
 // every multi-row statement as pieces of 64, 32, …, 2 or 1 rows, whose
 // statements are prepared once, before the first write transaction, on the
 // index's connection, and reused in every transaction. PostgreSQL (pgx

@@ -8,7 +8,7 @@
 // chunks, a prepared program's arrays) then often lands in a page of its
 // own: every such statement maps a page, faults it in and unmaps it, three
 // system calls and a TLB shootdown that cost more than the statement's own
-// work (docs/performance.md, "Writes, round 3").
+// work (docs/performance.md, "Writes, round 4").
 //
 // Retain holds one slot in each of a few pages of every size class for
 // the life of the process, so those pages are never unmapped: their free
