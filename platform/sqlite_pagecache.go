@@ -4,8 +4,11 @@ import (
 	"log/slog"
 	"unsafe"
 
+	"github.com/pocketbase/pocketbase/core"
 	"modernc.org/libc"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/picard-mcp/picard/vectorstore"
 )
 
 // pageCacheSlots is how many database pages (4 KiB and SQLite's header
@@ -31,13 +34,10 @@ import (
 // past it are malloc'd as before. It is resident from the start (SQLite
 // links every slot into its free list): ~4.3 KiB a slot, ~29 MiB, against
 // the 5-30 MiB of page caches malloc'd outside the Go heap without it.
-var pageCacheSlots = (dataConns+1+pocketbaseAuxIdle)*(pageCacheKiB/4) + 2*keywordCachePages + tempPages
+const pageCacheSlots = (dataConns+1+core.DefaultAuxMaxIdleConns)*(pageCacheKiB/4) + 2*(vectorstore.KeywordCacheKiB/4) + tempPages
 
-const (
-	pocketbaseAuxIdle = 3    // core.DefaultAuxMaxIdleConns
-	keywordCachePages = 500  // vectorstore/keywords_open.go: cache_size(-2000)
-	tempPages         = 1000 // sorters and temporary b-trees (temp_store=MEMORY)
-)
+// tempPages is room for sorters and temporary b-trees (temp_store=MEMORY).
+const tempPages = 1000
 
 func init() { configurePageCache(pageCacheSlots) }
 

@@ -25,6 +25,10 @@ import (
 // serialised anyway.
 var sqliteConns = 1
 
+// KeywordCacheKiB is the page cache of each connection of the SQLite
+// keyword index (and its checkpointer), in KiB: SQLite's default.
+const KeywordCacheKiB = 2000
+
 var keywordTables = []string{"docs", "postings", "shares", "terms", "stats", "version", "docs_owner_time", "postings_doc"}
 
 // OpenSQLiteKeywords opens (or creates) a keyword index in the SQLite file
@@ -62,7 +66,7 @@ func openSQLiteKeywords(path string) (*sqlKeywords, error) {
 	// startCheckpointer; statement journals of the multi-row writes in
 	// memory, not in temporary files.
 	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(OFF)",
-		"cache_size(-2000)", "mmap_size(0)", "wal_autocheckpoint(0)", "temp_store(MEMORY)"} {
+		fmt.Sprintf("cache_size(-%d)", KeywordCacheKiB), "mmap_size(0)", "wal_autocheckpoint(0)", "temp_store(MEMORY)"} {
 		q.Add("_pragma", p)
 	}
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
