@@ -27,23 +27,7 @@ func TestToolAnswerSentWhole(t *testing.T) {
 			t.Fatalf("submit: %d %s", r.Status, r.Body)
 		}
 	}
-	call := func(t *testing.T, accept, tool string, args map[string]any) *picardtest.Response {
-		t.Helper()
-		body := map[string]any{"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": map[string]any{
-			"name": tool, "arguments": args,
-			"_meta": map[string]any{
-				mcp.MetaKeyProtocolVersion:    mcp.ProtocolVersion20260728,
-				mcp.MetaKeyClientInfo:         map[string]any{"name": "answer-test", "version": "1"},
-				mcp.MetaKeyClientCapabilities: map[string]any{},
-			}}}
-		return s.Do("POST", "/mcp", map[string]string{
-			"Authorization":           "Bearer " + u.Access,
-			"Accept":                  accept,
-			mcp.HeaderProtocolVersion: mcp.ProtocolVersion20260728,
-			mcp.HeaderMethod:          "tools/call",
-			"Mcp-Name":                tool,
-		}, body)
-	}
+	c := &rpc{s: s, token: u.Access, version: mcp.ProtocolVersion20260728}
 	type result struct {
 		Result struct {
 			Content []struct {
@@ -63,19 +47,19 @@ func TestToolAnswerSentWhole(t *testing.T) {
 		{"tool error", "update_memory", map[string]any{"memory_id": "0b9d5f4e-3c1a-4f7e-9a2b-6d8c1e2f3a4b", "text": "x"}, true, "not found"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := call(t, "application/json, text/event-stream", tc.tool, tc.args)
-			if r.Status != http.StatusOK || r.Header.Get("Content-Type") != "application/json" {
-				t.Fatalf("want 200 application/json, got %d %q: %s", r.Status, r.Header.Get("Content-Type"), r.Body)
+			a := c.post(t, "tools/call", map[string]any{"name": tc.tool, "arguments": tc.args})
+			if a.status != http.StatusOK || a.ctype != "application/json" {
+				t.Fatalf("want 200 application/json, got %d %q: %s", a.status, a.ctype, a.body)
 			}
-			if n, err := strconv.Atoi(r.Header.Get("Content-Length")); err != nil || n != len(r.Body) {
-				t.Fatalf("Content-Length %q for a body of %d bytes", r.Header.Get("Content-Length"), len(r.Body))
+			if n, err := strconv.Atoi(a.header.Get("Content-Length")); err != nil || n != len(a.body) {
+				t.Fatalf("Content-Length %q for a body of %d bytes", a.header.Get("Content-Length"), len(a.body))
 			}
 			var res result
-			if err := json.Unmarshal(r.Body, &res); err != nil {
-				t.Fatalf("answer is not JSON: %v\n%s", err, r.Body)
+			if err := json.Unmarshal(a.body, &res); err != nil {
+				t.Fatalf("answer is not JSON: %v\n%s", err, a.body)
 			}
-			if res.Result.IsError != tc.isError || len(res.Result.Content) != 1 || !strings.Contains(string(r.Body), tc.want) {
-				t.Fatalf("want isError=%v and %q, got %s", tc.isError, tc.want, r.Body)
+			if res.Result.IsError != tc.isError || len(res.Result.Content) != 1 || !strings.Contains(string(a.body), tc.want) {
+				t.Fatalf("want isError=%v and %q, got %s", tc.isError, tc.want, a.body)
 			}
 			if !tc.isError {
 				var text, structured any

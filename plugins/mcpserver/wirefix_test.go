@@ -26,6 +26,7 @@ type answer struct {
 	status int
 	ctype  string
 	body   []byte
+	header http.Header
 }
 
 func (c *rpc) post(t *testing.T, method string, params map[string]any) answer {
@@ -51,6 +52,9 @@ func (c *rpc) post(t *testing.T, method string, params map[string]any) answer {
 		if uri, ok := params["uri"].(string); ok {
 			req.Header.Set("Mcp-Name", uri)
 		}
+		if name, ok := params["name"].(string); ok && method == "tools/call" {
+			req.Header.Set("Mcp-Name", name)
+		}
 	}
 	if c.session != "" {
 		req.Header.Set("Mcp-Session-Id", c.session)
@@ -64,7 +68,7 @@ func (c *rpc) post(t *testing.T, method string, params map[string]any) answer {
 	if method == "initialize" {
 		c.session = resp.Header.Get("Mcp-Session-Id")
 	}
-	return answer{resp.StatusCode, resp.Header.Get("Content-Type"), b}
+	return answer{resp.StatusCode, resp.Header.Get("Content-Type"), b, resp.Header}
 }
 
 // events returns the JSON messages of an answer: the body, or each SSE
