@@ -223,8 +223,8 @@ func (s *Service) PageCacheStats() (hits, misses int64) {
 // one; under load one query answers many requests instead of each request
 // queueing for the connection.
 //
-// Cheaper still, when the database's WAL index can be mapped (shm): the
-// header of the WAL index is copied before each query, and a caller finds
+// Cheaper still, when the database's WAL index (-shm) can be opened: the
+// header of the WAL index is read (pread) before each query, and a caller finds
 // the same header as before the last query, nothing has committed since
 // that query started, so its versions still hold and no query is run.
 // SQLite writes the header before a commit returns, so a commit that
@@ -236,7 +236,7 @@ type versionProbe struct {
 	db  *sql.DB
 	shm string // the database's WAL index (-shm) file; "" for none
 
-	wal       *walIndex // nil until mapped
+	wal       *walIndex // nil until opened
 	walTried  time.Time // last attempt to map it
 	walOff    bool      // the header was once found unchanged across a commit
 	lastHdr   [walHeaderBytes]byte

@@ -1,6 +1,9 @@
 package memories
 
-import "time"
+import (
+	"os"
+	"time"
+)
 
 // walHeaderBytes is the part of a WAL index (the -shm file beside a
 // database in WAL mode) that SQLite rewrites at every commit, by any
@@ -10,36 +13,38 @@ import "time"
 // log, so a header unchanged since a moment means no commit since then.
 const walHeaderBytes = 96
 
-// walRetry is how often a WAL index that could not be mapped is tried again.
+// walRetry is how often a WAL index that could not be opened is tried again.
 const walRetry = time.Second
 
 type fileID struct{ dev, ino uint64 }
 
-// walIndex is a read-only view of a database's WAL index header.
+// walIndex reads a database's WAL index header.
 type walIndex struct {
 	path string
-	mem  []byte
+	f    *os.File
 	id   fileID
 }
 
-// openWALIndex maps the WAL index at path; nil when it cannot be.
+// openWALIndex opens the WAL index at path; nil when it cannot be.
 func openWALIndex(path string) *walIndex {
-	mem, id, ok := mapWALIndex(path)
+	f, id, ok := openWALIndexFile(path)
 	if !ok {
 		return nil
 	}
-	return &walIndex{path: path, mem: mem, id: id}
+	return &walIndex{path: path, f: f, id: id}
 }
 
-// header copies the header as it is now; ok is false when path no longer
-// names the file mapped (the database was closed and its WAL index
-// removed, or it left WAL mode).
+// header reads the header as it is now; ok is false when path no longer
+// names the file opened (the database was closed and its WAL index
+// removed, or it left WAL mode) or the file is shorter than a header.
 func (w *walIndex) header() (h [walHeaderBytes]byte, ok bool) {
 	if id, ok := statWALIndex(w.path); !ok || id != w.id {
 		return h, false
 	}
-	copy(h[:], w.mem)
+	if n, err := w.f.ReadAt(h[:], 0); err != nil || n != walHeaderBytes {
+		return h, false
+	}
 	return h, true
 }
 
-func (w *walIndex) close() { unmapWALIndex(w.mem) }
+func (w *walIndex) close() { _ = w.f.Close() }

@@ -7,31 +7,23 @@ import (
 	"syscall"
 )
 
-// mapWALIndex maps the first bytes of path, read only and shared, so what
-// SQLite's connections write there is seen at once; ok is false when the
-// file cannot be mapped (then the probe always asks SQLite).
-func mapWALIndex(path string) (mem []byte, id fileID, ok bool) {
+// openWALIndexFile opens path for reading its header with pread. It is not
+// mapped: SQLite truncates a WAL index when a connection finds it
+// uninitialised, and reading a mapping past the end of its file kills the
+// process (SIGBUS); a read just comes back short.
+func openWALIndexFile(path string) (f *os.File, id fileID, ok bool) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fileID{}, false
 	}
-	defer f.Close()
 	st, err := f.Stat()
-	if err != nil || st.Size() < walHeaderBytes {
-		return nil, fileID{}, false
-	}
 	sys, isUnix := st.Sys().(*syscall.Stat_t)
-	if !isUnix {
+	if err != nil || !isUnix {
+		f.Close()
 		return nil, fileID{}, false
 	}
-	mem, err = syscall.Mmap(int(f.Fd()), 0, walHeaderBytes, syscall.PROT_READ, syscall.MAP_SHARED)
-	if err != nil {
-		return nil, fileID{}, false
-	}
-	return mem, fileID{dev: uint64(sys.Dev), ino: uint64(sys.Ino)}, true //nolint:unconvert // Dev is not uint64 everywhere
+	return f, fileID{dev: uint64(sys.Dev), ino: uint64(sys.Ino)}, true //nolint:unconvert // Dev is not uint64 everywhere
 }
-
-func unmapWALIndex(mem []byte) { _ = syscall.Munmap(mem) }
 
 // statWALIndex says which file path names now.
 func statWALIndex(path string) (fileID, bool) {
