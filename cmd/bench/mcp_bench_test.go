@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	mrand "math/rand/v2"
@@ -30,6 +31,7 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/types"
 
+	"github.com/picard-mcp/picard/internal/mcpload"
 	"github.com/picard-mcp/picard/internal/picardtest"
 	"github.com/picard-mcp/picard/internal/testpg"
 	"github.com/picard-mcp/picard/pb_migrations"
@@ -40,6 +42,7 @@ var (
 	benchN     = flag.Int("bench-n", 10_000, "memories to seed")
 	benchQ     = flag.Int("bench-q", 2_000, "queries per backend and concurrency")
 	benchConns = flag.String("bench-conns", "1,50", "concurrent MCP connections to measure")
+	benchCli   = flag.String("bench-client", "thin", "MCP client: thin (internal/mcpload: posts JSON-RPC and decodes only the hits, like a load generator) or sdk (mcp-go's client, which costs about as much CPU per call as the server on the same two cores)")
 	benchBack  = flag.String("bench-backends", "embedded,pgvector", "backends (pgvector needs PICARD_TEST_PG_DSN); a -dense suffix (embedded-dense) measures dense-only search, as before the keyword index")
 )
 
@@ -49,6 +52,7 @@ const benchUsers = 100
 type denseOnly struct{ vectorstore.Store }
 
 func TestMCPBench(t *testing.T) {
+	fmt.Printf("# query_memory over MCP, -bench-client %s\n", *benchCli)
 	fmt.Printf("%-15s %7s %5s %9s %9s %9s %8s %8s\n", "backend", "n", "conns", "p50", "p99", "req/s", "hits", "seed")
 	for _, b := range strings.Split(*benchBack, ",") {
 		t.Run(b, func(t *testing.T) {
@@ -241,13 +245,75 @@ func connect(t *testing.T, s *picardtest.Server, u picardtest.User) *mcpclient.C
 	return c
 }
 
+// caller is one MCP session of the bench: callQuery returns the number of
+// memories a query_memory call answered.
+type caller struct {
+	callQuery func(q benchQuery) (int, error)
+	close     func()
+}
+
+// connectCaller opens a session for u with the client -bench-client names.
+func connectCaller(t *testing.T, s *picardtest.Server, u picardtest.User) caller {
+	if *benchCli == "sdk" {
+		c := connect(t, s, u)
+		return caller{close: func() { c.Close() }, callQuery: func(q benchQuery) (int, error) {
+			req := mcp.CallToolRequest{}
+			req.Params.Name = "query_memory"
+			req.Params.Arguments = map[string]any{"query": q.text, "limit": 10}
+			res, err := c.CallTool(context.Background(), req)
+			if err != nil {
+				return 0, err
+			}
+			if res.IsError {
+				return 0, fmt.Errorf("tool error: %+v", res.Content)
+			}
+			if m, ok := res.StructuredContent.(map[string]any); ok {
+				if l, ok := m["memories"].([]any); ok {
+					return len(l), nil
+				}
+			}
+			return 0, nil
+		}}
+	}
+	if *benchCli != "thin" {
+		t.Fatalf("unknown -bench-client %q (thin or sdk)", *benchCli)
+	}
+	c := mcpload.New(s.URL+"/mcp", u.Access, false)
+	if err := c.Initialize(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return caller{close: func() {}, callQuery: func(q benchQuery) (int, error) {
+		data, _, err := c.PostRaw(context.Background(), c.Request("tools/call", map[string]any{
+			"name": "query_memory", "arguments": map[string]any{"query": q.text, "limit": 10}}))
+		if err != nil {
+			return 0, err
+		}
+		// the answer is checked and its hits counted; the text copy of
+		// the result (content[0].text) is skipped, not decoded
+		var r struct {
+			Result *struct {
+				IsError           bool `json:"isError"`
+				StructuredContent struct {
+					Memories []struct {
+						ID string `json:"id"`
+					} `json:"memories"`
+				} `json:"structuredContent"`
+			} `json:"result"`
+		}
+		if err := json.Unmarshal(data, &r); err != nil || r.Result == nil || r.Result.IsError {
+			return 0, fmt.Errorf("not a query_memory result (%v): %s", err, mcpload.Truncate(string(data)))
+		}
+		return len(r.Result.StructuredContent.Memories), nil
+	}}
+}
+
 // runQueries sends total queries over conns MCP sessions (each a different user)
 // and returns every call's latency, the mean hit count and the wall time.
 func runQueries(t *testing.T, s *picardtest.Server, users []picardtest.User, qs []benchQuery, conns, total int) ([]time.Duration, float64, time.Duration) {
-	clients := make([]*mcpclient.Client, conns)
+	clients := make([]caller, conns)
 	for i := range clients {
-		clients[i] = connect(t, s, users[i%len(users)])
-		defer clients[i].Close()
+		clients[i] = connectCaller(t, s, users[i%len(users)])
+		defer clients[i].close()
 	}
 	var next atomic.Int64
 	var hits atomic.Int64
@@ -264,21 +330,14 @@ func runQueries(t *testing.T, s *picardtest.Server, users []picardtest.User, qs 
 					return
 				}
 				q := qs[(i*7919+ci)%len(qs)]
-				req := mcp.CallToolRequest{}
-				req.Params.Name = "query_memory"
-				req.Params.Arguments = map[string]any{"query": q.text, "limit": 10}
 				t0 := time.Now()
-				res, err := clients[ci].CallTool(context.Background(), req)
+				n, err := clients[ci].callQuery(q)
 				lat[i] = time.Since(t0)
-				if err != nil || res.IsError {
-					t.Errorf("query_memory: %v %+v", err, res)
+				if err != nil {
+					t.Errorf("query_memory: %v", err)
 					return
 				}
-				if m, ok := res.StructuredContent.(map[string]any); ok {
-					if l, ok := m["memories"].([]any); ok {
-						hits.Add(int64(len(l)))
-					}
-				}
+				hits.Add(int64(n))
 			}
 		}()
 	}

@@ -71,14 +71,14 @@ func measureBare(ctx context.Context, o Options, mode string) (Result, error) {
 	clients := make([]*mcpClient, o.Conns)
 	for i := range clients {
 		clients[i] = newMCPClient(base+"/mcp", "", mode == "stateless")
-		if err := clients[i].initialize(ctx); err != nil {
+		if err := clients[i].Initialize(ctx); err != nil {
 			return Result{}, fmt.Errorf("bare: %w", err)
 		}
 	}
 	var r Result
 	cpu := measureCPU(c.cmd.Process.Pid, func() {
 		r = drive(ctx, clients, o.Duration, func(cl *mcpClient, _ int) error {
-			return cl.callToolChecked(ctx, "echo", map[string]any{"text": "hello"})
+			return cl.CallToolChecked(ctx, "echo", map[string]any{"text": "hello"})
 		})
 	})
 	r.CPU = cpu

@@ -25,6 +25,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/picard-mcp/picard/internal/mcpload"
 )
 
 var allWorkloads = []string{"ping", "get_memories", "query_memory", "submit_memory", "update_memory", "mixed"}
@@ -301,7 +303,7 @@ func httpJSON(ctx context.Context, method, url, auth string, body, out any) erro
 		return err
 	}
 	if resp.StatusCode >= 300 {
-		return fmt.Errorf("%s %s: HTTP %d: %s", method, url, resp.StatusCode, truncate(string(data)))
+		return fmt.Errorf("%s %s: HTTP %d: %s", method, url, resp.StatusCode, mcpload.Truncate(string(data)))
 	}
 	if out != nil {
 		return json.Unmarshal(data, out)
@@ -408,7 +410,7 @@ func (env *environment) markSeeded() error {
 // memories (what update_memory picks from).
 func (env *environment) loadSeeded(ctx context.Context, clients []*mcpClient) error {
 	for i := range min(len(env.users), len(clients)) {
-		r, err := clients[i].callTool(ctx, "get_memories", map[string]any{"limit": 100})
+		r, err := clients[i].CallTool(ctx, "get_memories", map[string]any{"limit": 100})
 		if err != nil {
 			return fmt.Errorf("reused data: %w", err)
 		}
@@ -418,7 +420,7 @@ func (env *environment) loadSeeded(ctx context.Context, clients []*mcpClient) er
 			} `json:"memories"`
 		}
 		if err := json.Unmarshal(r.StructuredContent, &page); err != nil {
-			return fmt.Errorf("reused data: get_memories answered %s: %w", truncate(string(r.StructuredContent)), err)
+			return fmt.Errorf("reused data: get_memories answered %s: %w", mcpload.Truncate(string(r.StructuredContent)), err)
 		}
 		for _, m := range page.Memories {
 			env.users[i].addMemory(m.ID)
@@ -504,11 +506,11 @@ func (env *environment) settleImport(ctx context.Context, p *picard, markers []s
 			continue // a user with nothing to import
 		}
 		cl := newMCPClient(p.base+"/mcp", env.users[m.user].Access, false)
-		if err := cl.initialize(ctx); err != nil {
+		if err := cl.Initialize(ctx); err != nil {
 			return fmt.Errorf("settle: %w", err)
 		}
 		for {
-			r, err := cl.callTool(ctx, "query_memory", map[string]any{"query": m.word, "limit": 1, "scope": "own"})
+			r, err := cl.CallTool(ctx, "query_memory", map[string]any{"query": m.word, "limit": 1, "scope": "own"})
 			if err != nil {
 				return fmt.Errorf("settle: %w", err)
 			}
@@ -542,13 +544,13 @@ func postImport(ctx context.Context, base, access string, body io.Reader, want i
 		return err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("import: HTTP %d: %s", resp.StatusCode, truncate(string(data)))
+		return fmt.Errorf("import: HTTP %d: %s", resp.StatusCode, mcpload.Truncate(string(data)))
 	}
 	var res struct {
 		Created int `json:"created"`
 	}
 	if err := json.Unmarshal(data, &res); err != nil || res.Created != want {
-		return fmt.Errorf("import created %d of %d memories: %s", res.Created, want, truncate(string(data)))
+		return fmt.Errorf("import created %d of %d memories: %s", res.Created, want, mcpload.Truncate(string(data)))
 	}
 	return nil
 }
@@ -558,7 +560,7 @@ func postImport(ctx context.Context, base, access string, body io.Reader, want i
 // acknowledged before it. Seeding and write lines end with it, so their
 // time and CPU include indexing what they wrote.
 func settle(ctx context.Context, cl *mcpClient) error {
-	if _, err := cl.callTool(ctx, "query_memory", map[string]any{"query": "settle", "limit": 1}); err != nil {
+	if _, err := cl.CallTool(ctx, "query_memory", map[string]any{"query": "settle", "limit": 1}); err != nil {
 		return fmt.Errorf("settle: %w", err)
 	}
 	return nil
@@ -569,7 +571,7 @@ func (env *environment) clients(ctx context.Context, p *picard, stateless bool) 
 	out := make([]*mcpClient, env.o.Conns)
 	for i := range out {
 		out[i] = newMCPClient(p.base+"/mcp", env.users[i%len(env.users)].Access, stateless)
-		if err := out[i].initialize(ctx); err != nil {
+		if err := out[i].Initialize(ctx); err != nil {
 			return nil, fmt.Errorf("picard: %w", err)
 		}
 	}
@@ -591,7 +593,7 @@ func sentence(rng *mrand.Rand, n int) string {
 }
 
 func submit(ctx context.Context, cl *mcpClient, rng *mrand.Rand) (string, error) {
-	r, err := cl.callTool(ctx, "submit_memory", map[string]any{"text": "remember " + sentence(rng, 12), "permission": "private"})
+	r, err := cl.CallTool(ctx, "submit_memory", map[string]any{"text": "remember " + sentence(rng, 12), "permission": "private"})
 	if err != nil {
 		return "", err
 	}
@@ -599,7 +601,7 @@ func submit(ctx context.Context, cl *mcpClient, rng *mrand.Rand) (string, error)
 		ID string `json:"id"`
 	}
 	if err := json.Unmarshal(r.StructuredContent, &m); err != nil || m.ID == "" {
-		return "", fmt.Errorf("submit_memory answered no id: %s", truncate(string(r.StructuredContent)))
+		return "", fmt.Errorf("submit_memory answered no id: %s", mcpload.Truncate(string(r.StructuredContent)))
 	}
 	return m.ID, nil
 }
@@ -607,10 +609,10 @@ func submit(ctx context.Context, cl *mcpClient, rng *mrand.Rand) (string, error)
 // op returns workload wl's operation for connection i.
 func (env *environment) op(ctx context.Context, wl string, rngs []*mrand.Rand) func(*mcpClient, int) error {
 	getMemories := func(cl *mcpClient, _ int) error {
-		return cl.callToolChecked(ctx, "get_memories", map[string]any{"limit": 20})
+		return cl.CallToolChecked(ctx, "get_memories", map[string]any{"limit": 20})
 	}
 	query := func(cl *mcpClient, i int) error {
-		return cl.callToolChecked(ctx, "query_memory", map[string]any{"query": sentence(rngs[i], 3), "limit": 5})
+		return cl.CallToolChecked(ctx, "query_memory", map[string]any{"query": sentence(rngs[i], 3), "limit": 5})
 	}
 	write := func(cl *mcpClient, i int) error {
 		id, err := submit(ctx, cl, rngs[i])
@@ -621,7 +623,7 @@ func (env *environment) op(ctx context.Context, wl string, rngs []*mrand.Rand) f
 	}
 	switch wl {
 	case "ping":
-		return func(cl *mcpClient, _ int) error { return cl.ping(ctx) }
+		return func(cl *mcpClient, _ int) error { return cl.Ping(ctx) }
 	case "get_memories":
 		return getMemories
 	case "query_memory":
@@ -634,7 +636,7 @@ func (env *environment) op(ctx context.Context, wl string, rngs []*mrand.Rand) f
 			if id == "" {
 				return errors.New("no memory to update (seed with -n > 0)")
 			}
-			_, err := cl.callTool(ctx, "update_memory", map[string]any{"memory_id": id, "text": "updated " + sentence(rngs[i], 12)})
+			_, err := cl.CallTool(ctx, "update_memory", map[string]any{"memory_id": id, "text": "updated " + sentence(rngs[i], 12)})
 			return err
 		}
 	default: // mixed: 70% reads, 20% searches, 10% writes
@@ -746,7 +748,7 @@ func (env *environment) profile(ctx context.Context, p *picard, name string) err
 				return
 			}
 			if resp.StatusCode != http.StatusOK {
-				errs[i] = fmt.Errorf("pprof %s: HTTP %d: %s", kind, resp.StatusCode, truncate(string(data)))
+				errs[i] = fmt.Errorf("pprof %s: HTTP %d: %s", kind, resp.StatusCode, mcpload.Truncate(string(data)))
 				return
 			}
 			suffix := map[string]string{"profile": ".cpu.pprof", "allocs": ".allocs.pprof", "trace": ".trace"}[kind]
