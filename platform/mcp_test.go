@@ -304,6 +304,13 @@ func TestMCPSessionsAndScopes(t *testing.T) {
 	if r.Status != http.StatusForbidden || !strings.Contains(r.Header.Get("WWW-Authenticate"), `error="insufficient_scope", scope="memories:write"`) {
 		t.Fatalf("write with read scope: want 403 insufficient_scope, got %d %q", r.Status, r.Header.Get("WWW-Authenticate"))
 	}
+	// the same call in a batch beside a message whose params have another
+	// shape (a number for a name) is refused too
+	batch := `[{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":5}},` + call + `]`
+	r = post(reader, rsid, batch, nil)
+	if r.Status != http.StatusForbidden || !strings.Contains(r.Header.Get("WWW-Authenticate"), `scope="memories:write"`) {
+		t.Fatalf("write in a batch with read scope: want 403 insufficient_scope, got %d %q", r.Status, r.Header.Get("WWW-Authenticate"))
+	}
 }
 
 // recordingLLM is a local OpenAI-compatible chat server (a stand-in for the

@@ -136,17 +136,13 @@ func toolError(err error) *mcp.CallToolResult {
 	return mcp.NewToolResultError(me.Error())
 }
 
-// scopeForMethod is the scope a JSON-RPC call needs, "" for none.
-func (h *mcpHandler) scopeForMethod(method string, params json.RawMessage) string {
+// scopeForMethod is the scope a JSON-RPC call needs, "" for none; tool
+// is the called tool's name (tools/call).
+func (h *mcpHandler) scopeForMethod(method, tool string) string {
 	switch method {
 	case "tools/call":
-		var p struct {
-			Name string `json:"name"`
-		}
-		if json.Unmarshal(params, &p) == nil {
-			if t, ok := h.cfg.Tools.Get(p.Name); ok {
-				return t.Scope
-			}
+		if t, ok := h.cfg.Tools.Get(tool); ok {
+			return t.Scope
 		}
 	case "resources/read", "prompts/get", "completion/complete":
 		return oauth.ScopeRead
@@ -234,12 +230,31 @@ func (h *mcpHandler) serve(e *core.RequestEvent) error {
 
 // missingScope returns a scope some call in body needs and claims lack.
 func (h *mcpHandler) missingScope(body []byte, claims *oauth.Claims) string {
+	// The usual call is decoded in one pass: the method and, for
+	// tools/call, the tool's name.
+	type call struct {
+		Method string `json:"method"`
+		Params struct {
+			Name string `json:"name"`
+		} `json:"params"`
+	}
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) > 0 && trimmed[0] != '[' {
+		var c call
+		if json.Unmarshal(trimmed, &c) == nil {
+			if s := h.scopeForMethod(c.Method, c.Params.Name); s != "" && !claims.HasScope(s) {
+				return s
+			}
+			return ""
+		}
+	}
+	// A batch, or params of another shape: each message on its own, so
+	// one odd message cannot hide the others from the check.
 	type msg struct {
 		Method string          `json:"method"`
 		Params json.RawMessage `json:"params"`
 	}
 	var msgs []msg
-	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) > 0 && trimmed[0] == '[' {
 		_ = json.Unmarshal(trimmed, &msgs)
 	} else {
@@ -249,7 +264,11 @@ func (h *mcpHandler) missingScope(body []byte, claims *oauth.Claims) string {
 		}
 	}
 	for _, m := range msgs {
-		if s := h.scopeForMethod(m.Method, m.Params); s != "" && !claims.HasScope(s) {
+		var c call
+		if m.Method == "tools/call" && json.Unmarshal(m.Params, &c.Params) != nil {
+			continue // not a tool call mcp-go can run
+		}
+		if s := h.scopeForMethod(m.Method, c.Params.Name); s != "" && !claims.HasScope(s) {
 			return s
 		}
 	}
