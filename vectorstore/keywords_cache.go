@@ -32,16 +32,19 @@ import (
 //
 // Freshness: the cache loads at serve (WarmKeywords) or at the first
 // search, in the background, SQL answering until it is done. Every write
-// function reports the ids it wrote after its commit (noteWrite); the next
-// search reads those memories again (an update may keep its key) before it
-// ranks. On SQLite this process is the only writer, so a search without
-// writes since the last one touches no table. On PostgreSQL, shared by
+// function hands over what it committed, in commit order (commit in
+// keywords_write.go: the rows with their keys, the deleted ids, the stats
+// row as it left it); the next search applies that before it ranks,
+// without reading the tables. On SQLite this process is the only writer,
+// so a search touches no table at all unless the counts disagree with the
+// last write's stats row (then it reloads) or a write could only name its
+// ids (noteWrite: they are read again). On PostgreSQL, shared by
 // replicas, writes are also announced to the other processes
 // (keywords_follow.go), and at most every statsEvery a search reads the
 // stats row: keys above the last one seen are loaded (every new row gets
 // a larger key) and counts that still disagree make it compare every key.
-// Contract for writers: call noteWrite with every id written, after the
-// commit.
+// Contract for writers: hand over what was committed (commit), or call
+// noteWrite with every id written, after the commit.
 type postingsCache struct {
 	mu sync.RWMutex
 	// writes counts this process's committed writes (noteWrite); synced
