@@ -98,6 +98,7 @@ type sqlKeywords struct {
 	ensureMu sync.Mutex
 	ensure   func(ctx context.Context) error
 	wmu      sync.Mutex // SQLite: one writer at a time
+	noteMu   sync.Mutex // a write's commit and its note to the cache (commit)
 	stopCk   func()     // SQLite: stops the background checkpointer (keywords_write.go)
 	wrapErr  func(op string, err error) error
 	// SQLite: prepared read statements by their text (see query); the

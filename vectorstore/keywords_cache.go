@@ -32,16 +32,19 @@ import (
 //
 // Freshness: the cache loads at serve (WarmKeywords) or at the first
 // search, in the background, SQL answering until it is done. Every write
-// function reports the ids it wrote after its commit (noteWrite); the next
-// search reads those memories again (an update may keep its key) before it
-// ranks. On SQLite this process is the only writer, so a search without
-// writes since the last one touches no table. On PostgreSQL, shared by
+// function hands over what it committed, in commit order (commit in
+// keywords_write.go: the rows with their keys, the deleted ids, the stats
+// row as it left it); the next search applies that before it ranks,
+// without reading the tables. On SQLite this process is the only writer,
+// so a search touches no table at all unless the counts disagree with the
+// last write's stats row (then it reloads) or a write could only name its
+// ids (noteWrite: they are read again). On PostgreSQL, shared by
 // replicas, writes are also announced to the other processes
 // (keywords_follow.go), and at most every statsEvery a search reads the
 // stats row: keys above the last one seen are loaded (every new row gets
 // a larger key) and counts that still disagree make it compare every key.
-// Contract for writers: call noteWrite with every id written, after the
-// commit.
+// Contract for writers: hand over what was committed (commit), or call
+// noteWrite with every id written, after the commit.
 type postingsCache struct {
 	mu sync.RWMutex
 	// writes counts this process's committed writes (noteWrite); synced
@@ -74,9 +77,32 @@ type postingsCache struct {
 	totalLen int64 // their total length
 	seenK    int64 // stats.next_k at the last sync: every key ≤ seenK is loaded
 	pendMu   sync.Mutex
-	pending  []string // ids this process wrote since the last sync
-	overflow bool     // too many to remember: reload everything
+	pending  []pendingWrite // the writes noted since the last sync, in commit order
+	pendN    int            // the memories they name
+	overflow bool           // too many to remember: reload everything
+	// onRead, when set (by tests), sees every read of the tables by a
+	// sync: "ids" with the ids read again (reloadIDs), "range" for the
+	// stats row and the keys above seenK (loadRange)
+	onRead func(what string, ids []string)
 }
+
+// pendingWrite is one committed write the next sync applies. This
+// process's own writes hand over what they committed, rows (each with the
+// key the write gave it) and deleted ids, which the sync applies without
+// reading the tables; ids are memories to read again, written where the
+// cache cannot see what was committed (another process, a raw statement).
+// stats is the stats row as the write left it, when it read it back (ok):
+// a sync that ends with such a write checks its counts against it instead
+// of reading the row.
+type pendingWrite struct {
+	rows  []cacheRow
+	gone  []string
+	ids   []string
+	stats cacheStats
+	ok    bool
+}
+
+func (p *pendingWrite) size() int { return len(p.rows) + len(p.gone) + len(p.ids) }
 
 const (
 	cacheCold int32 = iota
@@ -147,24 +173,32 @@ const statsEvery = 50 * time.Millisecond
 // reindex, a bulk import) the next sync reloads everything.
 var maxPending = 20_000
 
-// noteWrite records a committed write of this process and the ids it
-// indexed or deleted (the next sync reads those memories again).
+// noteWrite records a committed write and the ids to read again (none:
+// everything is checked against the stats row).
 func (c *postingsCache) noteWrite(ids ...string) {
+	c.note(pendingWrite{ids: ids})
+}
+
+// note records a committed write (in commit order: writers note while
+// they still hold the write lock). The counter moves under pendMu with the
+// pending list, so a sync that takes the list knows which writes it holds.
+func (c *postingsCache) note(p pendingWrite) {
 	c.pendMu.Lock()
 	if c.state.Load() != cacheCold && !c.overflow {
-		if len(c.pending)+len(ids) > maxPending {
-			c.pending, c.overflow = nil, true
+		if c.pendN+p.size() > maxPending {
+			c.pending, c.pendN, c.overflow = nil, 0, true
 		} else {
-			c.pending = append(c.pending, ids...)
+			c.pending = append(c.pending, p)
+			c.pendN += p.size()
 		}
 	}
-	c.pendMu.Unlock()
 	c.writes.Add(1)
+	c.pendMu.Unlock()
 }
 
 // noteWrite tells the postings cache about a committed write and the ids
-// it indexed or deleted (none: everything, a reset). Every write function
-// calls it after its commit.
+// to read again (none: everything is checked, a reset). Writes that know
+// what they committed hand it over instead (commit, keywords_write.go).
 func (k *sqlKeywords) noteWrite(ids ...string) {
 	if k.cache == nil {
 		return
@@ -173,6 +207,47 @@ func (k *sqlKeywords) noteWrite(ids ...string) {
 	if f := k.cache.follower; f != nil {
 		f.announce(ids)
 	}
+}
+
+// wantsRows is whether a write should build the rows it commits for the
+// cache: not while it is cold (a load will read them).
+func (k *sqlKeywords) wantsRows() bool {
+	return k.cache != nil && !k.noCache && k.cache.state.Load() != cacheCold
+}
+
+// committedRow is the cache's copy of d as a write stores it with key:
+// the docs row, its postings (in term order, as the tables return them)
+// and its shares (without repeats, as the tables keep them).
+func committedRow(d *KeywordDoc, key int64) cacheRow {
+	r := cacheRow{owner: d.Meta.OwnerID, perm: d.Meta.Permission, doc: cacheDoc{
+		k: key, id: d.ID, created: d.Meta.CreatedAt.UnixMicro(), expires: noExpiry, length: int32(d.Len)}}
+	if !d.Meta.ExpiresAt.IsZero() {
+		r.doc.expires = d.Meta.ExpiresAt.UnixMicro()
+	}
+	hashes := make([]int64, 0, len(d.Terms))
+	for t := range d.Terms {
+		hashes = append(hashes, t)
+	}
+	slices.Sort(hashes)
+	r.terms = make([]cacheTerm, len(hashes))
+	r.doc.terms = make([]cacheTF, len(hashes))
+	for i, t := range hashes {
+		r.terms[i].hash = t
+		r.doc.terms[i].tf = uint32(d.Terms[t])
+	}
+	addShare := func(group bool, principal string) {
+		s := cacheShare{group: group, principal: principal}
+		if !slices.Contains(r.doc.shares, s) {
+			r.doc.shares = append(r.doc.shares, s)
+		}
+	}
+	for _, u := range d.Meta.SharedUsers {
+		addShare(false, u)
+	}
+	for _, g := range d.Meta.SharedGroups {
+		addShare(true, g)
+	}
+	return r
 }
 
 // cacheChunk bounds the memories read by one load transaction, so the
@@ -248,7 +323,7 @@ func (k *sqlKeywords) loadCache(ctx context.Context) {
 	c.mu.Lock()
 	c.pendMu.Lock()
 	c.overflow = true // a full load
-	c.pending = nil
+	c.pending, c.pendN = nil, 0
 	c.pendMu.Unlock()
 	err := k.syncLocked(ctx)
 	c.mu.Unlock()
@@ -299,23 +374,50 @@ func (k *sqlKeywords) freshen(ctx context.Context) error {
 // still disagrees (or too many pending ids) reloads everything.
 func (k *sqlKeywords) syncLocked(ctx context.Context) error {
 	c := k.cache
-	w := c.writes.Load()
 	c.pendMu.Lock()
+	w := c.writes.Load() // the writes pending holds, and every one before
 	pending, full := c.pending, c.overflow
-	c.pending, c.overflow = nil, false
+	c.pending, c.pendN, c.overflow = nil, 0, false
 	c.pendMu.Unlock()
 	restore := func() {
 		c.pendMu.Lock()
 		c.pending = append(pending, c.pending...)
+		for i := range pending {
+			c.pendN += pending[i].size()
+		}
 		c.overflow = c.overflow || full
 		c.pendMu.Unlock()
 	}
-	if !full {
-		for lo := 0; lo < len(pending); lo += kwChunk {
-			if err := k.reloadIDs(ctx, pending[lo:min(lo+kwChunk, len(pending))]); err != nil {
+	if !full && len(pending) > 0 {
+		// this process's writes as they committed, in order; then, read
+		// from the tables as they are now, what others wrote
+		var reread []string
+		for i := range pending {
+			p := &pending[i]
+			for _, id := range p.gone {
+				if slot, ok := c.byID[id]; ok {
+					c.remove(slot)
+				}
+			}
+			for j := range p.rows {
+				c.put(&p.rows[j])
+			}
+			reread = append(reread, p.ids...)
+		}
+		for lo := 0; lo < len(reread); lo += kwChunk {
+			if err := k.reloadIDs(ctx, reread[lo:min(lo+kwChunk, len(reread))]); err != nil {
 				restore()
 				return err
 			}
+		}
+		if last := pending[len(pending)-1]; last.ok && !c.crossed &&
+			int64(c.n) == last.stats.n && c.totalLen == last.stats.total && last.stats.nextK >= c.seenK {
+			// the last write read the stats row back: the counts agree
+			// with it, no need to read it again (SQLite, where this
+			// process is the only writer)
+			c.seenK = last.stats.nextK
+			c.synced = w
+			return nil
 		}
 	}
 	for attempt := 0; ; attempt++ {
@@ -376,6 +478,9 @@ type cacheRow struct {
 // shares. more says whether keys are left.
 func (k *sqlKeywords) loadRange(ctx context.Context, scan bool) (more bool, st cacheStats, err error) {
 	c := k.cache
+	if c.onRead != nil {
+		c.onRead("range", nil)
+	}
 	tx, err := k.readTx(ctx)
 	if err != nil {
 		return false, st, err
@@ -399,12 +504,24 @@ func (k *sqlKeywords) loadRange(ctx context.Context, scan bool) (more bool, st c
 	if len(rows) == cacheChunk {
 		hi = rows[len(rows)-1].doc.k
 	}
-	if err := k.readTerms(ctx, tx, rows, `doc > $1 AND doc <= $2`, c.seenK, hi); err != nil {
-		return false, st, err
+	known := func(r *cacheRow) bool {
+		slot, ok := c.byID[r.doc.id]
+		return ok && c.docs[slot].k == r.doc.k && c.docs[slot].length == r.doc.length
+	}
+	// the keys are usually this process's own writes, applied already:
+	// their postings need not be read
+	unknown := false
+	for i := range rows {
+		unknown = unknown || !known(&rows[i])
+	}
+	if unknown {
+		if err := k.readTerms(ctx, tx, rows, `doc > $1 AND doc <= $2`, c.seenK, hi); err != nil {
+			return false, st, err
+		}
 	}
 	for i := range rows {
-		if slot, ok := c.byID[rows[i].doc.id]; ok && c.docs[slot].k == rows[i].doc.k && c.docs[slot].length == rows[i].doc.length {
-			continue // read again by id in this sync already
+		if known(&rows[i]) {
+			continue // applied or read again by id in this sync already
 		}
 		c.put(&rows[i])
 	}
@@ -416,6 +533,9 @@ func (k *sqlKeywords) loadRange(ctx context.Context, scan bool) (more bool, st c
 // cached copy, absent ones leave the cache.
 func (k *sqlKeywords) reloadIDs(ctx context.Context, ids []string) error {
 	c := k.cache
+	if c.onRead != nil {
+		c.onRead("ids", ids)
+	}
 	tx, err := k.readTx(ctx)
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"math"
 	mrand "math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -380,5 +381,160 @@ func TestRankScratchWraps(t *testing.T) {
 	r.begin(100) // a grown cache: the arrays cover every slot
 	if len(r.stamp) < 100 || len(r.at) < 100 {
 		t.Fatalf("scratch of %d/%d slots for 100", len(r.stamp), len(r.at))
+	}
+}
+
+// cacheReads counts the tables' reads of k's cache syncs (onRead).
+type cacheReads struct {
+	mu     sync.Mutex
+	ids    []string // read again by id
+	ranges int      // stats row and keys above seenK
+}
+
+func watchReads(k *sqlKeywords) *cacheReads {
+	r := &cacheReads{}
+	k.cache.onRead = func(what string, ids []string) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if what == "ids" {
+			r.ids = append(r.ids, ids...)
+		} else {
+			r.ranges++
+		}
+	}
+	return r
+}
+
+func (r *cacheReads) take() ([]string, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ids, n := r.ids, r.ranges
+	r.ids, r.ranges = nil, 0
+	return ids, n
+}
+
+// TestKeywordsCacheAppliesOwnWrites: what this process's writes commit
+// (new memories, updates in place and moved, deletes, an id deleted and
+// written again) reaches its postings cache as written, without the sync
+// reading it back from the tables (on SQLite not even the stats row), and
+// the cache still ranks exactly as SQL. A write the cache cannot account
+// for (a raw statement, then noted) is still read again.
+func TestKeywordsCacheAppliesOwnWrites(t *testing.T) {
+	for _, engine := range []string{"sqlite", "postgres"} {
+		t.Run(engine, func(t *testing.T) {
+			var k *sqlKeywords
+			if engine == "sqlite" {
+				k, _ = openSQLiteKW(t)
+			} else {
+				k = openPGKW(t)
+			}
+			ctx := context.Background()
+			h := testHasher(t)
+			docs, queries := cacheCorpus(h, 1500, 11)
+			indexAll(t, k, docs[:1000])
+			loadCacheNow(t, k)
+			reads := watchReads(k)
+
+			more, _ := cacheCorpus(h, 1500, 12)
+			var writes [][]KeywordDoc
+			for lo := 1000; lo < 1500; lo += 50 {
+				writes = append(writes, docs[lo:lo+50]) // new memories, one batch at a time
+			}
+			for i := 0; i < 1000; i += 23 {
+				d := more[i] // new terms, permission, expiry, sharing
+				d.ID, d.Meta.OwnerID, d.Meta.CreatedAt = docs[i].ID, docs[i].Meta.OwnerID, docs[i].Meta.CreatedAt
+				writes = append(writes, []KeywordDoc{d})
+			}
+			for i := 2; i < 1000; i += 97 {
+				d := docs[i] // same terms and length (no stats change), another permission
+				d.Meta.Permission, d.Meta.SharedUsers, d.Meta.SharedGroups = "public", nil, nil
+				writes = append(writes, []KeywordDoc{d})
+				m := more[i+1] // moved in its owner's timeline: a new key
+				m.ID = docs[i+1].ID
+				writes = append(writes, []KeywordDoc{m})
+			}
+			for _, w := range writes {
+				if err := k.IndexDocs(ctx, w...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var del []string
+			for i := 4; i < 1500; i += 31 {
+				del = append(del, docs[i].ID)
+			}
+			if err := k.DeleteDocs(ctx, del...); err != nil {
+				t.Fatal(err)
+			}
+			if err := k.DeleteDocs(ctx, docs[7].ID); err != nil {
+				t.Fatal(err)
+			}
+			indexAll(t, k, []KeywordDoc{docs[7]})
+			compareCacheSQL(t, k, h, queries, 13, 80)
+			if k.cache.n != 1500-len(del) {
+				t.Fatalf("cache holds %d memories, want %d", k.cache.n, 1500-len(del))
+			}
+			ids, ranges := reads.take()
+			if len(ids) > 0 {
+				t.Fatalf("the cache read back %d memories its own writes had just committed (%v …)", len(ids), ids[:min(5, len(ids))])
+			}
+			if engine == "sqlite" && ranges > 0 {
+				t.Fatalf("the cache read the stats row %d times after its own writes, which told it", ranges)
+			}
+
+			// a change the cache cannot see (a raw statement on another
+			// connection), then noted: read again
+			pub := docs[9].ID
+			if _, err := k.db.Exec(k.sql(`UPDATE {docs} SET permission = 'nobody-else' WHERE id = $1`), pub); err != nil {
+				t.Fatal(err)
+			}
+			k.noteWrite(pub)
+			q := KeywordQuery{Terms: map[int64]float64{}, Filter: Filter{Any: []Clause{{Permission: "nobody-else"}}, IncludeExpired: true}, Limit: 5, K1: 1.2, B: 0.3}
+			for term := range docs[9].Terms {
+				q.Terms[term] = 1
+			}
+			if got := cachedSearch(t, k, q); len(got) != 1 || got[0].ID != pub {
+				t.Fatalf("a noted raw change was not read again: %v", got)
+			}
+			if ids, _ := reads.take(); !slices.Equal(ids, []string{pub}) {
+				t.Fatalf("read again %v, want [%s]", ids, pub)
+			}
+			compareCacheSQL(t, k, h, queries, 14, 30)
+		})
+	}
+}
+
+// TestKeywordsCacheSeesSecondWriter: a second index on the same SQLite
+// file (another connection, as another process would be) writes memories
+// this process's cache was not told of; at this process's next write the
+// counts it reads back disagree with the cache, which reloads: the other
+// writer's memories are found and the ranking is SQL's.
+func TestKeywordsCacheSeesSecondWriter(t *testing.T) {
+	k, path := openSQLiteKW(t)
+	k2, err := openSQLiteKeywords(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { k2.Close() })
+	ctx := context.Background()
+	h := testHasher(t)
+	docs, queries := cacheCorpus(h, 900, 15)
+	indexAll(t, k, docs[:600])
+	loadCacheNow(t, k)
+	indexAll(t, k2, docs[600:899])
+	if err := k2.DeleteDocs(ctx, docs[1].ID, docs[2].ID); err != nil {
+		t.Fatal(err)
+	}
+	indexAll(t, k, docs[899:]) // this process's own write
+	compareCacheSQL(t, k, h, queries, 16, 60)
+	if k.cache.n != 898 {
+		t.Fatalf("cache holds %d memories, want 898", k.cache.n)
+	}
+	all := Filter{Any: []Clause{{}}, IncludeExpired: true}
+	q := KeywordQuery{Terms: map[int64]float64{}, Filter: all, Limit: 20, K1: 1.2, B: 0.3}
+	for term := range docs[700].Terms {
+		q.Terms[term] = 1
+	}
+	if got := cachedSearch(t, k, q); !slices.ContainsFunc(got, func(x KeywordHit) bool { return x.ID == docs[700].ID }) {
+		t.Fatalf("the second writer's memory is not found: %v", got)
 	}
 }

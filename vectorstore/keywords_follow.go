@@ -140,12 +140,12 @@ func (c *postingsCache) stopFollowing() {
 // noteOther records another process's write: ids to read again, or
 // (nil) everything.
 func (c *postingsCache) noteOther(ids []string) {
-	c.pendMu.Lock()
-	if ids == nil || len(c.pending)+len(ids) > maxPending {
-		c.pending, c.overflow = nil, true
-	} else {
-		c.pending = append(c.pending, ids...)
+	if ids == nil {
+		c.pendMu.Lock()
+		c.pending, c.pendN, c.overflow = nil, 0, true
+		c.writes.Add(1)
+		c.pendMu.Unlock()
+		return
 	}
-	c.pendMu.Unlock()
-	c.writes.Add(1)
+	c.note(pendingWrite{ids: ids})
 }

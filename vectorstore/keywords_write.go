@@ -125,14 +125,55 @@ func (k *sqlKeywords) IndexDocs(ctx context.Context, docs ...KeywordDoc) error {
 		return k.wrapErr("index", err)
 	}
 	defer unlock()
-	if err := k.indexTx(ctx, tx, uniq); err != nil {
+	keys, st, err := k.indexTx(ctx, tx, uniq)
+	if err != nil {
 		_ = tx.Rollback()
 		return k.wrapErr("index", err)
 	}
-	if err := tx.Commit(); err != nil {
+	// the postings cache takes the rows as committed, with their keys,
+	// instead of reading them back (built before the commit, while the
+	// cache's state says whether it wants them)
+	ids := docIDs(uniq)
+	p := pendingWrite{ids: ids}
+	if k.wantsRows() {
+		p = pendingWrite{rows: make([]cacheRow, len(uniq)), stats: st.stats, ok: st.ok}
+		for i := range uniq {
+			p.rows[i] = committedRow(&uniq[i], keys[i])
+		}
+	}
+	if err := k.commit(tx, p, ids); err != nil {
 		return k.wrapErr("index", err)
 	}
-	k.noteWrite(docIDs(uniq)...) // the postings cache reads them again
+	return nil
+}
+
+// writtenStats is the stats row as a write left it; ok is false when the
+// write did not read it back (PostgreSQL, where other processes write
+// too).
+type writtenStats struct {
+	stats cacheStats
+	ok    bool
+}
+
+// commit commits a write and notes it for the postings cache: both under
+// noteMu, so that the cache applies this process's writes in the order
+// they committed (on PostgreSQL two of them may commit at once; on SQLite
+// wmu orders them already). The announcement to other processes comes
+// after: it may wait for a pooled connection, which the writers queued
+// behind noteMu hold.
+func (k *sqlKeywords) commit(tx *sql.Tx, p pendingWrite, ids []string) error {
+	k.noteMu.Lock()
+	if err := tx.Commit(); err != nil {
+		k.noteMu.Unlock()
+		return err
+	}
+	if k.cache != nil {
+		k.cache.note(p)
+	}
+	k.noteMu.Unlock()
+	if k.cache != nil && k.cache.follower != nil {
+		k.cache.follower.announce(ids)
+	}
 	return nil
 }
 
@@ -155,20 +196,24 @@ type share struct {
 	kind, principal string
 }
 
-func (k *sqlKeywords) indexTx(ctx context.Context, tx *sql.Tx, docs []KeywordDoc) error {
+// indexTx writes docs in tx and returns the key each one has (in the
+// order of docs) and the stats row as it left it.
+func (k *sqlKeywords) indexTx(ctx context.Context, tx *sql.Tx, docs []KeywordDoc) ([]int64, writtenStats, error) {
 	ids := make([]string, len(docs))
 	for i, d := range docs {
 		ids[i] = d.ID
 	}
+	keys := make([]int64, len(docs))
 	old, err := k.indexedDocs(ctx, tx, ids)
 	if err != nil {
-		return err
+		return nil, writtenStats{}, err
 	}
 	delta := map[int64]int{}
 	var dn, dlen int64
 	var (
 		pos      []docPos     // places where the timeline changed
 		fresh    []KeywordDoc // inserted with new keys
+		freshAt  []int        // their places in docs
 		kept     []KeywordDoc // same place: key and neighbours kept
 		keptKeys []int64
 		dropKeys []int64 // rows removed (a memory that moved in the timeline)
@@ -184,9 +229,10 @@ func (k *sqlKeywords) indexTx(ctx context.Context, tx *sql.Tx, docs []KeywordDoc
 			shares = append(shares, share{key, "g", g})
 		}
 	}
-	for _, d := range docs {
+	for at, d := range docs {
 		o := old[d.ID]
 		if o != nil && o.owner == d.Meta.OwnerID && o.created == d.Meta.CreatedAt.UnixMicro() {
+			keys[at] = o.key
 			kept = append(kept, d)
 			keptKeys = append(keptKeys, o.key)
 			dlen += int64(d.Len) - o.len
@@ -220,37 +266,31 @@ func (k *sqlKeywords) indexTx(ctx context.Context, tx *sql.Tx, docs []KeywordDoc
 			dlen -= o.len
 		}
 		fresh = append(fresh, d)
+		freshAt = append(freshAt, at)
 	}
 	if err := k.deleteRows(ctx, tx, deletePostingsStmt, append(slices.Clone(dropKeys), rewrite...)); err != nil {
-		return err
+		return nil, writtenStats{}, err
 	}
 	if err := k.deleteRows(ctx, tx, deleteSharesStmt, append(slices.Clone(dropKeys), keptKeys...)); err != nil {
-		return err
+		return nil, writtenStats{}, err
 	}
 	if err := k.deleteRows(ctx, tx, deleteDocsStmt, dropKeys); err != nil {
-		return err
+		return nil, writtenStats{}, err
 	}
 	if err := k.updateKept(ctx, tx, kept, keptKeys); err != nil {
-		return err
+		return nil, writtenStats{}, err
 	}
 	if len(fresh) > 0 {
 		// fresh integer keys, in the order of docs (so two indexes
 		// written in the same order number their memories alike)
 		var last int64
-		q := k.wsql(allocKeysSQL)
-		if k.onWrite != nil {
-			k.onWrite(q)
-		}
-		row := tx.QueryRowContext
-		if st := k.wstmt(ctx, tx, q); st != nil {
-			row = func(ctx context.Context, _ string, args ...any) *sql.Row { return st.QueryRowContext(ctx, args...) }
-		}
-		if err := row(ctx, q, len(fresh)).Scan(&last); err != nil {
-			return fmt.Errorf("allocate keys: %w", err)
+		if err := k.wrow(ctx, tx, allocKeysSQL, len(fresh)).Scan(&last); err != nil {
+			return nil, writtenStats{}, fmt.Errorf("allocate keys: %w", err)
 		}
 		first := last - int64(len(fresh)) + 1
 		for i, d := range fresh {
 			key := first + int64(i)
+			keys[freshAt[i]] = key
 			for t, tf := range d.Terms {
 				posts = append(posts, posting{t, key, tf})
 				delta[t]++
@@ -265,7 +305,7 @@ func (k *sqlKeywords) indexTx(ctx context.Context, tx *sql.Tx, docs []KeywordDoc
 			a = append(a, first+int64(i), d.ID, d.Meta.OwnerID, d.Meta.Permission, micros(d.Meta.ExpiresAt), d.Meta.CreatedAt.UnixMicro(), d.Len)
 		}
 		if err := k.execRows(ctx, tx, a, insertDocsStmt); err != nil {
-			return fmt.Errorf("insert docs: %w", err)
+			return nil, writtenStats{}, fmt.Errorf("insert docs: %w", err)
 		}
 	}
 	a := make([]any, 0, 3*len(posts))
@@ -273,19 +313,20 @@ func (k *sqlKeywords) indexTx(ctx context.Context, tx *sql.Tx, docs []KeywordDoc
 		a = append(a, p.term, p.doc, p.tf)
 	}
 	if err := k.execRows(ctx, tx, a, insertPostingsStmt); err != nil {
-		return fmt.Errorf("insert postings: %w", err)
+		return nil, writtenStats{}, fmt.Errorf("insert postings: %w", err)
 	}
 	a = make([]any, 0, 3*len(shares))
 	for _, s := range shares {
 		a = append(a, s.doc, s.kind, s.principal)
 	}
 	if err := k.execRows(ctx, tx, a, insertSharesStmt); err != nil {
-		return fmt.Errorf("insert shares: %w", err)
+		return nil, writtenStats{}, fmt.Errorf("insert shares: %w", err)
 	}
 	if err := k.relink(ctx, tx, pos); err != nil {
-		return err
+		return nil, writtenStats{}, err
 	}
-	return k.applyDelta(ctx, tx, delta, dn, dlen)
+	st, err := k.applyDelta(ctx, tx, delta, dn, dlen)
+	return keys, st, err
 }
 
 // indexedDocs reads the rows and terms the index holds for ids.
@@ -633,7 +674,7 @@ func (k *sqlKeywords) timeline(ctx context.Context, tx *sql.Tx, p docPos, cmp, o
 // applyDelta adds df changes (in term order, so concurrent writers on
 // PostgreSQL lock rows in the same order), drops terms no memory holds any
 // more and updates the stats row.
-func (k *sqlKeywords) applyDelta(ctx context.Context, tx *sql.Tx, delta map[int64]int, dn, dlen int64) error {
+func (k *sqlKeywords) applyDelta(ctx context.Context, tx *sql.Tx, delta map[int64]int, dn, dlen int64) (writtenStats, error) {
 	terms := make([]int64, 0, len(delta))
 	var gone []int64
 	for t, d := range delta {
@@ -654,18 +695,32 @@ func (k *sqlKeywords) applyDelta(ctx context.Context, tx *sql.Tx, delta map[int6
 		stmts = []rowStmt{updateDFStmt, insertDFStmt} // see updateDFStmt
 	}
 	if err := k.execRows(ctx, tx, a, stmts...); err != nil {
-		return fmt.Errorf("update df: %w", err)
+		return writtenStats{}, fmt.Errorf("update df: %w", err)
 	}
 	slices.Sort(gone)
 	if err := k.execRows(ctx, tx, toAnys(gone), dropTermsStmt); err != nil {
-		return fmt.Errorf("drop unused terms: %w", err)
+		return writtenStats{}, fmt.Errorf("drop unused terms: %w", err)
 	}
-	if dn != 0 || dlen != 0 {
-		if err := k.exec(ctx, tx, updateStatsSQL, dn, dlen); err != nil {
-			return fmt.Errorf("update stats: %w", err)
+	if k.cache == nil || k.cache.crossed {
+		if dn != 0 || dlen != 0 {
+			if err := k.exec(ctx, tx, updateStatsSQL, dn, dlen); err != nil {
+				return writtenStats{}, fmt.Errorf("update stats: %w", err)
+			}
 		}
+		return writtenStats{}, nil
 	}
-	return nil
+	// the stats row as this write leaves it, for the postings cache to
+	// check its counts against (see pendingWrite)
+	q, args := readStatsSQL, []any(nil)
+	if dn != 0 || dlen != 0 {
+		q, args = updateStatsReturningSQL, []any{dn, dlen}
+	}
+	var st writtenStats
+	if err := k.wrow(ctx, tx, q, args...).Scan(&st.stats.n, &st.stats.total, &st.stats.nextK); err != nil {
+		return writtenStats{}, fmt.Errorf("update stats: %w", err)
+	}
+	st.ok = true
+	return st, nil
 }
 
 // DeleteDocs removes ids and their terms.
@@ -688,17 +743,18 @@ func (k *sqlKeywords) DeleteDocs(ctx context.Context, ids ...string) error {
 	if err == nil {
 		err = k.relink(ctx, tx, pos)
 	}
+	var st writtenStats
 	if err == nil {
-		err = k.applyDelta(ctx, tx, delta, dn, dlen)
+		st, err = k.applyDelta(ctx, tx, delta, dn, dlen)
 	}
 	if err != nil {
 		_ = tx.Rollback()
 		return k.wrapErr("delete", err)
 	}
-	if err := tx.Commit(); err != nil {
+	// the postings cache drops ids without reading them back
+	if err := k.commit(tx, pendingWrite{gone: ids, stats: st.stats, ok: st.ok}, ids); err != nil {
 		return k.wrapErr("delete", err)
 	}
-	k.noteWrite(ids...) // the postings cache drops ids
 	return nil
 }
 

@@ -105,6 +105,9 @@ var sqliteRowStmts = []rowStmt{insertDocsStmt, insertPostingsStmt, insertSharesS
 const (
 	allocKeysSQL   = `UPDATE{fail} {stats} SET next_k = next_k + $1 WHERE id = 1 RETURNING next_k`
 	updateStatsSQL = `UPDATE{fail} {stats} SET n = n + $1, total_len = total_len + $2 WHERE id = 1`
+	// SQLite: the stats row as a write leaves it, for the postings cache
+	updateStatsReturningSQL = updateStatsSQL + ` RETURNING n, total_len, next_k`
+	readStatsSQL            = `SELECT n, total_len, next_k FROM {stats} WHERE id = 1`
 	// relinkWindow's reads: the 4 memories before an owner's first
 	// changed place, and at most $4 from it on
 	windowBeforeSQL = `SELECT k, prev1, prev2, next1, next2 FROM {docs}
@@ -127,6 +130,19 @@ func (k *sqlKeywords) wquery(ctx context.Context, tx *sql.Tx, q string, args ...
 		return st.QueryContext(ctx, args...)
 	}
 	return tx.QueryContext(ctx, q, args...)
+}
+
+// wrow runs a one-row statement q (before wsql) of the write transaction
+// tx, a read or a write with RETURNING.
+func (k *sqlKeywords) wrow(ctx context.Context, tx *sql.Tx, q string, args ...any) *sql.Row {
+	q = k.wsql(q)
+	if k.onWrite != nil {
+		k.onWrite(q)
+	}
+	if st := k.wstmt(ctx, tx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return tx.QueryRowContext(ctx, q, args...)
 }
 
 // execRows runs stmts over rows, the parameters of its rows one after
@@ -178,7 +194,7 @@ func (k *sqlKeywords) prepareWrites(ctx context.Context) error {
 			err = prep(st.text(n))
 		}
 	}
-	for _, q := range []string{allocKeysSQL, updateStatsSQL, windowBeforeSQL, windowFromSQL,
+	for _, q := range []string{allocKeysSQL, updateStatsSQL, updateStatsReturningSQL, readStatsSQL, windowBeforeSQL, windowFromSQL,
 		timelineSQL("<=", "DESC"), timelineSQL(">", "ASC")} {
 		if err == nil {
 			err = prep(q)
