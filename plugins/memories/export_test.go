@@ -22,11 +22,18 @@ func (s *Service) SaveBatch(ctx context.Context, recs []*core.Record) []error {
 	return errs
 }
 
-// MarkReadySQL is markReadySQL (tests).
+// MarkReadySQL is markReadySQL (tests); its parameter is ?1.
 const MarkReadySQL = markReadySQL
 
-// MarkReady is markReady (tests).
-func (s *Service) MarkReady(recs []*core.Record) error { return s.markReady(recs) }
+// MarkReady is markReady of the memories as loaded for indexing, ids[i]
+// with the updated time loaded[i] (tests).
+func (s *Service) MarkReady(ids, loaded []string) error {
+	rows := make([]memoryRow, len(ids))
+	for i := range ids {
+		rows[i] = memoryRow{ID: ids[i], Updated: loaded[i]}
+	}
+	return s.markReady(rows)
+}
 
 // UpdateTextBatch commits, as one group-commit batch, updates of the text
 // of ids[i] by owners[i] to texts[i], each loaded inside the transaction as
