@@ -63,3 +63,14 @@ func (s *Service) UpdateTextBatch(ctx context.Context, owners, ids, texts []stri
 func (s *Service) IndexPendingBefore(ctx context.Context, before time.Time) (int, error) {
 	return s.indexAllPending(ctx, before, nil)
 }
+
+// LoadForIndex returns the ids of the memories the indexer loads for ids,
+// in the order read (tests).
+func (s *Service) LoadForIndex(ids []string) ([]string, error) {
+	rows, err := s.loadForIndex(ids)
+	out := make([]string, len(rows))
+	for i := range rows {
+		out[i] = rows[i].ID
+	}
+	return out, err
+}

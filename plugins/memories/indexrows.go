@@ -3,6 +3,7 @@ package memories
 import (
 	"database/sql"
 	"encoding/json"
+	"math/bits"
 	"strings"
 	"sync"
 
@@ -20,18 +21,14 @@ import (
 // indexLoadArms bounds the ids one indexLoadSQL statement reads.
 const indexLoadArms = 64
 
-// indexLoadSQL[n-1] reads n memories by id: n primary-key lookups joined
-// by UNION ALL, one text per count, each prepared once per connection of
-// the read pool.
-var indexLoadSQL = func() (out [indexLoadArms]string) {
+// indexLoadSQL[k] reads 1<<k memories by id: that many primary-key
+// lookups joined by UNION ALL. A chunk is padded with the empty id (no
+// memory has it) up to the next size, so seven statement texts serve
+// every batch, each prepared once per connection of the read pool.
+var indexLoadSQL = func() (out []string) {
 	arm := selectMemoryColumns + " FROM " + pb_migrations.Memories + " WHERE id = +?"
-	var b strings.Builder
-	for n := range indexLoadArms {
-		if n > 0 {
-			b.WriteString(" UNION ALL ")
-		}
-		b.WriteString(arm)
-		out[n] = b.String()
+	for n := 1; n <= indexLoadArms; n *= 2 {
+		out = append(out, arm+strings.Repeat(" UNION ALL "+arm, n-1))
 	}
 	return out
 }()
@@ -49,13 +46,17 @@ func (s *Service) loadForIndex(ids []string) ([]memoryRow, error) {
 	args := make([]any, 0, min(len(ids), indexLoadArms))
 	for lo := 0; lo < len(ids); lo += indexLoadArms {
 		chunk := ids[lo:min(len(ids), lo+indexLoadArms)]
-		st, err := sc.stmt(indexLoadSQL[len(chunk)-1])
+		k := bits.Len(uint(len(chunk) - 1)) // 1<<k >= len(chunk)
+		st, err := sc.stmt(indexLoadSQL[k])
 		if err != nil {
 			return nil, err
 		}
 		args = args[:0]
 		for _, id := range chunk {
 			args = append(args, id)
+		}
+		for len(args) < 1<<k {
+			args = append(args, "")
 		}
 		rows, err := st.Query(args...)
 		if err != nil {
