@@ -80,6 +80,10 @@ func TestOwnerVersions(t *testing.T) {
 			{"insert of another owner's", insert, dbx.Params{"id": "m2", "o": b}, [3]bool{false, true, false}},
 			{"update", "UPDATE memories SET text = 'y' WHERE id = 'm1'", nil, [3]bool{true, false, false}},
 			{"owner change", "UPDATE memories SET owner = {:o} WHERE id = 'm1'", dbx.Params{"o": b}, [3]bool{true, true, false}},
+			{"marked ready", "UPDATE memories SET index_status = 'ready', index_error = '' WHERE id = 'm1'", nil, [3]bool{false, false, false}},
+			{"marked pending", "UPDATE memories SET index_status = 'pending' WHERE id = 'm1'", nil, [3]bool{false, false, false}},
+			{"expiry set", "UPDATE memories SET expires_at = '2030-01-01 00:00:00.000Z' WHERE id = 'm1'", nil, [3]bool{false, true, false}},
+			{"shared", "UPDATE memories SET permission = 'public', shared_users = '[\"x\"]', shared_groups = '[\"y\"]' WHERE id = 'm1'", nil, [3]bool{false, true, false}},
 			{"delete", "DELETE FROM memories WHERE id = 'm2'", nil, [3]bool{false, true, false}},
 			{"delete of all", "DELETE FROM memories", nil, [3]bool{false, true, false}},
 		} {
@@ -87,6 +91,15 @@ func TestOwnerVersions(t *testing.T) {
 				t.Fatalf("%s: counters of alice, bob, carol moved %v, want %v", tc.what, got, tc.want)
 			}
 		}
+		// every column a get_memories page reads moves the counter, even
+		// set to its own value (a PocketBase save sets every column)
+		exec(insert, dbx.Params{"id": "m4", "o": a})
+		for _, col := range pb_migrations.OwnerVersionColumns {
+			if got := moved("UPDATE memories SET "+col+" = "+col+" WHERE id = 'm4'", nil); got != [3]bool{true, false, false} {
+				t.Fatalf("update of %s: counters of alice, bob, carol moved %v, want alice's only", col, got)
+			}
+		}
+		exec("DELETE FROM memories", nil)
 	}
 	t.Run("after the migrations", check)
 
@@ -97,6 +110,27 @@ func TestOwnerVersions(t *testing.T) {
 		}
 		col.Fields.Add(&core.TextField{Name: "dashboard_note"})
 		if err := app.Save(col); err != nil {
+			t.Fatal(err)
+		}
+		check(t)
+		col.Fields.RemoveByName("dashboard_note")
+		if err := app.Save(col); err != nil {
+			t.Fatalf("a field no trigger names can be removed again: %v", err)
+		}
+		check(t)
+	})
+
+	t.Run("reverting the shown-columns trigger", func(t *testing.T) {
+		runner := core.NewMigrationsRunner(app, core.AppMigrations)
+		if _, err := runner.Down(1); err != nil {
+			t.Fatal(err)
+		}
+		exec(insert, dbx.Params{"id": "m5", "o": owners[0]})
+		if got := moved("UPDATE memories SET index_status = 'ready' WHERE id = 'm5'", nil); got != [3]bool{true, false, false} {
+			t.Fatalf("after reverting it every update moves the counter again: moved %v", got)
+		}
+		exec("DELETE FROM memories", nil)
+		if _, err := runner.Up(); err != nil {
 			t.Fatal(err)
 		}
 		check(t)

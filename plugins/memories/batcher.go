@@ -64,6 +64,7 @@ type indexer struct {
 	queued  uint64        // writes handed to the indexer so far
 	done    uint64        // of those, how many went through a pass
 	pass    chan struct{} // closed (and replaced) after every pass
+	room    chan struct{} // closed (and replaced) when a pass takes its memories off the queue
 	wg      sync.WaitGroup
 }
 
@@ -93,7 +94,7 @@ func (s *Service) enqueueIndex(ctx context.Context, id string, tombs bool) {
 	x := &s.idx
 	x.mu.Lock()
 	for len(x.queue) >= indexerBacklog && x.running {
-		ch := x.passChanLocked()
+		ch := x.roomChanLocked()
 		x.mu.Unlock()
 		select {
 		case <-ch:
@@ -131,6 +132,18 @@ func (s *Service) wakeIndexerUnlock() {
 	x.mu.Unlock()
 }
 
+// roomChanLocked is what a writer waiting for the backlog waits on: the
+// next pass taking its memories off the queue. (Waiting for a pass to end
+// made a writer that woke before the next pass had taken its batch find
+// the queue still full and wait for a second whole pass.) The queue plus
+// the pass in flight stay bounded.
+func (x *indexer) roomChanLocked() chan struct{} {
+	if x.room == nil {
+		x.room = make(chan struct{})
+	}
+	return x.room
+}
+
 func (x *indexer) passChanLocked() chan struct{} {
 	if x.pass == nil {
 		x.pass = make(chan struct{})
@@ -157,6 +170,10 @@ func (s *Service) drainIndex() {
 		x.queue = x.queue[n:]
 		tombs := x.tombs
 		x.tombs = 0
+		if x.room != nil {
+			close(x.room)
+			x.room = nil
+		}
 		x.mu.Unlock()
 		s.indexPass(ids, tombs > 0)
 		x.mu.Lock()
@@ -230,6 +247,10 @@ func (s *Service) closeIndexer() {
 	if x.pass != nil {
 		close(x.pass)
 		x.pass = nil
+	}
+	if x.room != nil {
+		close(x.room)
+		x.room = nil
 	}
 	x.mu.Unlock()
 	x.wg.Wait()

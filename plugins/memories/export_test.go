@@ -22,11 +22,18 @@ func (s *Service) SaveBatch(ctx context.Context, recs []*core.Record) []error {
 	return errs
 }
 
-// MarkReadySQL is markReadySQL (tests).
+// MarkReadySQL is markReadySQL (tests); its parameter is ?1.
 const MarkReadySQL = markReadySQL
 
-// MarkReady is markReady (tests).
-func (s *Service) MarkReady(recs []*core.Record) error { return s.markReady(recs) }
+// MarkReady is markReady of the memories as loaded for indexing, ids[i]
+// with the updated time loaded[i] (tests).
+func (s *Service) MarkReady(ids, loaded []string) error {
+	rows := make([]memoryRow, len(ids))
+	for i := range ids {
+		rows[i] = memoryRow{ID: ids[i], Updated: loaded[i]}
+	}
+	return s.markReady(rows)
+}
 
 // UpdateTextBatch commits, as one group-commit batch, updates of the text
 // of ids[i] by owners[i] to texts[i], each loaded inside the transaction as
@@ -55,4 +62,15 @@ func (s *Service) UpdateTextBatch(ctx context.Context, owners, ids, texts []stri
 // since before (tests).
 func (s *Service) IndexPendingBefore(ctx context.Context, before time.Time) (int, error) {
 	return s.indexAllPending(ctx, before, nil)
+}
+
+// LoadForIndex returns the ids of the memories the indexer loads for ids,
+// in the order read (tests).
+func (s *Service) LoadForIndex(ids []string) ([]string, error) {
+	rows, err := s.loadForIndex(ids)
+	out := make([]string, len(rows))
+	for i := range rows {
+		out[i] = rows[i].ID
+	}
+	return out, err
 }

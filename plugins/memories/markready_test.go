@@ -7,10 +7,8 @@ import (
 	"testing"
 
 	"github.com/pocketbase/dbx"
-	"github.com/pocketbase/pocketbase/core"
 
 	"github.com/picard-mcp/picard/internal/picardtest"
-	"github.com/picard-mcp/picard/pb_migrations"
 	"github.com/picard-mcp/picard/plugins/memories"
 )
 
@@ -33,15 +31,19 @@ func TestMarkReadyOnlyUnchangedMemories(t *testing.T) {
 	if _, err := s.App.DB().NewQuery("UPDATE memories SET index_status = 'pending'").Execute(); err != nil {
 		t.Fatal(err)
 	}
-	var recs []*core.Record
-	if err := s.App.RecordQuery(pb_migrations.Memories).Where(dbx.In("id", ids[0], ids[1], ids[2], ids[3])).All(&recs); err != nil {
-		t.Fatal(err)
+	var loaded []string // each memory's updated time as the pass read it
+	for _, id := range ids[:4] {
+		var u string
+		if err := s.App.DB().NewQuery("SELECT updated FROM memories WHERE id = {:id}").Bind(dbx.Params{"id": id}).Row(&u); err != nil {
+			t.Fatal(err)
+		}
+		loaded = append(loaded, u)
 	}
 	// ids[1] is written again after the pass read it
 	if _, err := s.App.DB().NewQuery("UPDATE memories SET updated = '2099-01-01 00:00:00.000Z' WHERE id = {:id}").Bind(dbx.Params{"id": ids[1]}).Execute(); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.C.Memories.MarkReady(recs); err != nil {
+	if err := s.C.Memories.MarkReady(ids[:4], loaded); err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]string{ids[0]: "ready", ids[1]: "pending", ids[2]: "ready", ids[3]: "ready", ids[4]: "pending"}
@@ -57,7 +59,7 @@ func TestMarkReadyOnlyUnchangedMemories(t *testing.T) {
 	var plan []struct {
 		Detail string `db:"detail"`
 	}
-	if err := s.App.DB().NewQuery("EXPLAIN QUERY PLAN " + memories.MarkReadySQL).Bind(dbx.Params{"p": "[]"}).All(&plan); err != nil {
+	if err := s.App.DB().NewQuery("EXPLAIN QUERY PLAN " + strings.ReplaceAll(memories.MarkReadySQL, "?1", "{:p}")).Bind(dbx.Params{"p": "[]"}).All(&plan); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range plan {

@@ -2,7 +2,6 @@ package memories
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -84,34 +83,34 @@ const reconcileFuture = time.Minute
 // index embeds and upserts the given memories, then marks each ready if
 // it was not written again meanwhile.
 func (s *Service) index(ctx context.Context, ids []string) (int, error) {
-	var recs []*core.Record
-	if err := s.app.RecordQuery(pb_migrations.Memories).Where(dbx.In("id", toAny(ids)...)).All(&recs); err != nil {
+	rows, err := s.loadForIndex(ids)
+	if err != nil {
 		return 0, fmt.Errorf("index: load: %w", err)
 	}
 	// A memory that cannot be read (a token under a key no longer
 	// configured) stays pending with its error noted; it must not keep the
 	// rest of its batch out of the index.
-	var bad []*core.Record
+	var bad []memoryRow
 	var badErr []string
-	texts := make([]string, 0, len(recs))
-	good := recs[:0]
-	for _, r := range recs {
-		m, err := s.toMemory(r, nil)
+	texts := make([]string, 0, len(rows))
+	good := rows[:0]
+	for _, r := range rows {
+		text, err := s.decrypt(r.ID, r.Text)
 		if err != nil {
-			slog.Warn("memory cannot be indexed: its text does not decrypt; it stays pending", "memory", r.Id, "error", err)
+			slog.Warn("memory cannot be indexed: its text does not decrypt; it stays pending", "memory", r.ID, "error", err)
 			bad, badErr = append(bad, r), append(badErr, err.Error())
 			continue
 		}
 		good = append(good, r)
-		texts = append(texts, m.Text)
+		texts = append(texts, text)
 	}
-	recs = good
+	rows = good
 	if len(bad) > 0 {
 		if err := s.app.RunInTransaction(func(tx core.App) error {
 			for i, r := range bad {
 				if _, err := tx.DB().Update(pb_migrations.Memories,
 					dbx.Params{"index_error": truncate(badErr[i], 2000)},
-					dbx.HashExp{"id": r.Id, "updated": r.GetString("updated")},
+					dbx.HashExp{"id": r.ID, "updated": r.Updated},
 				).Execute(); err != nil {
 					return err
 				}
@@ -121,7 +120,7 @@ func (s *Service) index(ctx context.Context, ids []string) (int, error) {
 			return 0, fmt.Errorf("index: note errors: %w", err)
 		}
 	}
-	if len(recs) == 0 {
+	if len(rows) == 0 {
 		return 0, nil
 	}
 	if s.Vectors() {
@@ -129,9 +128,9 @@ func (s *Service) index(ctx context.Context, ids []string) (int, error) {
 		if err != nil {
 			return 0, fmt.Errorf("index: embed: %w", err)
 		}
-		items := make([]vectorstore.Item, len(recs))
-		for i, r := range recs {
-			items[i] = vectorstore.Item{ID: r.Id, Meta: metaOf(r), Vector: vecs[i]}
+		items := make([]vectorstore.Item, len(rows))
+		for i := range rows {
+			items[i] = vectorstore.Item{ID: rows[i].ID, Meta: metaOfRow(&rows[i]), Vector: vecs[i]}
 		}
 		if err := s.store.Upsert(ctx, s.embedder.Space(), items...); err != nil {
 			return 0, fmt.Errorf("index: upsert: %w", err)
@@ -140,52 +139,14 @@ func (s *Service) index(ctx context.Context, ids []string) (int, error) {
 		return 0, err
 	}
 	if s.keywords != nil {
-		if err := s.keywords.IndexDocs(ctx, s.keywordDocs(recs, texts)...); err != nil {
+		if err := s.keywords.IndexDocs(ctx, s.keywordDocs(rows, texts)...); err != nil {
 			return 0, fmt.Errorf("index: keywords: %w", err)
 		}
 	}
-	if err := s.markReady(recs); err != nil {
+	if err := s.markReady(rows); err != nil {
 		return 0, fmt.Errorf("index: mark ready: %w", err)
 	}
-	return len(recs), nil
-}
-
-// markReady marks recs indexed, each only if it was not written again
-// since it was read (its updated time is unchanged): one statement for the
-// batch, which holds the write connection a fraction of the time one
-// UPDATE per memory did.
-func (s *Service) markReady(recs []*core.Record) error {
-	pairs := make([][2]string, len(recs))
-	for i, r := range recs {
-		pairs[i] = [2]string{r.Id, r.GetString("updated")}
-	}
-	data, err := json.Marshal(pairs)
-	if err != nil {
-		return err
-	}
-	_, err = s.app.NonconcurrentDB().NewQuery(markReadySQL).Bind(dbx.Params{"p": string(data)}).Execute()
-	return err
-}
-
-// markReadySQL marks the memories of {:p}, a JSON array of [id, updated]
-// pairs, ready where their updated time is still the one given; rows are
-// found through the id index.
-const markReadySQL = "UPDATE " + pb_migrations.Memories +
-	" SET index_status = 'ready', index_error = '' WHERE id IN (SELECT value ->> 0 FROM json_each({:p}))" +
-	" AND id || '|' || updated IN (SELECT (value ->> 0) || '|' || (value ->> 1) FROM json_each({:p}))"
-
-func metaOf(r *core.Record) vectorstore.Meta {
-	m := vectorstore.Meta{
-		OwnerID:      r.GetString("owner"),
-		Permission:   r.GetString("permission"),
-		SharedUsers:  r.GetStringSlice("shared_users"),
-		SharedGroups: r.GetStringSlice("shared_groups"),
-		CreatedAt:    r.GetDateTime("created").Time(),
-	}
-	if exp := r.GetDateTime("expires_at"); !exp.IsZero() {
-		m.ExpiresAt = exp.Time()
-	}
-	return m
+	return len(rows), nil
 }
 
 func (s *Service) flushTombstones(ctx context.Context) {

@@ -81,11 +81,11 @@ func (s *Service) WarmKeywords(ctx context.Context) {
 }
 
 // keywordDocs hashes texts into keyword index documents.
-func (s *Service) keywordDocs(recs []*core.Record, texts []string) []vectorstore.KeywordDoc {
-	docs := make([]vectorstore.KeywordDoc, len(recs))
-	for i, r := range recs {
+func (s *Service) keywordDocs(rows []memoryRow, texts []string) []vectorstore.KeywordDoc {
+	docs := make([]vectorstore.KeywordDoc, len(rows))
+	for i := range rows {
 		terms, n := s.hybrid.Hasher.TermCounts(texts[i])
-		docs[i] = vectorstore.KeywordDoc{ID: r.Id, Meta: metaOf(r), Terms: terms, Len: n}
+		docs[i] = vectorstore.KeywordDoc{ID: rows[i].ID, Meta: metaOfRow(&rows[i]), Terms: terms, Len: n}
 	}
 	return docs
 }

@@ -80,6 +80,7 @@ type Service struct {
 	pages     *pageCache // get_memories pages; nil: not a plain dbx.DB
 	stmtsOnce sync.Once
 	stmts     *stmtCache // prepared reads; nil: not a plain dbx.DB
+	readyStmt writeStmt  // the indexer's markReady, prepared on the write pool
 
 	keywords vectorstore.KeywordIndex // nil: the store keeps none
 	hybrid   *vectorstore.Hybrid
