@@ -56,3 +56,12 @@ func (s *Service) UpdateTextBatch(ctx context.Context, owners, ids, texts []stri
 func (s *Service) IndexPendingBefore(ctx context.Context, before time.Time) (int, error) {
 	return s.indexAllPending(ctx, before, nil)
 }
+
+// HitRowQueries counts the statements query_memory ran to read its hits'
+// rows (tests).
+func (s *Service) HitRowQueries() int64 {
+	if s.pages == nil || s.pages.hitc == nil {
+		return 0
+	}
+	return s.pages.hitc.rowQueries.Load()
+}

@@ -1,0 +1,314 @@
+package memories
+
+import (
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/picard-mcp/picard/pb_migrations"
+	"github.com/picard-mcp/picard/platform/policy"
+)
+
+// Bounds of the search-hit cache: at most hitCacheEntries memories and
+// about hitCacheBytes of them (oldest used go first).
+const (
+	hitCacheEntries = 16384
+	hitCacheBytes   = 16 << 20
+)
+
+// hitCache keeps the memories query_memory loaded for its hits, read,
+// decrypted and decoded, so a hit found again costs no SQLite read, no
+// decryption and no parsing. It holds rows, never answers: who may see a
+// memory (rowVisible's policy check, its expiry against the clock) and
+// what they see of it (redactFor) are decided again on every use.
+//
+// A memory is served from the cache only while its owner's rows have not
+// changed since it was read, checked as the get_memories page cache
+// checks its pages (see pageCache): the data version read by the shared
+// versionProbe before the lookup, unchanged since the memory was read or
+// last checked, says so; changed, the owner's counter in
+// pb_migrations.OwnerVersions (bumped by triggers in the transaction of
+// every insert, update or delete of the owner's memories, moves to another
+// owner bumping both) must be the one read with the row, and only at the
+// schema version the row was read at, once the triggers were seen there.
+// The row and its owner's counter are read by one statement, so from one
+// snapshot: a commit racing the read changes both or neither. An owner's
+// counter is read once per data version, whatever the number of its hits
+// and of the searches asking (ownerMemo).
+type hitCache struct {
+	c      *lru.Cache[string, *cachedHit]
+	mu     sync.Mutex   // serialises put (its size accounting)
+	bytes  atomic.Int64 // sizes of the hits in c
+	probe  *versionProbe
+	owners *ownerVersions
+
+	memoMu sync.Mutex
+	memo   ownerMemo
+
+	hits, misses atomic.Int64
+	rowQueries   atomic.Int64 // statements that read rows (tests)
+}
+
+// ownerMemo holds the owners' counters read at one data version.
+type ownerMemo struct {
+	ver dbVersion
+	v   map[string]ownerVersion
+}
+
+// cachedHit is one memory as loaded for a search.
+type cachedHit struct {
+	data    atomic.Int64 // data version at which it was last known current
+	schema  int64        // schema version it was read at
+	owner   int64        // its owner's counter, read with it
+	tracked bool         // owner is valid (the triggers existed at schema)
+	m       Memory       // decoded and decrypted; Score and Signals unset
+	size    int64
+}
+
+func newHitCache(probe *versionProbe, owners *ownerVersions) *hitCache {
+	hc := &hitCache{probe: probe, owners: owners}
+	hc.c, _ = lru.NewWithEvict(hitCacheEntries, func(_ string, h *cachedHit) { hc.bytes.Add(-h.size) })
+	return hc
+}
+
+// ownerVersion returns ownerID's counter at ver, read once per data
+// version. The memo's counter was read after a probe returned ver.data:
+// if this lookup's probe gave the same version, nothing committed in
+// between, so it is at least as new as what this lookup must see.
+func (hc *hitCache) ownerVersion(ownerID string, ver dbVersion) ownerVersion {
+	hc.memoMu.Lock()
+	if hc.memo.ver == ver && hc.memo.v != nil {
+		if ov, ok := hc.memo.v[ownerID]; ok {
+			hc.memoMu.Unlock()
+			return ov
+		}
+	}
+	hc.memoMu.Unlock()
+	ov := hc.owners.read(ownerID, ver.schema)
+	hc.memoMu.Lock()
+	if hc.memo.ver != ver || hc.memo.v == nil {
+		hc.memo = ownerMemo{ver: ver, v: make(map[string]ownerVersion, 64)}
+	}
+	hc.memo.v[ownerID] = ov
+	hc.memoMu.Unlock()
+	return ov
+}
+
+// get returns the cached memory id if it is current at ver.
+func (hc *hitCache) get(id string, ver dbVersion) (*cachedHit, bool) {
+	h, ok := hc.c.Get(id)
+	if !ok {
+		hc.misses.Add(1)
+		return nil, false
+	}
+	if h.data.Load() != ver.data {
+		if !h.tracked || h.schema != ver.schema {
+			hc.misses.Add(1)
+			return nil, false
+		}
+		ov := hc.ownerVersion(h.m.OwnerID, ver)
+		if !ov.ok || ov.v != h.owner {
+			hc.misses.Add(1)
+			return nil, false
+		}
+		// none of the owner's rows changed: current at this data version
+		h.data.Store(ver.data)
+	}
+	hc.hits.Add(1)
+	return h, true
+}
+
+func (hc *hitCache) put(h *cachedHit, ver dbVersion) {
+	h.size = int64(len(h.m.Text)) + 400 + 40*int64(len(h.m.SharedWith)+len(h.m.SharedWithGroups))
+	if h.size > hitCacheBytes/64 {
+		return // a very long memory: not worth the room
+	}
+	h.schema = ver.schema
+	h.data.Store(ver.data)
+	hc.mu.Lock()
+	defer hc.mu.Unlock()
+	if prev, ok := hc.c.Peek(h.m.ID); ok {
+		hc.bytes.Add(-prev.size) // replaced: the LRU does not call onEvict for it
+	}
+	hc.c.Add(h.m.ID, h)
+	size := h.size
+	for hc.bytes.Add(size) > hitCacheBytes {
+		if _, _, ok := hc.c.RemoveOldest(); !ok {
+			break
+		}
+		size = 0
+	}
+}
+
+// byIDVersionSQL[n-1] is byIDSQL[n-1] with each row's owner's counter
+// (NULL for an owner without a row) read by the same statement.
+var byIDVersionSQL = func() (out [byIDArms]string) {
+	cols := make([]string, len(memoryColumns))
+	for i, c := range memoryColumns {
+		cols[i] = "+m." + c
+	}
+	arm := "SELECT " + strings.Join(cols, ", ") + ", v.version FROM " + pb_migrations.Memories + " m LEFT JOIN " +
+		pb_migrations.OwnerVersions + " v ON v.owner = m.owner WHERE m.id = +?"
+	var b strings.Builder
+	for n := range byIDArms {
+		if n > 0 {
+			b.WriteString(" UNION ALL ")
+		}
+		b.WriteString(arm)
+		out[n] = b.String()
+	}
+	return out
+}()
+
+// hitsByID reads the memories with these ids and their owners' counters
+// (tracked is false when the counters cannot be trusted at ver.schema).
+func (s *Service) hitsByID(ids []string, ver dbVersion) (rows []memoryRow, counters []int64, tracked bool, err error) {
+	hc := s.pages.hitc
+	tracked = hc.owners.tracking(ver.schema)
+	if !tracked {
+		rows, err = s.rowsByID(ids)
+		hc.rowQueries.Add(1)
+		return rows, nil, false, err
+	}
+	rows, counters, err = s.hitsByIDTracked(ids)
+	if err != nil {
+		// the counters' table gone since the schema was checked: no
+		// counters, the data version alone decides
+		rows, err = s.rowsByID(ids)
+		hc.rowQueries.Add(1)
+		return rows, nil, false, err
+	}
+	return rows, counters, true, nil
+}
+
+// hitsByIDTracked reads rows and their owners' counters (byIDVersionSQL).
+func (s *Service) hitsByIDTracked(ids []string) (rows []memoryRow, counters []int64, err error) {
+	sc := s.readStmts()
+	hc := s.pages.hitc
+	rows = make([]memoryRow, 0, len(ids))
+	counters = make([]int64, 0, len(ids))
+	for lo := 0; lo < len(ids); lo += byIDArms {
+		chunk := ids[lo:min(len(ids), lo+byIDArms)]
+		st, err := sc.stmt(byIDVersionSQL[len(chunk)-1])
+		if err != nil {
+			return nil, nil, err
+		}
+		hc.rowQueries.Add(1)
+		res, err := st.Query(toAny(chunk)...)
+		if err != nil {
+			return nil, nil, err
+		}
+		for res.Next() {
+			var r memoryRow
+			var v *int64
+			if err := res.Scan(&r.ID, &r.Owner, &r.Text, &r.Permission, &r.SharedUsers, &r.SharedGroups, &r.ExpiresAt, &r.Created, &r.Updated, &v); err != nil {
+				_ = res.Close()
+				return nil, nil, err
+			}
+			rows = append(rows, r)
+			var c int64
+			if v != nil {
+				c = *v
+			}
+			counters = append(counters, c)
+		}
+		if err := res.Err(); err != nil {
+			_ = res.Close()
+			return nil, nil, err
+		}
+		if err := res.Close(); err != nil {
+			return nil, nil, err
+		}
+	}
+	return rows, counters, nil
+}
+
+// loadedHit is a search hit's memory as loaded: the cached entry (shared:
+// copy m before changing it), or the error decoding its row gave.
+type loadedHit struct {
+	m   *Memory
+	err error
+}
+
+// loadHits returns the memories with these ids (absent: no such memory),
+// from the hit cache where current, else read (and cached).
+func (s *Service) loadHits(ids []string) (map[string]loadedHit, error) {
+	out := make(map[string]loadedHit, len(ids))
+	var pc *pageCache
+	if s.readStmts() != nil {
+		pc = s.pageCacheFor()
+	}
+	var ver dbVersion
+	ok := false
+	if pc != nil {
+		// the versions before the rows' query: a commit racing it outdates
+		// what it reads
+		ver, ok = pc.probe.read()
+	}
+	if !ok {
+		rows, err := s.rowsByID(ids)
+		if err != nil {
+			return nil, err
+		}
+		for i := range rows {
+			m, err := s.rowToMemory(&rows[i])
+			out[rows[i].ID] = loadedHit{m, err}
+		}
+		return out, nil
+	}
+	hc := pc.hitc
+	missing := ids[:0:0]
+	for _, id := range ids {
+		if h, ok := hc.get(id, ver); ok {
+			out[id] = loadedHit{m: &h.m}
+			continue
+		}
+		missing = append(missing, id)
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	rows, counters, tracked, err := s.hitsByID(missing, ver)
+	if err != nil {
+		return nil, err
+	}
+	for i := range rows {
+		m, err := s.rowToMemory(&rows[i])
+		if err != nil {
+			out[rows[i].ID] = loadedHit{err: err}
+			continue
+		}
+		h := &cachedHit{m: *m, tracked: tracked}
+		if tracked {
+			h.owner = counters[i]
+		}
+		hc.put(h, ver)
+		out[rows[i].ID] = loadedHit{m: &h.m}
+	}
+	return out, nil
+}
+
+// memoryVisible is rowVisible for a decoded memory: its expiry against
+// the clock and the policy's check.
+func (s *Service) memoryVisible(v policy.Viewer, m *Memory) bool {
+	if m.ExpirationDate != nil && !m.ExpirationDate.After(s.timeNow()) {
+		return false
+	}
+	return s.policies.CanRead(v, policy.Memory{
+		OwnerID:      m.OwnerID,
+		Permission:   m.Permission,
+		SharedUsers:  m.SharedWith,
+		SharedGroups: m.SharedWithGroups,
+	})
+}
+
+// HitCacheStats says how many search hits were served from the hit cache
+// and how many were read.
+func (s *Service) HitCacheStats() (hits, misses int64) {
+	if s.pages == nil || s.pages.hitc == nil {
+		return 0, 0
+	}
+	return s.pages.hitc.hits.Load(), s.pages.hitc.misses.Load()
+}
