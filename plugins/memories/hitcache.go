@@ -54,7 +54,7 @@ type hitCache struct {
 // ownerMemo holds the owners' counters read at one data version.
 type ownerMemo struct {
 	ver dbVersion
-	v   map[string]ownerVersion
+	v   map[string]int64
 }
 
 // cachedHit is one memory as loaded for a search.
@@ -73,51 +73,134 @@ func newHitCache(probe *versionProbe, owners *ownerVersions) *hitCache {
 	return hc
 }
 
-// ownerVersion returns ownerID's counter at ver, read once per data
-// version. The memo's counter was read after a probe returned ver.data:
-// if this lookup's probe gave the same version, nothing committed in
-// between, so it is at least as new as what this lookup must see.
-func (hc *hitCache) ownerVersion(ownerID string, ver dbVersion) ownerVersion {
-	hc.memoMu.Lock()
-	if hc.memo.ver == ver && hc.memo.v != nil {
-		if ov, ok := hc.memo.v[ownerID]; ok {
-			hc.memoMu.Unlock()
-			return ov
+// ownerCountersSQL[n-1] reads n owners' counters: a compound of n
+// primary-key lookups, one statement text per count.
+var ownerCountersSQL = func() (out [byIDArms]string) {
+	arm := "SELECT owner, version FROM " + pb_migrations.OwnerVersions + " WHERE owner = +?"
+	var b strings.Builder
+	for n := range byIDArms {
+		if n > 0 {
+			b.WriteString(" UNION ALL ")
 		}
+		b.WriteString(arm)
+		out[n] = b.String()
 	}
-	hc.memoMu.Unlock()
-	ov := hc.owners.read(ownerID, ver.schema)
-	hc.memoMu.Lock()
-	if hc.memo.ver != ver || hc.memo.v == nil {
-		hc.memo = ownerMemo{ver: ver, v: make(map[string]ownerVersion, 64)}
-	}
-	hc.memo.v[ownerID] = ov
-	hc.memoMu.Unlock()
-	return ov
-}
+	return out
+}()
 
-// get returns the cached memory id if it is current at ver.
-func (hc *hitCache) get(id string, ver dbVersion) (*cachedHit, bool) {
-	h, ok := hc.c.Get(id)
-	if !ok {
-		hc.misses.Add(1)
+// readOwners reads the counters of these owners (0 for an owner without
+// a row) in one statement per byIDArms owners; ok is false when they
+// cannot be trusted at ver.schema.
+func (hc *hitCache) readOwners(sc *stmtCache, owners []string, ver dbVersion) (map[string]int64, bool) {
+	if sc == nil || !hc.owners.tracking(ver.schema) {
 		return nil, false
 	}
-	if h.data.Load() != ver.data {
-		if !h.tracked || h.schema != ver.schema {
-			hc.misses.Add(1)
-			return nil, false
-		}
-		ov := hc.ownerVersion(h.m.OwnerID, ver)
-		if !ov.ok || ov.v != h.owner {
-			hc.misses.Add(1)
-			return nil, false
-		}
-		// none of the owner's rows changed: current at this data version
-		h.data.Store(ver.data)
+	out := make(map[string]int64, len(owners))
+	for _, o := range owners {
+		out[o] = 0
 	}
-	hc.hits.Add(1)
-	return h, true
+	for lo := 0; lo < len(owners); lo += byIDArms {
+		chunk := owners[lo:min(len(owners), lo+byIDArms)]
+		st, err := sc.stmt(ownerCountersSQL[len(chunk)-1])
+		if err != nil {
+			return nil, false
+		}
+		rows, err := st.Query(toAny(chunk)...)
+		if err != nil {
+			return nil, false
+		}
+		for rows.Next() {
+			var o string
+			var v int64
+			if err := rows.Scan(&o, &v); err != nil {
+				_ = rows.Close()
+				return nil, false
+			}
+			out[o] = v
+		}
+		err = rows.Err()
+		_ = rows.Close()
+		if err != nil {
+			return nil, false
+		}
+	}
+	return out, true
+}
+
+// lookup returns the cached memories among ids that are current at ver
+// (by id); the others are to be read. The owners' counters it needs are
+// read once per data version (the memo), those missing from the memo in
+// one statement. The memo's counters were read after a probe returned
+// ver.data: if this lookup's probe gave the same version, nothing
+// committed in between, so they are at least as new as what this lookup
+// must see.
+func (hc *hitCache) lookup(sc *stmtCache, ids []string, ver dbVersion) (map[string]*cachedHit, []string) {
+	found := make(map[string]*cachedHit, len(ids))
+	var missing []string
+	var check []*cachedHit // current only if the owner's counter is unchanged
+	for _, id := range ids {
+		h, ok := hc.c.Get(id)
+		switch {
+		case !ok || (h.data.Load() != ver.data && (!h.tracked || h.schema != ver.schema)):
+			missing = append(missing, id)
+		case h.data.Load() == ver.data:
+			found[id] = h
+		default:
+			check = append(check, h)
+		}
+	}
+	if len(check) > 0 {
+		counters := make(map[string]int64, len(check))
+		var unknown []string
+		hc.memoMu.Lock()
+		memo := hc.memo.ver == ver && hc.memo.v != nil
+		for _, h := range check {
+			if _, seen := counters[h.m.OwnerID]; seen {
+				continue
+			}
+			if v, ok := hc.memo.v[h.m.OwnerID]; memo && ok {
+				counters[h.m.OwnerID] = v
+				continue
+			}
+			counters[h.m.OwnerID] = -1
+			unknown = append(unknown, h.m.OwnerID)
+		}
+		hc.memoMu.Unlock()
+		ok := true
+		if len(unknown) > 0 {
+			var read map[string]int64
+			if read, ok = hc.readOwners(sc, unknown, ver); ok {
+				hc.memoMu.Lock()
+				if hc.memo.ver != ver || hc.memo.v == nil {
+					hc.memo = ownerMemo{ver: ver, v: make(map[string]int64, 64)}
+				}
+				for o, v := range read {
+					hc.memo.v[o] = v
+					counters[o] = v
+				}
+				hc.memoMu.Unlock()
+			}
+		}
+		for _, h := range check {
+			if !ok || counters[h.m.OwnerID] != h.owner {
+				missing = append(missing, h.m.ID)
+				continue
+			}
+			// none of the owner's rows changed: current at this data version
+			h.data.Store(ver.data)
+			found[h.m.ID] = h
+		}
+	}
+	hc.hits.Add(int64(len(found)))
+	hc.misses.Add(int64(len(missing)))
+	return found, missing
+}
+
+// get is lookup for one id (tests).
+func (hc *hitCache) get(id string, ver dbVersion) (*cachedHit, bool) {
+	found, _ := hc.lookup(nil, []string{id}, ver)
+	h, ok := found[id]
+	return h, ok
 }
 
 func (hc *hitCache) put(h *cachedHit, ver dbVersion) {
@@ -259,13 +342,9 @@ func (s *Service) loadHits(ids []string) (map[string]loadedHit, error) {
 		return out, nil
 	}
 	hc := pc.hitc
-	missing := ids[:0:0]
-	for _, id := range ids {
-		if h, ok := hc.get(id, ver); ok {
-			out[id] = loadedHit{m: &h.m}
-			continue
-		}
-		missing = append(missing, id)
+	found, missing := hc.lookup(s.readStmts(), ids, ver)
+	for id, h := range found {
+		out[id] = loadedHit{m: &h.m}
 	}
 	if len(missing) == 0 {
 		return out, nil
