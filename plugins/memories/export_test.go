@@ -65,3 +65,11 @@ func (s *Service) HitRowQueries() int64 {
 	}
 	return s.pages.hitc.rowQueries.Load()
 }
+
+// HitCacheNoOwnerScan makes the hit cache read the owners' counters each
+// query needs instead of every owner's once per data version (tests).
+func (s *Service) HitCacheNoOwnerScan() {
+	if pc := s.pageCacheFor(); pc != nil {
+		pc.hitc.tooMany.Store(true)
+	}
+}

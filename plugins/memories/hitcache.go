@@ -1,6 +1,7 @@
 package memories
 
 import (
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -44,8 +45,10 @@ type hitCache struct {
 	probe  *versionProbe
 	owners *ownerVersions
 
-	memoMu sync.Mutex
-	memo   ownerMemo
+	memoMu  sync.Mutex
+	memo    ownerMemo
+	fillMu  sync.Mutex  // one scan of every owner's counter at a time
+	tooMany atomic.Bool // more than allOwnersMax owners: no scans
 
 	hits, misses atomic.Int64
 	rowQueries   atomic.Int64 // statements that read rows (tests)
@@ -53,9 +56,14 @@ type hitCache struct {
 
 // ownerMemo holds the owners' counters read at one data version.
 type ownerMemo struct {
-	ver dbVersion
-	v   map[string]int64
+	ver  dbVersion
+	v    map[string]int64
+	full bool // every owner's counter: an owner not in v has none (0)
 }
+
+// allOwnersMax bounds the owners whose counters are read whole (one scan
+// per data version); with more, each query reads the owners it needs.
+const allOwnersMax = 1024
 
 // cachedHit is one memory as loaded for a search.
 type cachedHit struct {
@@ -127,6 +135,60 @@ func (hc *hitCache) readOwners(sc *stmtCache, owners []string, ver dbVersion) (m
 	return out, true
 }
 
+// readAllOwners returns every owner's counter at ver, read by one scan
+// per data version (callers at the same version wait for it and share
+// it); ok is false when there are more than allOwnersMax owners or they
+// cannot be trusted at ver.schema. The map is the memo's: read only.
+func (hc *hitCache) readAllOwners(sc *stmtCache, ver dbVersion) (map[string]int64, bool) {
+	hc.fillMu.Lock()
+	defer hc.fillMu.Unlock()
+	hc.memoMu.Lock()
+	if hc.memo.ver == ver && hc.memo.full {
+		m := hc.memo.v
+		hc.memoMu.Unlock()
+		return m, true
+	}
+	hc.memoMu.Unlock()
+	if sc == nil || hc.tooMany.Load() || !hc.owners.tracking(ver.schema) {
+		return nil, false
+	}
+	st, err := sc.stmt(allOwnersSQL)
+	if err != nil {
+		return nil, false
+	}
+	rows, err := st.Query()
+	if err != nil {
+		return nil, false
+	}
+	all := make(map[string]int64, 128)
+	for rows.Next() {
+		var o string
+		var v int64
+		if err := rows.Scan(&o, &v); err != nil {
+			_ = rows.Close()
+			return nil, false
+		}
+		all[o] = v
+	}
+	err = rows.Err()
+	_ = rows.Close()
+	if err != nil {
+		return nil, false
+	}
+	if len(all) > allOwnersMax {
+		hc.tooMany.Store(true)
+		return nil, false
+	}
+	hc.memoMu.Lock()
+	hc.memo = ownerMemo{ver: ver, v: all, full: true}
+	hc.memoMu.Unlock()
+	return all, true
+}
+
+// allOwnersSQL reads every owner's counter, one more than allOwnersMax at
+// most.
+var allOwnersSQL = "SELECT owner, version FROM " + pb_migrations.OwnerVersions + " LIMIT " + strconv.Itoa(allOwnersMax+1)
+
 // lookup returns the cached memories among ids that are current at ver
 // (by id); the others are to be read. The owners' counters it needs are
 // read once per data version (the memo), those missing from the memo in
@@ -158,7 +220,7 @@ func (hc *hitCache) lookup(sc *stmtCache, ids []string, ver dbVersion) (map[stri
 			if _, seen := counters[h.m.OwnerID]; seen {
 				continue
 			}
-			if v, ok := hc.memo.v[h.m.OwnerID]; memo && ok {
+			if v, ok := hc.memo.v[h.m.OwnerID]; memo && (ok || hc.memo.full) {
 				counters[h.m.OwnerID] = v
 				continue
 			}
@@ -167,6 +229,14 @@ func (hc *hitCache) lookup(sc *stmtCache, ids []string, ver dbVersion) (map[stri
 		}
 		hc.memoMu.Unlock()
 		ok := true
+		if len(unknown) > 0 && !hc.tooMany.Load() {
+			if all, allOK := hc.readAllOwners(sc, ver); allOK {
+				for _, o := range unknown {
+					counters[o] = all[o]
+				}
+				unknown = nil
+			}
+		}
 		if len(unknown) > 0 {
 			var read map[string]int64
 			if read, ok = hc.readOwners(sc, unknown, ver); ok {
@@ -175,7 +245,9 @@ func (hc *hitCache) lookup(sc *stmtCache, ids []string, ver dbVersion) (map[stri
 					hc.memo = ownerMemo{ver: ver, v: make(map[string]int64, 64)}
 				}
 				for o, v := range read {
-					hc.memo.v[o] = v
+					if !hc.memo.full { // a full memo's map is shared unlocked
+						hc.memo.v[o] = v
+					}
 					counters[o] = v
 				}
 				hc.memoMu.Unlock()

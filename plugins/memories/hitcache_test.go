@@ -23,9 +23,19 @@ func (c *testClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 // as another process writes) shows in the next search: new text, a
 // permission made private (gone for the other user, still there for the
 // owner), a deletion; and a memory whose expiry passes is gone at once.
+// Both ways of reading the owners' counters: all of them once per data
+// version, or those a query needs.
 func TestSearchHitCacheSeesEveryChange(t *testing.T) {
+	t.Run("owners scanned", func(t *testing.T) { testSearchHitCacheSeesEveryChange(t, true) })
+	t.Run("owners read per query", func(t *testing.T) { testSearchHitCacheSeesEveryChange(t, false) })
+}
+
+func testSearchHitCacheSeesEveryChange(t *testing.T, scan bool) {
 	clk := &testClock{}
 	s := picardtest.Start(t, picardtest.Options{Now: clk.Now})
+	if !scan {
+		s.C.Memories.HitCacheNoOwnerScan()
+	}
 	cl := s.RegisterClient(s.SuperuserToken())
 	alice, bob := s.UserToken(cl, "alice"), s.UserToken(cl, "bob")
 	submit := func(data map[string]any) string {
