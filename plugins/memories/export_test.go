@@ -74,3 +74,20 @@ func (s *Service) LoadForIndex(ids []string) ([]string, error) {
 	}
 	return out, err
 }
+
+// HitRowQueries counts the statements query_memory ran to read its hits'
+// rows (tests).
+func (s *Service) HitRowQueries() int64 {
+	if s.pages == nil || s.pages.hitc == nil {
+		return 0
+	}
+	return s.pages.hitc.rowQueries.Load()
+}
+
+// HitCacheNoOwnerScan makes the hit cache read the owners' counters each
+// query needs instead of every owner's once per data version (tests).
+func (s *Service) HitCacheNoOwnerScan() {
+	if pc := s.pageCacheFor(); pc != nil {
+		pc.hitc.tooMany.Store(true)
+	}
+}

@@ -69,6 +69,7 @@ type pageCache struct {
 	probe   *versionProbe
 	owners  *ownerVersions
 	flights singleflight.Group
+	hitc    *hitCache // query_memory's hits, on the same probe and counters
 
 	hits, misses atomic.Int64
 }
@@ -87,6 +88,7 @@ type cachedPage struct {
 // of the database's WAL index ("" for none).
 func newPageCache(db *sql.DB, shm string) *pageCache {
 	pc := &pageCache{probe: &versionProbe{db: db, shm: shm}, owners: &ownerVersions{db: db}}
+	pc.hitc = newHitCache(pc.probe, pc.owners)
 	pc.c, _ = lru.NewWithEvict(pageCacheEntries, func(_ string, p *cachedPage) { pc.bytes.Add(-p.size) })
 	return pc
 }

@@ -496,30 +496,27 @@ func (s *Service) Search(ctx context.Context, viewer policy.Viewer, in SearchInp
 		for i, h := range batch {
 			ids[i] = h.ID
 		}
-		rows, err := s.rowsByID(ids)
+		loaded, err := s.loadHits(ids)
 		if err != nil {
 			return nil, internal("load search results", err)
 		}
-		byID := make(map[string]*memoryRow, len(rows))
-		for i := range rows {
-			byID[rows[i].ID] = &rows[i]
-		}
 		for _, h := range batch {
-			row, ok := byID[h.ID]
+			l, ok := loaded[h.ID]
 			if !ok {
 				continue // deleted since indexing
 			}
-			if !s.rowVisible(viewer, row) || (filter.OwnerID != "" && row.Owner != filter.OwnerID) {
+			if l.err != nil {
+				return nil, l.err
+			}
+			// the cache's rows are shared: checked, then copied, on every use
+			if !s.memoryVisible(viewer, l.m) || (filter.OwnerID != "" && l.m.OwnerID != filter.OwnerID) {
 				continue
 			}
 			score := h.Score
-			m, err := s.rowToMemory(row)
-			if err != nil {
-				return nil, err
-			}
+			m := *l.m
 			m.Score = &score
 			m.Signals = h.Signals.List()
-			out = append(out, redactFor(viewer, m))
+			out = append(out, redactFor(viewer, &m))
 		}
 	}
 	return out, nil
