@@ -24,8 +24,12 @@ import (
 
 // pagesPerClass is how many pages of each size class Retain keeps mapped
 // (64 KiB of address space each; a page's memory becomes resident as its
-// slots are used).
-const pagesPerClass = 4
+// slots are used). Four were too few once query_memory's hit cache kept
+// its prepared statements on every read connection: their long-lived
+// allocations filled the retained pages, and the statement journal of
+// every memories INSERT mapped and unmapped a page again (munmap 11% of
+// submit_memory's CPU after a query_memory line; with 16, none).
+const pagesPerClass = 16
 
 const (
 	pageSize = 64 << 10
