@@ -9,7 +9,7 @@ import (
 
 // TestSearchLoadsEveryHit: query_memory returns every matching memory up
 // to its limit, with its own text, when the hits are more than one
-// record lookup reads at a time (rowsByID reads 32 ids a statement).
+// record lookup reads at a time (a statement reads at most 32 ids, the indexer's loader 64).
 func TestSearchLoadsEveryHit(t *testing.T) {
 	s := picardtest.Start(t, picardtest.Options{})
 	cl := s.RegisterClient(s.SuperuserToken())

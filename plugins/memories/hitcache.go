@@ -297,8 +297,9 @@ func (hc *hitCache) put(h *cachedHit, ver dbVersion) {
 	}
 }
 
-// byIDVersionSQL[n-1] is byIDSQL[n-1] with each row's owner's counter
-// (NULL for an owner without a row) read by the same statement.
+// byIDVersionSQL[n-1] reads n memories by id (a compound of n primary-key
+// lookups) with each row's owner's counter (NULL for an owner without a
+// row) read by the same statement.
 var byIDVersionSQL = func() (out [byIDArms]string) {
 	cols := make([]string, len(memoryColumns))
 	for i, c := range memoryColumns {

@@ -230,55 +230,21 @@ func (s *Service) rowVisible(v policy.Viewer, r *memoryRow) bool {
 	})
 }
 
-// byIDArms bounds the ids one rowsByID statement looks up; more are read
-// in several statements.
+// byIDArms bounds the ids one statement of the search-hit cache looks up
+// (byIDVersionSQL, ownerCountersSQL); more are read in several statements.
 const byIDArms = 32
 
-// byIDSQL[n-1] reads n memories by id: a compound of n primary-key
-// lookups (SELECT ... WHERE id = +?1 UNION ALL ...), one statement text
-// per count, prepared once. It replaced "id IN (SELECT value FROM
+// rowsByID reads the memories with these ids, in no particular order;
+// ids with no memory are absent (an id given twice is read twice). It is
+// the indexer's loader (loadForIndex: compounds of primary-key lookups,
+// WHERE id = +? joined by UNION ALL, in seven padded sizes prepared once
+// per connection). Those compounds replaced "id IN (SELECT value FROM
 // json_each(?))", which built an ephemeral index and a 10,000-byte Bloom
 // filter on every run (a malloc and memset of 10 KB, which modernc's
 // allocator serves by mmap and frees by munmap): ~380 µs of CPU per
 // query_memory, a third of it.
-var byIDSQL = func() (out [byIDArms]string) {
-	arm := selectMemoryColumns + " FROM " + pb_migrations.Memories + " WHERE id = +?"
-	var b strings.Builder
-	for n := range byIDArms {
-		if n > 0 {
-			b.WriteString(" UNION ALL ")
-		}
-		b.WriteString(arm)
-		out[n] = b.String()
-	}
-	return out
-}()
-
-// rowsByID reads the memories with these ids, in no particular order;
-// ids with no memory are absent (an id given twice is read twice).
 func (s *Service) rowsByID(ids []string) ([]memoryRow, error) {
-	sc := s.readStmts()
-	if sc == nil {
-		var out []memoryRow
-		err := s.app.DB().Select(memoryColumns...).From(pb_migrations.Memories).Where(dbx.In("id", toAny(ids)...)).All(&out)
-		return out, err
-	}
-	out := make([]memoryRow, 0, len(ids))
-	for lo := 0; lo < len(ids); lo += byIDArms {
-		chunk := ids[lo:min(len(ids), lo+byIDArms)]
-		st, err := sc.stmt(byIDSQL[len(chunk)-1])
-		if err != nil {
-			return nil, err
-		}
-		rows, err := st.Query(toAny(chunk)...)
-		if err != nil {
-			return nil, err
-		}
-		if out, err = appendRows(out, rows); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	return s.loadForIndex(ids)
 }
 
 // jsonIDs reads a multi-relation column (a JSON array of ids, or empty).
