@@ -1,6 +1,6 @@
 # Picard — see README.md. `make run` serves with embedded defaults;
 # `make test` provisions PostgreSQL+pgvector and runs every test.
-.PHONY: run build test lint bench bench-100k bench-store locomo fmt fuzz reliability loadbench
+.PHONY: run build test lint bench bench-100k bench-store locomo locomo-fused fmt fuzz reliability loadbench
 
 run:
 	go run . serve
@@ -29,6 +29,14 @@ bench-store:
 # evidence recall@5/@10 on the LoCoMo dev split, embedded and pgvector
 locomo:
 	PICARD_TEST_PG_DSN="$$(bash scripts/pgvector-up.sh)" go run ./cmd/locomo -data ../shared/data/locomo-dev
+
+# keyword, dense and fused recall side by side on the dev split, with
+# stand-in semantic embedders served on loopback through the OpenAI API:
+# simulated (independent errors, about the published recall of a real
+# embedder), half simulated half lsa, and lsa alone (keyword's own errors)
+locomo-fused:
+	go build -o bin/locomo ./cmd/locomo
+	for e in "-embedder simulated" "-embedder simulated -sim-lsa 0.5" "-embedder lsa"; do ./bin/locomo -data ../shared/data/locomo-dev -mode compare $$e $(ARGS) | grep -v '^[1-5] '; done
 
 fmt:
 	gofmt -w .

@@ -140,6 +140,12 @@ func Wire(app core.App, cfg Config, opts Options) (*Components, error) {
 	fernet.MustRegister(app, c.fernetConfig())
 	search := vectorstore.DefaultHybridOptions()
 	search.Context, search.PRF = cfg.SearchContext, cfg.SearchPRF
+	if cfg.DenseWeight > 0 {
+		search.DenseWeight = cfg.DenseWeight
+	}
+	if cfg.RRFK > 0 {
+		search.RRFK = cfg.RRFK
+	}
 	c.Memories = memories.MustRegister(app, memories.Config{
 		Cipher: cipher, Policies: c.Policies, Store: c.Vectors, Embedder: c.Embedder, Now: opts.Now,
 		KeywordKey: cfg.KeywordKey, Search: &search, Dense: cfg.SearchDense,

@@ -4,9 +4,11 @@ package platform
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,11 +43,14 @@ type Config struct {
 	// Search: PICARD_KEYWORD_KEY (base64, keys the keyword index hashes;
 	// default keyword.key in the data dir), PICARD_SEARCH_DENSE
 	// (auto|on|off), PICARD_SEARCH_CONTEXT (default true), PICARD_SEARCH_PRF
-	// (default false).
+	// (default false); with dense search, PICARD_SEARCH_DENSE_WEIGHT and
+	// PICARD_SEARCH_RRF_K (reciprocal rank fusion; 0 keeps the default).
 	KeywordKey    []byte
 	SearchDense   string
 	SearchContext bool
 	SearchPRF     bool
+	DenseWeight   float64
+	RRFK          float64
 }
 
 // ConfigError names the variable that is wrong.
@@ -169,8 +174,27 @@ func (c *Config) loadSearch(getenv func(string) string) error {
 			return err
 		}
 	}
-	c.SearchPRF, err = boolVar(getenv, "PICARD_SEARCH_PRF")
+	if c.SearchPRF, err = boolVar(getenv, "PICARD_SEARCH_PRF"); err != nil {
+		return err
+	}
+	if c.DenseWeight, err = positiveVar(getenv, "PICARD_SEARCH_DENSE_WEIGHT"); err != nil {
+		return err
+	}
+	c.RRFK, err = positiveVar(getenv, "PICARD_SEARCH_RRF_K")
 	return err
+}
+
+// positiveVar reads a positive number; unset is 0.
+func positiveVar(getenv func(string) string, name string) (float64, error) {
+	v := strings.TrimSpace(getenv(name))
+	if v == "" {
+		return 0, nil
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || !(f > 0) || math.IsInf(f, 0) {
+		return 0, &ConfigError{name, fmt.Sprintf("%q is not a positive number", v)}
+	}
+	return f, nil
 }
 
 func boolVar(getenv func(string) string, name string) (bool, error) {

@@ -26,6 +26,11 @@ func TestLoadConfigNamesTheBadVariable(t *testing.T) {
 		{map[string]string{"PICARD_MCP_STATELESS": "true", "PICARD_ALLOWED_ORIGINS": "https://a.example, http://127.0.0.1:6274"}, ""},
 		{map[string]string{"PICARD_ADMIN_PASSWORD": "0123456789"}, "PICARD_ADMIN_EMAIL"},
 		{map[string]string{"PICARD_ADMIN_EMAIL": "a@b.c", "PICARD_ADMIN_PASSWORD": "short"}, "PICARD_ADMIN_PASSWORD"},
+		{map[string]string{"PICARD_SEARCH_DENSE_WEIGHT": "-1"}, "PICARD_SEARCH_DENSE_WEIGHT"},
+		{map[string]string{"PICARD_SEARCH_DENSE_WEIGHT": "heavy"}, "PICARD_SEARCH_DENSE_WEIGHT"},
+		{map[string]string{"PICARD_SEARCH_RRF_K": "0"}, "PICARD_SEARCH_RRF_K"},
+		{map[string]string{"PICARD_SEARCH_RRF_K": "NaN"}, "PICARD_SEARCH_RRF_K"},
+		{map[string]string{"PICARD_SEARCH_DENSE_WEIGHT": "1", "PICARD_SEARCH_RRF_K": "60"}, ""},
 	}
 	for _, c := range cases {
 		_, err := LoadConfig(func(k string) string { return c.env[k] }, DefaultListen)
@@ -36,6 +41,20 @@ func TestLoadConfigNamesTheBadVariable(t *testing.T) {
 		case c.want != "" && (!errors.As(err, &ce) || ce.Var != c.want):
 			t.Errorf("%v: want an error naming %s, got %v", c.env, c.want, err)
 		}
+	}
+}
+
+// TestFusionSettingsParsed: the fusion variables reach the config as
+// numbers; unset leaves them 0 (the built-in defaults apply).
+func TestFusionSettingsParsed(t *testing.T) {
+	env := map[string]string{"PICARD_SEARCH_DENSE_WEIGHT": "0.75", "PICARD_SEARCH_RRF_K": " 10 "}
+	c, err := LoadConfig(func(k string) string { return env[k] }, DefaultListen)
+	if err != nil || c.DenseWeight != 0.75 || c.RRFK != 10 {
+		t.Fatalf("got weight %v k %v, err %v", c.DenseWeight, c.RRFK, err)
+	}
+	c, err = LoadConfig(func(string) string { return "" }, DefaultListen)
+	if err != nil || c.DenseWeight != 0 || c.RRFK != 0 {
+		t.Fatalf("unset: weight %v k %v, err %v", c.DenseWeight, c.RRFK, err)
 	}
 }
 
