@@ -603,3 +603,39 @@ func TestKeywordsContextReceiversFiltered(t *testing.T) {
 		})
 	}
 }
+
+// TestRRFDefaultsKeepKeywordTop: with the default fusion settings a dense
+// list of mostly wrong hits cannot push the keyword list's best hits down,
+// while its first hit, which keyword search missed, still enters the top
+// 10; k 60 with equal weights lets the wrong hits in between.
+func TestRRFDefaultsKeepKeywordTop(t *testing.T) {
+	var kw, dense []RankedHit
+	for i := range 10 {
+		id := fmt.Sprintf("k%d", i) // k0..k2 relevant
+		kw = append(kw, RankedHit{ID: id, Signals: Signals{Keyword: true}})
+		id = fmt.Sprintf("j%d", i) // j0 relevant, the rest wrong
+		if i == 0 {
+			id = "d0"
+		}
+		dense = append(dense, RankedHit{ID: id, Signals: Signals{Dense: true}})
+	}
+	o := DefaultHybridOptions()
+	fused := FuseRRF(o.RRFK, 10, []float64{o.KeyWeight, o.DenseWeight}, kw, dense)
+	top := func(l []RankedHit, n int) []string {
+		var ids []string
+		for _, x := range l[:min(n, len(l))] {
+			ids = append(ids, x.ID)
+		}
+		return ids
+	}
+	if got := top(fused, 3); !slices.Equal(got, []string{"k0", "k1", "k2"}) {
+		t.Fatalf("keyword's best three stay first with the defaults: %v", top(fused, 10))
+	}
+	if !slices.Contains(top(fused, 10), "d0") {
+		t.Fatalf("the dense list's first hit enters the top 10: %v", top(fused, 10))
+	}
+	flat := FuseRRF(60, 10, []float64{1, 1}, kw, dense)
+	if slices.Equal(top(flat, 3), []string{"k0", "k1", "k2"}) {
+		t.Fatalf("k 60 with equal weights mixes the lists' ranks (this case shows why it is not the default): %v", top(flat, 10))
+	}
+}
