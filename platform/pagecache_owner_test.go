@@ -1,12 +1,8 @@
 package platform_test
 
 import (
-	"database/sql"
 	"net/http"
-	"path/filepath"
 	"testing"
-
-	_ "modernc.org/sqlite" // the second connection's driver, as another process would use
 
 	"github.com/picard-mcp/picard/internal/picardtest"
 	"github.com/picard-mcp/picard/pb_migrations"
@@ -31,18 +27,7 @@ func TestGetMemoriesPageSurvivesOtherOwners(t *testing.T) {
 	search(t, s, alice, "owner page", nil) // the indexer has marked alice's memories (a write of hers)
 	search(t, s, bob, "owner page", nil)
 
-	// another process: its own connection to data.db
-	other, err := sql.Open("sqlite", "file:"+filepath.Join(s.App.DataDir(), "data.db")+"?_pragma=busy_timeout(5000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = other.Close() })
-	rawSQL := func(t *testing.T, q string, args ...any) {
-		t.Helper()
-		if _, err := other.Exec(q, args...); err != nil {
-			t.Fatal(err)
-		}
-	}
+	other := s.OtherConnection(t) // another process: its own connection to data.db
 	encrypt := func(t *testing.T, text string) string {
 		t.Helper()
 		tok, err := s.C.Cipher.Encrypt(text)
@@ -112,7 +97,7 @@ func TestGetMemoriesPageSurvivesOtherOwners(t *testing.T) {
 			}
 		})
 		stillCached(t, "another process rewriting bob's memory", func(t *testing.T) {
-			rawSQL(t, "UPDATE memories SET text = ? WHERE id = ?", encrypt(t, "owner page bob's, rewritten"), bobs.ID)
+			other.Exec(t, "UPDATE memories SET text = ? WHERE id = ?", encrypt(t, "owner page bob's, rewritten"), bobs.ID)
 		})
 		stillCached(t, "an access log flush", func(t *testing.T) {
 			list(t, s, bob, all)
@@ -144,26 +129,26 @@ func TestGetMemoriesPageSurvivesOtherOwners(t *testing.T) {
 			}
 		}, func(p map[string]string) bool { return p[first.ID] == "owner page first, edited" })
 		changed(t, "another process's update", func(t *testing.T) {
-			rawSQL(t, "UPDATE memories SET text = ? WHERE id = ?", encrypt(t, "owner page first, rewritten"), first.ID)
+			other.Exec(t, "UPDATE memories SET text = ? WHERE id = ?", encrypt(t, "owner page first, rewritten"), first.ID)
 		}, func(p map[string]string) bool { return p[first.ID] == "owner page first, rewritten" })
 		changed(t, "another process's delete", func(t *testing.T) {
-			rawSQL(t, "DELETE FROM memories WHERE id = ?", second.ID)
+			other.Exec(t, "DELETE FROM memories WHERE id = ?", second.ID)
 		}, func(p map[string]string) bool { _, ok := p[second.ID]; return !ok && len(p) == 1 })
 		changed(t, "bob's memory moved to alice", func(t *testing.T) {
-			rawSQL(t, "UPDATE memories SET owner = ? WHERE id = ?", alice.ID, bobs.ID)
+			other.Exec(t, "UPDATE memories SET owner = ? WHERE id = ?", alice.ID, bobs.ID)
 		}, func(p map[string]string) bool { return p[bobs.ID] == "owner page bob's, rewritten" && len(p) == 2 })
 		changed(t, "alice's memory moved to bob", func(t *testing.T) {
-			rawSQL(t, "UPDATE memories SET owner = ? WHERE id = ?", bob.ID, first.ID)
+			other.Exec(t, "UPDATE memories SET owner = ? WHERE id = ?", bob.ID, first.ID)
 		}, func(p map[string]string) bool { _, ok := p[first.ID]; return !ok && len(p) == 1 })
 		changed(t, "a write after the counter's triggers were dropped", func(t *testing.T) {
 			for _, name := range pb_migrations.OwnerVersionTriggers {
-				rawSQL(t, "DROP TRIGGER "+name)
+				other.Exec(t, "DROP TRIGGER "+name)
 			}
-			rawSQL(t, "UPDATE memories SET text = ? WHERE id = ?", encrypt(t, "owner page moved, rewritten untracked"), bobs.ID)
+			other.Exec(t, "UPDATE memories SET text = ? WHERE id = ?", encrypt(t, "owner page moved, rewritten untracked"), bobs.ID)
 		}, func(p map[string]string) bool { return p[bobs.ID] == "owner page moved, rewritten untracked" })
 		// untracked: the data version alone decides, so pages still refresh
 		changed(t, "another owner's write while untracked", func(t *testing.T) {
-			rawSQL(t, "UPDATE memories SET text = ? WHERE id = ?", encrypt(t, "owner page first, bob's now"), first.ID)
+			other.Exec(t, "UPDATE memories SET text = ? WHERE id = ?", encrypt(t, "owner page first, bob's now"), first.ID)
 		}, func(p map[string]string) bool { return len(p) == 1 })
 	})
 }

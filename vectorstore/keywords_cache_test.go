@@ -148,10 +148,9 @@ func compareCacheSQL(t *testing.T, k *sqlKeywords, h *TermHasher, queries []stri
 	}
 }
 
-// TestKeywordsCacheMatchesSQL: the postings cache ranks exactly as the
-// SQL statement does, on both engines, after a load and after updates,
-// deletes and a reset that it follows by syncing.
-func TestKeywordsCacheMatchesSQL(t *testing.T) {
+// eachEngine runs f as a subtest on an empty keyword index of each
+// engine, SQLite and PostgreSQL.
+func eachEngine(t *testing.T, f func(t *testing.T, engine string, k *sqlKeywords)) {
 	for _, engine := range []string{"sqlite", "postgres"} {
 		t.Run(engine, func(t *testing.T) {
 			var k *sqlKeywords
@@ -160,66 +159,94 @@ func TestKeywordsCacheMatchesSQL(t *testing.T) {
 			} else {
 				k = openPGKW(t)
 			}
-			h := testHasher(t)
-			docs, queries := cacheCorpus(h, 4000, 1)
-			indexAll(t, k, docs[:3000])
-			loadCacheNow(t, k)
-			compareCacheSQL(t, k, h, queries, 1, 150)
-
-			// more memories, updates (new terms, owners, permissions,
-			// times) and deletes, written after the load
-			indexAll(t, k, docs[3000:])
-			more, _ := cacheCorpus(h, 4000, 2)
-			var upd []KeywordDoc
-			for i := 0; i < 4000; i += 9 {
-				d := more[i]
-				d.ID = docs[i].ID
-				upd = append(upd, d)
-			}
-			indexAll(t, k, upd)
-			var del []string
-			for i := 5; i < 4000; i += 13 {
-				del = append(del, docs[i].ID)
-			}
-			if err := k.DeleteDocs(context.Background(), del...); err != nil {
-				t.Fatal(err)
-			}
-			// an id deleted and written again before the cache syncs
-			if err := k.DeleteDocs(context.Background(), docs[10].ID); err != nil {
-				t.Fatal(err)
-			}
-			indexAll(t, k, []KeywordDoc{docs[10]})
-			compareCacheSQL(t, k, h, queries, 2, 150)
-
-			// an update that keeps the memory's key (as a permission or
-			// expiry change may): rows changed in place, then noted
-			var inPlace []any
-			var inPlaceIDs []string
-			for i := 1; i < 4000; i += 17 {
-				inPlace = append(inPlace, docs[i].ID)
-				inPlaceIDs = append(inPlaceIDs, docs[i].ID)
-			}
-			a := sqlArgs{}
-			in := placeholders(&a, inPlace...)
-			if _, err := k.db.Exec(k.sql(`UPDATE {docs} SET permission = 'public', expires_at = NULL WHERE id IN (`+in+`)`), a...); err != nil {
-				t.Fatal(err)
-			}
-			k.noteWrite(inPlaceIDs...)
-			compareCacheSQL(t, k, h, queries, 6, 100)
-			if k.cache.n != 4000-len(del) {
-				t.Fatalf("cache holds %d memories, want %d", k.cache.n, 4000-len(del))
-			}
-
-			if err := k.ResetKeywords(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			if hits := cachedSearch(t, k, KeywordQuery{Terms: (&Hybrid{Hasher: h}).QueryTerms(queries[0]), Filter: Filter{Any: []Clause{{}}}, Limit: 5}); len(hits) != 0 {
-				t.Fatalf("after a reset the cache still finds %v", hits)
-			}
-			indexAll(t, k, docs[:500])
-			compareCacheSQL(t, k, h, queries, 3, 40)
+			f(t, engine, k)
 		})
 	}
+}
+
+// loadedCache makes a corpus of n memories and its queries (cacheCorpus
+// with seed), indexes the first loaded memories in k and loads k's
+// postings cache from them.
+func loadedCache(t testing.TB, k *sqlKeywords, n int, seed uint64, loaded int) (*TermHasher, []KeywordDoc, []string) {
+	t.Helper()
+	h := testHasher(t)
+	docs, queries := cacheCorpus(h, n, seed)
+	indexAll(t, k, docs[:loaded])
+	loadCacheNow(t, k)
+	return h, docs, queries
+}
+
+// termsQuery asks for at most limit memories that pass f and share a
+// term with d (d's terms, each weighted 1).
+func termsQuery(d KeywordDoc, f Filter, limit int) KeywordQuery {
+	q := KeywordQuery{Terms: map[int64]float64{}, Filter: f, Limit: limit, K1: 1.2, B: 0.3}
+	for term := range d.Terms {
+		q.Terms[term] = 1
+	}
+	return q
+}
+
+// TestKeywordsCacheMatchesSQL: the postings cache ranks exactly as the
+// SQL statement does, on both engines, after a load and after updates,
+// deletes and a reset that it follows by syncing.
+func TestKeywordsCacheMatchesSQL(t *testing.T) {
+	eachEngine(t, func(t *testing.T, _ string, k *sqlKeywords) {
+		h, docs, queries := loadedCache(t, k, 4000, 1, 3000)
+		compareCacheSQL(t, k, h, queries, 1, 150)
+
+		// more memories, updates (new terms, owners, permissions,
+		// times) and deletes, written after the load
+		indexAll(t, k, docs[3000:])
+		more, _ := cacheCorpus(h, 4000, 2)
+		var upd []KeywordDoc
+		for i := 0; i < 4000; i += 9 {
+			d := more[i]
+			d.ID = docs[i].ID
+			upd = append(upd, d)
+		}
+		indexAll(t, k, upd)
+		var del []string
+		for i := 5; i < 4000; i += 13 {
+			del = append(del, docs[i].ID)
+		}
+		if err := k.DeleteDocs(context.Background(), del...); err != nil {
+			t.Fatal(err)
+		}
+		// an id deleted and written again before the cache syncs
+		if err := k.DeleteDocs(context.Background(), docs[10].ID); err != nil {
+			t.Fatal(err)
+		}
+		indexAll(t, k, []KeywordDoc{docs[10]})
+		compareCacheSQL(t, k, h, queries, 2, 150)
+
+		// an update that keeps the memory's key (as a permission or
+		// expiry change may): rows changed in place, then noted
+		var inPlace []any
+		var inPlaceIDs []string
+		for i := 1; i < 4000; i += 17 {
+			inPlace = append(inPlace, docs[i].ID)
+			inPlaceIDs = append(inPlaceIDs, docs[i].ID)
+		}
+		a := sqlArgs{}
+		in := placeholders(&a, inPlace...)
+		if _, err := k.db.Exec(k.sql(`UPDATE {docs} SET permission = 'public', expires_at = NULL WHERE id IN (`+in+`)`), a...); err != nil {
+			t.Fatal(err)
+		}
+		k.noteWrite(inPlaceIDs...)
+		compareCacheSQL(t, k, h, queries, 6, 100)
+		if k.cache.n != 4000-len(del) {
+			t.Fatalf("cache holds %d memories, want %d", k.cache.n, 4000-len(del))
+		}
+
+		if err := k.ResetKeywords(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if hits := cachedSearch(t, k, KeywordQuery{Terms: (&Hybrid{Hasher: h}).QueryTerms(queries[0]), Filter: Filter{Any: []Clause{{}}}, Limit: 5}); len(hits) != 0 {
+			t.Fatalf("after a reset the cache still finds %v", hits)
+		}
+		indexAll(t, k, docs[:500])
+		compareCacheSQL(t, k, h, queries, 3, 40)
+	})
 }
 
 // TestKeywordsCacheOtherProcess: on PostgreSQL another process (here a
@@ -238,10 +265,7 @@ func TestKeywordsCacheOtherProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	k1 := k1i.(*sqlKeywords)
-	h := testHasher(t)
-	docs, queries := cacheCorpus(h, 1500, 4)
-	indexAll(t, k1, docs[:1000])
-	loadCacheNow(t, k1)
+	h, docs, queries := loadedCache(t, k1, 1500, 4, 1000)
 	indexAll(t, k2, docs[1000:])
 	var del []string
 	for i := 3; i < 1500; i += 11 {
@@ -252,11 +276,7 @@ func TestKeywordsCacheOtherProcess(t *testing.T) {
 	}
 	all := Filter{Any: []Clause{{}}, IncludeExpired: true}
 	for _, i := range []int{1001, 1499, 3, 14} {
-		q := KeywordQuery{Terms: map[int64]float64{}, Filter: all, Limit: 20, K1: 1.2, B: 0.3}
-		for term := range docs[i].Terms {
-			q.Terms[term] = 1
-		}
-		got := cachedSearch(t, k1, q)
+		got := cachedSearch(t, k1, termsQuery(docs[i], all, 20))
 		found := slices.ContainsFunc(got, func(x KeywordHit) bool { return x.ID == docs[i].ID })
 		deleted := (i-3)%11 == 0
 		if found == deleted {
@@ -274,10 +294,7 @@ func TestKeywordsCacheOtherProcess(t *testing.T) {
 			pub = i
 		}
 	}
-	q := KeywordQuery{Terms: map[int64]float64{}, Filter: Filter{Any: []Clause{{Permission: "public"}}, Now: kwBase}, Limit: 50, K1: 1.2, B: 0.3}
-	for term := range docs[pub].Terms {
-		q.Terms[term] = 1
-	}
+	q := termsQuery(docs[pub], Filter{Any: []Clause{{Permission: "public"}}, Now: kwBase}, 50)
 	has := func() bool {
 		return slices.ContainsFunc(cachedSearch(t, k1, q), func(x KeywordHit) bool { return x.ID == docs[pub].ID })
 	}
@@ -307,10 +324,7 @@ func TestKeywordsCacheReloadsAfterBulkWrites(t *testing.T) {
 	maxPending = 50
 	t.Cleanup(func() { maxPending = old })
 	k, _ := openSQLiteKW(t)
-	h := testHasher(t)
-	docs, queries := cacheCorpus(h, 600, 8)
-	indexAll(t, k, docs[:300])
-	loadCacheNow(t, k)
+	h, docs, queries := loadedCache(t, k, 600, 8, 300)
 	indexAll(t, k, docs[300:])
 	q := KeywordQuery{Terms: (&Hybrid{Hasher: h}).QueryTerms(queries[0]), Filter: Filter{Any: []Clause{{}}, IncludeExpired: true}, Limit: 10, K1: 1.2, B: 0.3}
 	if _, ok, err := k.searchCached(context.Background(), q); err != nil || ok {
@@ -420,87 +434,73 @@ func (r *cacheReads) take() ([]string, int) {
 // the cache still ranks exactly as SQL. A write the cache cannot account
 // for (a raw statement, then noted) is still read again.
 func TestKeywordsCacheAppliesOwnWrites(t *testing.T) {
-	for _, engine := range []string{"sqlite", "postgres"} {
-		t.Run(engine, func(t *testing.T) {
-			var k *sqlKeywords
-			if engine == "sqlite" {
-				k, _ = openSQLiteKW(t)
-			} else {
-				k = openPGKW(t)
-			}
-			ctx := context.Background()
-			h := testHasher(t)
-			docs, queries := cacheCorpus(h, 1500, 11)
-			indexAll(t, k, docs[:1000])
-			loadCacheNow(t, k)
-			reads := watchReads(k)
+	eachEngine(t, func(t *testing.T, engine string, k *sqlKeywords) {
+		ctx := context.Background()
+		h, docs, queries := loadedCache(t, k, 1500, 11, 1000)
+		reads := watchReads(k)
 
-			more, _ := cacheCorpus(h, 1500, 12)
-			var writes [][]KeywordDoc
-			for lo := 1000; lo < 1500; lo += 50 {
-				writes = append(writes, docs[lo:lo+50]) // new memories, one batch at a time
-			}
-			for i := 0; i < 1000; i += 23 {
-				d := more[i] // new terms, permission, expiry, sharing
-				d.ID, d.Meta.OwnerID, d.Meta.CreatedAt = docs[i].ID, docs[i].Meta.OwnerID, docs[i].Meta.CreatedAt
-				writes = append(writes, []KeywordDoc{d})
-			}
-			for i := 2; i < 1000; i += 97 {
-				d := docs[i] // same terms and length (no stats change), another permission
-				d.Meta.Permission, d.Meta.SharedUsers, d.Meta.SharedGroups = "public", nil, nil
-				writes = append(writes, []KeywordDoc{d})
-				m := more[i+1] // moved in its owner's timeline: a new key
-				m.ID = docs[i+1].ID
-				writes = append(writes, []KeywordDoc{m})
-			}
-			for _, w := range writes {
-				if err := k.IndexDocs(ctx, w...); err != nil {
-					t.Fatal(err)
-				}
-			}
-			var del []string
-			for i := 4; i < 1500; i += 31 {
-				del = append(del, docs[i].ID)
-			}
-			if err := k.DeleteDocs(ctx, del...); err != nil {
+		more, _ := cacheCorpus(h, 1500, 12)
+		var writes [][]KeywordDoc
+		for lo := 1000; lo < 1500; lo += 50 {
+			writes = append(writes, docs[lo:lo+50]) // new memories, one batch at a time
+		}
+		for i := 0; i < 1000; i += 23 {
+			d := more[i] // new terms, permission, expiry, sharing
+			d.ID, d.Meta.OwnerID, d.Meta.CreatedAt = docs[i].ID, docs[i].Meta.OwnerID, docs[i].Meta.CreatedAt
+			writes = append(writes, []KeywordDoc{d})
+		}
+		for i := 2; i < 1000; i += 97 {
+			d := docs[i] // same terms and length (no stats change), another permission
+			d.Meta.Permission, d.Meta.SharedUsers, d.Meta.SharedGroups = "public", nil, nil
+			writes = append(writes, []KeywordDoc{d})
+			m := more[i+1] // moved in its owner's timeline: a new key
+			m.ID = docs[i+1].ID
+			writes = append(writes, []KeywordDoc{m})
+		}
+		for _, w := range writes {
+			if err := k.IndexDocs(ctx, w...); err != nil {
 				t.Fatal(err)
 			}
-			if err := k.DeleteDocs(ctx, docs[7].ID); err != nil {
-				t.Fatal(err)
-			}
-			indexAll(t, k, []KeywordDoc{docs[7]})
-			compareCacheSQL(t, k, h, queries, 13, 80)
-			if k.cache.n != 1500-len(del) {
-				t.Fatalf("cache holds %d memories, want %d", k.cache.n, 1500-len(del))
-			}
-			ids, ranges := reads.take()
-			if len(ids) > 0 {
-				t.Fatalf("the cache read back %d memories its own writes had just committed (%v …)", len(ids), ids[:min(5, len(ids))])
-			}
-			if engine == "sqlite" && ranges > 0 {
-				t.Fatalf("the cache read the stats row %d times after its own writes, which told it", ranges)
-			}
+		}
+		var del []string
+		for i := 4; i < 1500; i += 31 {
+			del = append(del, docs[i].ID)
+		}
+		if err := k.DeleteDocs(ctx, del...); err != nil {
+			t.Fatal(err)
+		}
+		if err := k.DeleteDocs(ctx, docs[7].ID); err != nil {
+			t.Fatal(err)
+		}
+		indexAll(t, k, []KeywordDoc{docs[7]})
+		compareCacheSQL(t, k, h, queries, 13, 80)
+		if k.cache.n != 1500-len(del) {
+			t.Fatalf("cache holds %d memories, want %d", k.cache.n, 1500-len(del))
+		}
+		ids, ranges := reads.take()
+		if len(ids) > 0 {
+			t.Fatalf("the cache read back %d memories its own writes had just committed (%v …)", len(ids), ids[:min(5, len(ids))])
+		}
+		if engine == "sqlite" && ranges > 0 {
+			t.Fatalf("the cache read the stats row %d times after its own writes, which told it", ranges)
+		}
 
-			// a change the cache cannot see (a raw statement on another
-			// connection), then noted: read again
-			pub := docs[9].ID
-			if _, err := k.db.Exec(k.sql(`UPDATE {docs} SET permission = 'nobody-else' WHERE id = $1`), pub); err != nil {
-				t.Fatal(err)
-			}
-			k.noteWrite(pub)
-			q := KeywordQuery{Terms: map[int64]float64{}, Filter: Filter{Any: []Clause{{Permission: "nobody-else"}}, IncludeExpired: true}, Limit: 5, K1: 1.2, B: 0.3}
-			for term := range docs[9].Terms {
-				q.Terms[term] = 1
-			}
-			if got := cachedSearch(t, k, q); len(got) != 1 || got[0].ID != pub {
-				t.Fatalf("a noted raw change was not read again: %v", got)
-			}
-			if ids, _ := reads.take(); !slices.Equal(ids, []string{pub}) {
-				t.Fatalf("read again %v, want [%s]", ids, pub)
-			}
-			compareCacheSQL(t, k, h, queries, 14, 30)
-		})
-	}
+		// a change the cache cannot see (a raw statement on another
+		// connection), then noted: read again
+		pub := docs[9].ID
+		if _, err := k.db.Exec(k.sql(`UPDATE {docs} SET permission = 'nobody-else' WHERE id = $1`), pub); err != nil {
+			t.Fatal(err)
+		}
+		k.noteWrite(pub)
+		q := termsQuery(docs[9], Filter{Any: []Clause{{Permission: "nobody-else"}}, IncludeExpired: true}, 5)
+		if got := cachedSearch(t, k, q); len(got) != 1 || got[0].ID != pub {
+			t.Fatalf("a noted raw change was not read again: %v", got)
+		}
+		if ids, _ := reads.take(); !slices.Equal(ids, []string{pub}) {
+			t.Fatalf("read again %v, want [%s]", ids, pub)
+		}
+		compareCacheSQL(t, k, h, queries, 14, 30)
+	})
 }
 
 // TestKeywordsCacheSeesSecondWriter: a second index on the same SQLite
@@ -516,10 +516,7 @@ func TestKeywordsCacheSeesSecondWriter(t *testing.T) {
 	}
 	t.Cleanup(func() { k2.Close() })
 	ctx := context.Background()
-	h := testHasher(t)
-	docs, queries := cacheCorpus(h, 900, 15)
-	indexAll(t, k, docs[:600])
-	loadCacheNow(t, k)
+	h, docs, queries := loadedCache(t, k, 900, 15, 600)
 	indexAll(t, k2, docs[600:899])
 	if err := k2.DeleteDocs(ctx, docs[1].ID, docs[2].ID); err != nil {
 		t.Fatal(err)
@@ -529,11 +526,7 @@ func TestKeywordsCacheSeesSecondWriter(t *testing.T) {
 	if k.cache.n != 898 {
 		t.Fatalf("cache holds %d memories, want 898", k.cache.n)
 	}
-	all := Filter{Any: []Clause{{}}, IncludeExpired: true}
-	q := KeywordQuery{Terms: map[int64]float64{}, Filter: all, Limit: 20, K1: 1.2, B: 0.3}
-	for term := range docs[700].Terms {
-		q.Terms[term] = 1
-	}
+	q := termsQuery(docs[700], Filter{Any: []Clause{{}}, IncludeExpired: true}, 20)
 	if got := cachedSearch(t, k, q); !slices.ContainsFunc(got, func(x KeywordHit) bool { return x.ID == docs[700].ID }) {
 		t.Fatalf("the second writer's memory is not found: %v", got)
 	}

@@ -5,17 +5,20 @@ package picardtest
 
 import (
 	"bytes"
+	"database/sql"
 	"encoding/json"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
+	_ "modernc.org/sqlite" // OtherConnection's driver, as another process would use
 
 	"github.com/picard-mcp/picard/internal/testserve"
 	"github.com/picard-mcp/picard/platform"
@@ -209,4 +212,30 @@ func (s *Server) Tool(u User, tool string, data any) *Response {
 	s.t.Helper()
 	return s.Do("POST", "/api/tools", map[string]string{"Authorization": "Bearer " + u.Access},
 		map[string]any{"tool": tool, "data": data})
+}
+
+// OtherConn is a connection of its own to a server's data.db, as another
+// process would write it, behind the server's back.
+type OtherConn struct {
+	db *sql.DB
+}
+
+// OtherConnection opens a second connection to the server's data.db
+// (waiting up to 5s for the server's locks), closed when t ends.
+func (s *Server) OtherConnection(t testing.TB) *OtherConn {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(s.App.DataDir(), "data.db")+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return &OtherConn{db: db}
+}
+
+// Exec runs q with args on the connection; an error fails t.
+func (c *OtherConn) Exec(t testing.TB, q string, args ...any) {
+	t.Helper()
+	if _, err := c.db.Exec(q, args...); err != nil {
+		t.Fatal(err)
+	}
 }

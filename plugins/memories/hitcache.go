@@ -109,30 +109,35 @@ func (hc *hitCache) readOwners(sc *stmtCache, owners []string, ver dbVersion) (m
 	}
 	for lo := 0; lo < len(owners); lo += byIDArms {
 		chunk := owners[lo:min(len(owners), lo+byIDArms)]
-		st, err := sc.stmt(ownerCountersSQL[len(chunk)-1])
-		if err != nil {
-			return nil, false
-		}
-		rows, err := st.Query(toAny(chunk)...)
-		if err != nil {
-			return nil, false
-		}
-		for rows.Next() {
-			var o string
-			var v int64
-			if err := rows.Scan(&o, &v); err != nil {
-				_ = rows.Close()
-				return nil, false
-			}
-			out[o] = v
-		}
-		err = rows.Err()
-		_ = rows.Close()
-		if err != nil {
+		if scanCounters(sc, ownerCountersSQL[len(chunk)-1], toAny(chunk), out) != nil {
 			return nil, false
 		}
 	}
 	return out, true
+}
+
+// scanCounters runs query, which reads (owner, version) rows of
+// pb_migrations.OwnerVersions, with args and sets into[owner] = version
+// for each row.
+func scanCounters(sc *stmtCache, query string, args []any, into map[string]int64) error {
+	st, err := sc.stmt(query)
+	if err != nil {
+		return err
+	}
+	rows, err := st.Query(args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var o string
+		var v int64
+		if err := rows.Scan(&o, &v); err != nil {
+			return err
+		}
+		into[o] = v
+	}
+	return rows.Err()
 }
 
 // readAllOwners returns every owner's counter at ver, read by one scan
@@ -152,27 +157,8 @@ func (hc *hitCache) readAllOwners(sc *stmtCache, ver dbVersion) (map[string]int6
 	if sc == nil || hc.tooMany.Load() || !hc.owners.tracking(ver.schema) {
 		return nil, false
 	}
-	st, err := sc.stmt(allOwnersSQL)
-	if err != nil {
-		return nil, false
-	}
-	rows, err := st.Query()
-	if err != nil {
-		return nil, false
-	}
 	all := make(map[string]int64, 128)
-	for rows.Next() {
-		var o string
-		var v int64
-		if err := rows.Scan(&o, &v); err != nil {
-			_ = rows.Close()
-			return nil, false
-		}
-		all[o] = v
-	}
-	err = rows.Err()
-	_ = rows.Close()
-	if err != nil {
+	if scanCounters(sc, allOwnersSQL, nil, all) != nil {
 		return nil, false
 	}
 	if len(all) > allOwnersMax {

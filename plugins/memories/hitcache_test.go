@@ -1,13 +1,9 @@
 package memories_test
 
 import (
-	"database/sql"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	_ "modernc.org/sqlite" // the second connection's driver, as another process would use
 
 	"github.com/picard-mcp/picard/internal/picardtest"
 )
@@ -96,31 +92,21 @@ func testSearchHitCacheSeesEveryChange(t *testing.T, scan bool) {
 		}
 	}
 
-	other, err := sql.Open("sqlite", "file:"+filepath.Join(s.App.DataDir(), "data.db")+"?_pragma=busy_timeout(5000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = other.Close() })
-	rawSQL := func(t *testing.T, q string, args ...any) {
-		t.Helper()
-		if _, err := other.Exec(q, args...); err != nil {
-			t.Fatal(err)
-		}
-	}
+	other := s.OtherConnection(t)
 
 	t.Run("text updated by another connection", func(t *testing.T) {
 		tok, err := s.C.Cipher.Encrypt("hitcache walrus edited again")
 		if err != nil {
 			t.Fatal(err)
 		}
-		rawSQL(t, "UPDATE memories SET text = ? WHERE id = ?", tok, edited)
+		other.Exec(t, "UPDATE memories SET text = ? WHERE id = ?", tok, edited)
 		if got, _ := search(t, bob); got[edited] != "hitcache walrus edited again" {
 			t.Fatalf("after the update the search shows %q", got[edited])
 		}
 	})
 	t.Run("made private by another connection", func(t *testing.T) {
 		warm(t)
-		rawSQL(t, "UPDATE memories SET permission = 'private' WHERE id = ?", hidden)
+		other.Exec(t, "UPDATE memories SET permission = 'private' WHERE id = ?", hidden)
 		if got, _ := search(t, bob); got[hidden] != "" {
 			t.Fatalf("bob still finds alice's memory made private: %v", got)
 		}
@@ -143,7 +129,7 @@ func testSearchHitCacheSeesEveryChange(t *testing.T, scan bool) {
 	})
 	t.Run("deleted by another connection", func(t *testing.T) {
 		warm(t) // last: the keyword index keeps the deleted id, a miss each time
-		rawSQL(t, "DELETE FROM memories WHERE id = ?", deleted)
+		other.Exec(t, "DELETE FROM memories WHERE id = ?", deleted)
 		if got, _ := search(t, bob); got[deleted] != "" {
 			t.Fatalf("bob still finds the deleted memory: %v", got)
 		}

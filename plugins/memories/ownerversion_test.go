@@ -2,9 +2,7 @@ package memories_test
 
 import (
 	"context"
-	"database/sql"
 	"net/http"
-	"path/filepath"
 	"testing"
 
 	"github.com/pocketbase/dbx"
@@ -31,17 +29,7 @@ func TestIndexingKeepsTheOwnersPage(t *testing.T) {
 	ctx := context.Background()
 	s.C.Memories.FlushIndex(ctx)
 
-	other, err := sql.Open("sqlite", "file:"+filepath.Join(s.App.DataDir(), "data.db")+"?_pragma=busy_timeout(5000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = other.Close() })
-	rawSQL := func(t *testing.T, q string, args ...any) {
-		t.Helper()
-		if _, err := other.Exec(q, args...); err != nil {
-			t.Fatal(err)
-		}
-	}
+	other := s.OtherConnection(t)
 	counter := func() int64 {
 		t.Helper()
 		var v int64
@@ -84,7 +72,7 @@ func TestIndexingKeepsTheOwnersPage(t *testing.T) {
 	}
 
 	t.Run("indexing keeps the page", func(t *testing.T) {
-		rawSQL(t, "UPDATE memories SET index_status = 'pending' WHERE id = ?", id) // back to the outbox
+		other.Exec(t, "UPDATE memories SET index_status = 'pending' WHERE id = ?", id) // back to the outbox
 		warm(t)
 		before := counter()
 		if n, err := s.C.Memories.Reconcile(ctx); err != nil || n != 1 {
@@ -123,7 +111,7 @@ func TestIndexingKeepsTheOwnersPage(t *testing.T) {
 				}
 				args = []any{tok}
 			}
-			rawSQL(t, tc.q, append(args, id)...)
+			other.Exec(t, tc.q, append(args, id)...)
 			m, hit := page(t)
 			got := m[tc.field]
 			if l, ok := got.([]any); ok && len(l) == 1 {
