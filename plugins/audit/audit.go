@@ -352,12 +352,17 @@ func (l *Log) write(batch []event) error {
 	}
 	args := make([]any, 0, 7*len(batch))
 	ids := eventIDs(len(batch))
+	var at time.Time
+	var atText string
 	for i, e := range batch {
-		memories, err := json.Marshal(e.ids)
+		memories, err := idsJSON(e.ids)
 		if err != nil {
 			return fmt.Errorf("access log: encode: %w", err)
 		}
-		args = append(args, ids[i], e.owner, e.actor, e.client, e.action, dbTime(e.at), string(memories))
+		if !e.at.Equal(at) || atText == "" { // a call's events share their time
+			at, atText = e.at, dbTime(e.at)
+		}
+		args = append(args, ids[i], e.owner, e.actor, e.client, e.action, atText, memories)
 	}
 	insert := func(tx *sql.Tx, args []any) error {
 		var err error
@@ -528,6 +533,45 @@ func (l *Log) Purge(_ context.Context) (int64, error) {
 		return 0, fmt.Errorf("access log: purge: %w", err)
 	}
 	return res.RowsAffected()
+}
+
+// idsJSON is the JSON array of ids, as json.Marshal writes it. Memory ids
+// are UUIDs, which need no escaping: those are written as they are
+// (json.Marshal was a fifth of the log's writing); anything else goes
+// through json.Marshal.
+func idsJSON(ids []string) (string, error) {
+	if len(ids) == 0 {
+		b, err := json.Marshal(ids)
+		return string(b), err
+	}
+	n := 2
+	for _, id := range ids {
+		for i := 0; i < len(id); i++ {
+			if !plainIDByte(id[i]) {
+				b, err := json.Marshal(ids)
+				return string(b), err
+			}
+		}
+		n += len(id) + 3
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '[')
+	for i, id := range ids {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, id...)
+		b = append(b, '"')
+	}
+	b = append(b, ']')
+	return string(b), nil
+}
+
+// plainIDByte says whether c stands in JSON as it is: a letter, a digit,
+// '-' or '_'.
+func plainIDByte(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-' || c == '_'
 }
 
 func dbTime(t time.Time) string {

@@ -33,3 +33,14 @@ func statWALIndex(path string) (fileID, bool) {
 	}
 	return fileID{dev: uint64(st.Dev), ino: uint64(st.Ino)}, true //nolint:unconvert // Dev is not uint64 everywhere
 }
+
+// walIndexLinked says whether the open file f still has a directory entry.
+func walIndexLinked(f *os.File) bool {
+	var st syscall.Stat_t
+	// Fstat through the raw descriptor: f.Stat would build an os.FileInfo
+	// on every read.
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		return false
+	}
+	return st.Nlink > 0
+}
