@@ -3,17 +3,16 @@ package platform_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io/fs"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/picard-mcp/picard/internal/fixedembed"
 	"github.com/picard-mcp/picard/internal/picardtest"
 	"github.com/picard-mcp/picard/plugins/memories"
 	"github.com/picard-mcp/picard/vectorstore"
@@ -107,42 +106,36 @@ func TestSearchKeywordContextNoPlaintext(t *testing.T) {
 	})
 }
 
-// fixedEmbeddings is a local OpenAI-compatible embeddings server (the real
-// API cannot be reached from tests): texts about boats point one way,
-// everything else another, so dense search finds "ship" for "boat".
+// topics embeds texts about boats one way, cakes another and everything
+// else a third, so dense search finds "ship" for "boat".
+type topics struct{}
+
+func (topics) Len() int { return 1536 } // text-embedding-3-small's length
+
+func (topics) Embed(text string) ([]float32, bool) {
+	v := make([]float32, 1536)
+	l := strings.ToLower(text)
+	switch {
+	case strings.Contains(l, "boat") || strings.Contains(l, "ship") || strings.Contains(l, "vessel"):
+		v[0] = 1
+	case strings.Contains(l, "cake"):
+		v[1] = 1
+	default:
+		v[2] = 1
+	}
+	return v, true
+}
+
+// fixedEmbeddings serves topics through the OpenAI embeddings API on
+// loopback (the real API cannot be reached from tests) and returns its
+// base URL.
 func fixedEmbeddings(t *testing.T) string {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var body struct {
-			Input []string `json:"input"`
-		}
-		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		type datum struct {
-			Object    string    `json:"object"`
-			Index     int       `json:"index"`
-			Embedding []float32 `json:"embedding"`
-		}
-		var data []datum
-		for i, in := range body.Input {
-			v := make([]float32, 1536) // text-embedding-3-small's length
-			l := strings.ToLower(in)
-			switch {
-			case strings.Contains(l, "boat") || strings.Contains(l, "ship") || strings.Contains(l, "vessel"):
-				v[0] = 1
-			case strings.Contains(l, "cake"):
-				v[1] = 1
-			default:
-				v[2] = 1
-			}
-			data = append(data, datum{"embedding", i, v})
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{"object": "list", "data": data, "model": "fixed"})
-	}))
-	t.Cleanup(srv.Close)
-	return srv.URL + "/v1"
+	srv, err := fixedembed.Serve(topics{}, "fixed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	return srv.URL
 }
 
 // TestSearchFusesDense: with a semantic embedder, keyword and dense hits
