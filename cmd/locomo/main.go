@@ -70,7 +70,7 @@ var sessionKey = regexp.MustCompile(`^session_(\d+)$`)
 func main() {
 	data := flag.String("data", "../shared/data/locomo-dev", "folder of LoCoMo conversation JSON files")
 	mode := flag.String("mode", "hybrid", "hybrid (keyword + context, the default search), dense (the embedder alone), fused (both, by reciprocal rank) or compare (all three on the same indexes)")
-	embName := flag.String("embedder", "local", "dense embedder: local (hashing), lsa (a semantic stand-in fitted on the corpus, served on loopback through the OpenAI API) or openai (-openai-url)")
+	embName := flag.String("embedder", "local", "dense embedder: local (hashing), lsa (fitted on the conversations) or simulated (fixed vectors of a chosen quality), both served on loopback through the OpenAI API, or openai (-openai-url)")
 	lsaDims := flag.Int("lsa-dims", 256, "components of the lsa embedder (and vector length of the simulated one)")
 	simNoise := flag.Float64("sim-noise", 5.5, "simulated embedder: noise added to each question's vector (higher: worse recall; 5.5 gives about the published recall of text-embedding-3-small)")
 	simLSA := flag.Float64("sim-lsa", 0, "simulated embedder: share (0..1) of each similarity that comes from the lsa model, so the dense signal's errors partly follow keyword search's")
@@ -204,12 +204,6 @@ type tally struct {
 }
 
 func (t *tally) add(r5, r10 float64) { t.r5 += r5; t.r10 += r10; t.n++ }
-func (t tally) String() string {
-	if t.n == 0 {
-		return fmt.Sprintf("%6s %6s %5d", "-", "-", 0)
-	}
-	return fmt.Sprintf("%6.3f %6.3f %5d", t.r5/float64(t.n), t.r10/float64(t.n), t.n)
-}
 
 // evaluate indexes convs in store and prints, and returns by ranker name,
 // the recall of the rankers mode names.
