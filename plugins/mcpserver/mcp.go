@@ -153,14 +153,17 @@ func (h *mcpHandler) scopeForMethod(method, tool string) string {
 type mcpHandler struct {
 	cfg      Config
 	http     *server.StreamableHTTPServer
+	ids      *terminatedSessions               // stateful mode's session ids (nil when stateless)
+	tools    map[string]server.ToolHandlerFunc // what mcp-go was given, for the fast path (fastcall.go)
 	mu       sync.Mutex
 	sessions map[string]*sessionOwner // session id -> who opened it
 	pruned   time.Time
 }
 
 type sessionOwner struct {
-	user string
-	seen time.Time
+	user    string
+	seen    time.Time
+	touched time.Time // the last request of the session that went through mcp-go
 }
 
 // sessionIdleTTL is how long an unused session is remembered (mcp-go's
@@ -198,16 +201,28 @@ func (h *mcpHandler) serve(e *core.RequestEvent) error {
 		}
 	}
 	var fix *wireFix
+	var fast *toolCall
+	var fastHandler server.ToolHandlerFunc
 	if r.Method == http.MethodPost {
 		body, err := io.ReadAll(io.LimitReader(r.Body, 4<<20))
 		if err != nil {
 			return e.BadRequestError("cannot read the request body", err)
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		if scope := h.missingScope(body, claims); scope != "" {
+		if c, ok := parseToolCall(body); ok {
+			// the scope check of the one call the body holds
+			if scope := h.scopeForMethod(c.Method, c.Params.Name); scope != "" && !claims.HasScope(scope) {
+				return h.cfg.OAuth.WriteInsufficientScope(e, scope)
+			}
+			if handler, known := h.tools[c.Params.Name]; known && h.fastSession(r, claims.Subject) {
+				fast, fastHandler = &c, handler
+			}
+		} else if scope := h.missingScope(body, claims); scope != "" {
 			return h.cfg.OAuth.WriteInsufficientScope(e, scope)
 		}
-		fix = wireFixFor(body, r.Header.Get("Accept"))
+		if fast == nil {
+			fix = wireFixFor(body, r.Header.Get("Accept"))
+		}
 	}
 	ctx, sp := withSplicer(withCaller(r.Context(), Caller{UserID: claims.Subject, Claims: claims}))
 	rw := e.Response
@@ -216,7 +231,12 @@ func (h *mcpHandler) serve(e *core.RequestEvent) error {
 	}
 	w := &sessionRecorder{ResponseWriter: rw, h: h, user: claims.Subject, method: r.Method, sid: r.Header.Get(sessionHeader), splicer: sp,
 		holdJSON: fix == nil}
-	h.http.ServeHTTP(w, r.WithContext(ctx))
+	if fast != nil {
+		h.fastCall(ctx, w, fast, fastHandler)
+	} else {
+		h.touched(r.Header.Get(sessionHeader), claims.Subject)
+		h.http.ServeHTTP(w, r.WithContext(ctx))
+	}
 	if err := w.release(true); err != nil {
 		slog.Debug("mcp: writing the answer", "error", err)
 	}
@@ -226,6 +246,19 @@ func (h *mcpHandler) serve(e *core.RequestEvent) error {
 		}
 	}
 	return nil
+}
+
+// touched notes that a request of session sid (opened by subject) went
+// through mcp-go, which counts it as activity of the session.
+func (h *mcpHandler) touched(sid, subject string) {
+	if sid == "" {
+		return
+	}
+	h.mu.Lock()
+	if o, ok := h.sessions[sid]; ok && o.user == subject {
+		o.touched = time.Now()
+	}
+	h.mu.Unlock()
 }
 
 // missingScope returns a scope some call in body needs and claims lack.
@@ -303,7 +336,7 @@ func (w *sessionRecorder) WriteHeader(code int) {
 			if _, ok := w.h.sessions[sid]; !ok {
 				now := time.Now()
 				w.h.pruneLocked(now)
-				w.h.sessions[sid] = &sessionOwner{user: w.user, seen: now}
+				w.h.sessions[sid] = &sessionOwner{user: w.user, seen: now, touched: now}
 			}
 			w.h.mu.Unlock()
 		}

@@ -49,7 +49,10 @@ func Register(app core.App, cfg Config) error {
 		recordAccess(cfg.Tools, cfg.Access)
 	}
 	h := &restHandler{cfg: cfg}
-	m := &mcpHandler{cfg: cfg, sessions: map[string]*sessionOwner{}}
+	m := &mcpHandler{cfg: cfg, sessions: map[string]*sessionOwner{}, tools: map[string]server.ToolHandlerFunc{}}
+	for _, t := range cfg.Tools.List() {
+		m.tools[t.Name] = toolHandler(t) // the handler newMCPServer gives mcp-go
+	}
 	opts := []server.StreamableHTTPOption{
 		server.WithEndpointPath("/mcp"),
 		server.WithSessionIdleTTL(sessionIdleTTL),
@@ -60,7 +63,8 @@ func Register(app core.App, cfg Config) error {
 		opts = append(opts, server.WithStateLess(true))
 	} else {
 		// a terminated session's id is answered 404 afterwards
-		opts = append(opts, server.WithSessionIdManager(newTerminatedSessions()))
+		m.ids = newTerminatedSessions()
+		opts = append(opts, server.WithSessionIdManager(m.ids))
 	}
 	m.http = server.NewStreamableHTTPServer(newMCPServer(cfg), opts...)
 	app.OnServe().BindFunc(func(e *core.ServeEvent) error {
