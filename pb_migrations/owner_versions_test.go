@@ -12,7 +12,8 @@ import (
 
 // TestOwnerVersions: after the migrations every insert, update and delete
 // of a memory moves its owner's counter (both owners' when the memory
-// changes hands) and no other owner's; the triggers survive PocketBase
+// changes hands) and no other owner's, and every update and delete, but
+// not an insert, its changed counter; the triggers survive PocketBase
 // altering the memories table (a field added from the dashboard);
 // reverting the migration removes the table and its triggers, applying it
 // again brings them back.
@@ -37,15 +38,16 @@ func TestOwnerVersions(t *testing.T) {
 		}
 		owners = append(owners, u.Id)
 	}
-	version := func(owner string) int64 {
+	counter := func(col, owner string) int64 {
 		t.Helper()
 		var v int64
-		err := app.DB().NewQuery("SELECT coalesce((SELECT version FROM " + pb_migrations.OwnerVersions + " WHERE owner = {:o}), 0)").Bind(dbx.Params{"o": owner}).Row(&v)
+		err := app.DB().NewQuery("SELECT coalesce((SELECT " + col + " FROM " + pb_migrations.OwnerVersions + " WHERE owner = {:o}), 0)").Bind(dbx.Params{"o": owner}).Row(&v)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return v
 	}
+	version := func(owner string) int64 { return counter("version", owner) }
 	exec := func(q string, args dbx.Params) {
 		t.Helper()
 		if _, err := app.DB().NewQuery(q).Bind(args).Execute(); err != nil {
@@ -66,34 +68,68 @@ func TestOwnerVersions(t *testing.T) {
 		}
 		return out
 	}
+	// changedMoved runs a statement and says which owners' changed
+	// counters moved
+	changedMoved := func(q string, args dbx.Params) [3]bool {
+		t.Helper()
+		var before [3]int64
+		for i, o := range owners {
+			before[i] = counter(pb_migrations.OwnerChangedColumn, o)
+		}
+		exec(q, args)
+		var out [3]bool
+		for i, o := range owners {
+			out[i] = counter(pb_migrations.OwnerChangedColumn, o) != before[i]
+		}
+		return out
+	}
 	insert := "INSERT INTO " + pb_migrations.Memories + " (id, owner, text, permission) VALUES ({:id}, {:o}, 'x', 'private')"
+	cases := func(a, b string) []struct {
+		what        string
+		q           string
+		args        dbx.Params
+		want        [3]bool // version counters that move
+		wantChanged [3]bool // changed counters that move
+	} {
+		return []struct {
+			what        string
+			q           string
+			args        dbx.Params
+			want        [3]bool
+			wantChanged [3]bool
+		}{
+			// (the version pass runs first: every owner's row exists when
+			// the changed counters are watched)
+			{"insert", insert, dbx.Params{"id": "m1", "o": a}, [3]bool{true, false, false}, [3]bool{false, false, false}},
+			{"insert of another owner's", insert, dbx.Params{"id": "m2", "o": b}, [3]bool{false, true, false}, [3]bool{false, false, false}},
+			{"another insert", insert, dbx.Params{"id": "m3", "o": a}, [3]bool{true, false, false}, [3]bool{false, false, false}},
+			{"update", "UPDATE memories SET text = 'y' WHERE id = 'm1'", nil, [3]bool{true, false, false}, [3]bool{true, false, false}},
+			{"owner change", "UPDATE memories SET owner = {:o} WHERE id = 'm1'", dbx.Params{"o": b}, [3]bool{true, true, false}, [3]bool{true, true, false}},
+			{"marked ready", "UPDATE memories SET index_status = 'ready', index_error = '' WHERE id = 'm1'", nil, [3]bool{false, false, false}, [3]bool{false, false, false}},
+			{"marked pending", "UPDATE memories SET index_status = 'pending' WHERE id = 'm1'", nil, [3]bool{false, false, false}, [3]bool{false, false, false}},
+			{"expiry set", "UPDATE memories SET expires_at = '2030-01-01 00:00:00.000Z' WHERE id = 'm1'", nil, [3]bool{false, true, false}, [3]bool{false, true, false}},
+			{"shared", "UPDATE memories SET permission = 'public', shared_users = '[\"x\"]', shared_groups = '[\"y\"]' WHERE id = 'm1'", nil, [3]bool{false, true, false}, [3]bool{false, true, false}},
+			{"delete", "DELETE FROM memories WHERE id = 'm2'", nil, [3]bool{false, true, false}, [3]bool{false, true, false}},
+			{"delete of alice's", "DELETE FROM memories WHERE id = 'm3'", nil, [3]bool{true, false, false}, [3]bool{true, false, false}},
+			{"delete of all", "DELETE FROM memories", nil, [3]bool{false, true, false}, [3]bool{false, true, false}},
+		}
+	}
 	check := func(t *testing.T) {
 		t.Helper()
-		a, b := owners[0], owners[1]
-		for _, tc := range []struct {
-			what string
-			q    string
-			args dbx.Params
-			want [3]bool
-		}{
-			{"insert", insert, dbx.Params{"id": "m1", "o": a}, [3]bool{true, false, false}},
-			{"insert of another owner's", insert, dbx.Params{"id": "m2", "o": b}, [3]bool{false, true, false}},
-			{"update", "UPDATE memories SET text = 'y' WHERE id = 'm1'", nil, [3]bool{true, false, false}},
-			{"owner change", "UPDATE memories SET owner = {:o} WHERE id = 'm1'", dbx.Params{"o": b}, [3]bool{true, true, false}},
-			{"marked ready", "UPDATE memories SET index_status = 'ready', index_error = '' WHERE id = 'm1'", nil, [3]bool{false, false, false}},
-			{"marked pending", "UPDATE memories SET index_status = 'pending' WHERE id = 'm1'", nil, [3]bool{false, false, false}},
-			{"expiry set", "UPDATE memories SET expires_at = '2030-01-01 00:00:00.000Z' WHERE id = 'm1'", nil, [3]bool{false, true, false}},
-			{"shared", "UPDATE memories SET permission = 'public', shared_users = '[\"x\"]', shared_groups = '[\"y\"]' WHERE id = 'm1'", nil, [3]bool{false, true, false}},
-			{"delete", "DELETE FROM memories WHERE id = 'm2'", nil, [3]bool{false, true, false}},
-			{"delete of all", "DELETE FROM memories", nil, [3]bool{false, true, false}},
-		} {
+		for _, tc := range cases(owners[0], owners[1]) {
 			if got := moved(tc.q, tc.args); got != tc.want {
 				t.Fatalf("%s: counters of alice, bob, carol moved %v, want %v", tc.what, got, tc.want)
 			}
 		}
+		exec("DELETE FROM memories", nil)
+		for _, tc := range cases(owners[0], owners[1]) {
+			if got := changedMoved(tc.q, tc.args); got != tc.wantChanged {
+				t.Fatalf("%s: changed counters of alice, bob, carol moved %v, want %v", tc.what, got, tc.wantChanged)
+			}
+		}
 		// every column a get_memories page reads moves the counter, even
 		// set to its own value (a PocketBase save sets every column)
-		exec(insert, dbx.Params{"id": "m4", "o": a})
+		exec(insert, dbx.Params{"id": "m4", "o": owners[0]})
 		for _, col := range pb_migrations.OwnerVersionColumns {
 			if got := moved("UPDATE memories SET "+col+" = "+col+" WHERE id = 'm4'", nil); got != [3]bool{true, false, false} {
 				t.Fatalf("update of %s: counters of alice, bob, carol moved %v, want alice's only", col, got)
@@ -120,9 +156,28 @@ func TestOwnerVersions(t *testing.T) {
 		check(t)
 	})
 
-	t.Run("reverting the shown-columns trigger", func(t *testing.T) {
+	t.Run("reverting the changed counter", func(t *testing.T) {
 		runner := core.NewMigrationsRunner(app, core.AppMigrations)
 		if _, err := runner.Down(1); err != nil {
+			t.Fatal(err)
+		}
+		exec(insert, dbx.Params{"id": "m5", "o": owners[0]})
+		if got := changedMoved("UPDATE memories SET text = 'z' WHERE id = 'm5'", nil); got != [3]bool{false, false, false} {
+			t.Fatalf("after reverting it the changed counter still moves: %v", got)
+		}
+		if got := moved("UPDATE memories SET text = 'w' WHERE id = 'm5'", nil); got != [3]bool{true, false, false} {
+			t.Fatalf("after reverting it the version counter stops: moved %v", got)
+		}
+		exec("DELETE FROM memories", nil)
+		if _, err := runner.Up(); err != nil {
+			t.Fatal(err)
+		}
+		check(t)
+	})
+
+	t.Run("reverting the shown-columns trigger", func(t *testing.T) {
+		runner := core.NewMigrationsRunner(app, core.AppMigrations)
+		if _, err := runner.Down(2); err != nil {
 			t.Fatal(err)
 		}
 		exec(insert, dbx.Params{"id": "m5", "o": owners[0]})

@@ -91,3 +91,12 @@ func (s *Service) HitCacheNoOwnerScan() {
 		pc.hitc.tooMany.Store(true)
 	}
 }
+
+// HitMisses is how many memories searches have looked up in the hit cache
+// and not found current (tests).
+func (s *Service) HitMisses() int64 {
+	if s.pages == nil || s.pages.hitc == nil {
+		return 0
+	}
+	return s.pages.hitc.misses.Load()
+}

@@ -25,15 +25,19 @@ const (
 // memory (rowVisible's policy check, its expiry against the clock) and
 // what they see of it (redactFor) are decided again on every use.
 //
-// A memory is served from the cache only while its owner's rows have not
-// changed since it was read, checked as the get_memories page cache
-// checks its pages (see pageCache): the data version read by the shared
-// versionProbe before the lookup, unchanged since the memory was read or
-// last checked, says so; changed, the owner's counter in
-// pb_migrations.OwnerVersions (bumped by triggers in the transaction of
-// every insert, update or delete of the owner's memories, moves to another
-// owner bumping both) must be the one read with the row, and only at the
-// schema version the row was read at, once the triggers were seen there.
+// A memory is served from the cache only while none of its owner's
+// memories has changed since it was read, checked much as the
+// get_memories page cache checks its pages (see pageCache): the data
+// version read by the shared versionProbe before the lookup, unchanged
+// since the memory was read or last checked, says so; changed, the
+// owner's changed counter in pb_migrations.OwnerVersions (bumped by
+// triggers in the transaction of every update or delete of the owner's
+// memories, moves to another owner bumping both; not by an insert, which
+// changes no memory already read) must be the one read with the row, and
+// only at the schema version the row was read at, once the triggers that
+// move it were seen there. (Until pb_migrations' 1764001100 the hits
+// followed the version counter, which every insert moves: each new memory
+// sent its owner's hits back to SQLite and Fernet.)
 // The row and its owner's counter are read by one statement, so from one
 // snapshot: a commit racing the read changes both or neither. An owner's
 // counter is read once per data version, whatever the number of its hits
@@ -84,7 +88,7 @@ func newHitCache(probe *versionProbe, owners *ownerVersions) *hitCache {
 // ownerCountersSQL[n-1] reads n owners' counters: a compound of n
 // primary-key lookups, one statement text per count.
 var ownerCountersSQL = func() (out [byIDArms]string) {
-	arm := "SELECT owner, version FROM " + pb_migrations.OwnerVersions + " WHERE owner = +?"
+	arm := "SELECT owner, " + pb_migrations.OwnerChangedColumn + " FROM " + pb_migrations.OwnerVersions + " WHERE owner = +?"
 	var b strings.Builder
 	for n := range byIDArms {
 		if n > 0 {
@@ -100,7 +104,7 @@ var ownerCountersSQL = func() (out [byIDArms]string) {
 // a row) in one statement per byIDArms owners; ok is false when they
 // cannot be trusted at ver.schema.
 func (hc *hitCache) readOwners(sc *stmtCache, owners []string, ver dbVersion) (map[string]int64, bool) {
-	if sc == nil || !hc.owners.tracking(ver.schema) {
+	if sc == nil || !hc.owners.trackingChanged(ver.schema) {
 		return nil, false
 	}
 	out := make(map[string]int64, len(owners))
@@ -154,7 +158,7 @@ func (hc *hitCache) readAllOwners(sc *stmtCache, ver dbVersion) (map[string]int6
 		return m, true
 	}
 	hc.memoMu.Unlock()
-	if sc == nil || hc.tooMany.Load() || !hc.owners.tracking(ver.schema) {
+	if sc == nil || hc.tooMany.Load() || !hc.owners.trackingChanged(ver.schema) {
 		return nil, false
 	}
 	all := make(map[string]int64, 128)
@@ -173,7 +177,7 @@ func (hc *hitCache) readAllOwners(sc *stmtCache, ver dbVersion) (map[string]int6
 
 // allOwnersSQL reads every owner's counter, one more than allOwnersMax at
 // most.
-var allOwnersSQL = "SELECT owner, version FROM " + pb_migrations.OwnerVersions + " LIMIT " + strconv.Itoa(allOwnersMax+1)
+var allOwnersSQL = "SELECT owner, " + pb_migrations.OwnerChangedColumn + " FROM " + pb_migrations.OwnerVersions + " LIMIT " + strconv.Itoa(allOwnersMax+1)
 
 // lookup returns the cached memories among ids that are current at ver
 // (by id); the others are to be read. The owners' counters it needs are
@@ -291,7 +295,7 @@ var byIDVersionSQL = func() (out [byIDArms]string) {
 	for i, c := range memoryColumns {
 		cols[i] = "+m." + c
 	}
-	arm := "SELECT " + strings.Join(cols, ", ") + ", v.version FROM " + pb_migrations.Memories + " m LEFT JOIN " +
+	arm := "SELECT " + strings.Join(cols, ", ") + ", v." + pb_migrations.OwnerChangedColumn + " FROM " + pb_migrations.Memories + " m LEFT JOIN " +
 		pb_migrations.OwnerVersions + " v ON v.owner = m.owner WHERE m.id = +?"
 	var b strings.Builder
 	for n := range byIDArms {
@@ -308,7 +312,7 @@ var byIDVersionSQL = func() (out [byIDArms]string) {
 // (tracked is false when the counters cannot be trusted at ver.schema).
 func (s *Service) hitsByID(ids []string, ver dbVersion) (rows []memoryRow, counters []int64, tracked bool, err error) {
 	hc := s.pages.hitc
-	tracked = hc.owners.tracking(ver.schema)
+	tracked = hc.owners.trackingChanged(ver.schema)
 	if !tracked {
 		rows, err = s.rowsByID(ids)
 		hc.rowQueries.Add(1)

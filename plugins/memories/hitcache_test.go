@@ -19,6 +19,8 @@ func (c *testClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 // as another process writes) shows in the next search: new text, a
 // permission made private (gone for the other user, still there for the
 // owner), a deletion; and a memory whose expiry passes is gone at once.
+// A memory added by the owner changes none of the others: their rows are
+// not read again.
 // Both ways of reading the owners' counters: all of them once per data
 // version, or those a query needs.
 func TestSearchHitCacheSeesEveryChange(t *testing.T) {
@@ -125,6 +127,24 @@ func testSearchHitCacheSeesEveryChange(t *testing.T, scan bool) {
 		}
 		if got[kept] == "" {
 			t.Fatalf("the memory that does not expire is gone: %v", got)
+		}
+	})
+	t.Run("a new memory of the owner keeps the others' rows", func(t *testing.T) {
+		warm(t)
+		added := submit(map[string]any{"text": "an unrelated note about otters", "permission": "public"})
+		m0 := s.C.Memories.HitMisses()
+		got, _ := search(t, bob)
+		// the new memory itself may be a hit (it is the kept one's
+		// neighbour in time); the others are served from the cache
+		want := int64(0)
+		if _, ok := got[added]; ok {
+			want = 1
+		}
+		if misses := s.C.Memories.HitMisses() - m0; misses > want {
+			t.Fatalf("after alice added a memory the search missed the hit cache %d times for %d hits", misses, len(got))
+		}
+		if got[kept] == "" {
+			t.Fatalf("the kept memory is gone: %v", got)
 		}
 	})
 	t.Run("deleted by another connection", func(t *testing.T) {

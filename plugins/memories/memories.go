@@ -107,7 +107,7 @@ func Register(app core.App, cfg Config) (*Service, error) {
 	app.OnServe().BindFunc(func(e *core.ServeEvent) error {
 		// the page cache's per-owner counter: its triggers go with the
 		// table if the memories collection was ever dropped and made again
-		if err := pb_migrations.EnsureOwnerVersionsShown(app); err != nil {
+		if err := pb_migrations.EnsureOwnerVersionsChanged(app); err != nil {
 			slog.Warn("memories: cannot create the per-owner change counter; get_memories pages are kept only while data.db is unchanged", "error", err)
 		}
 		ctx, cancel := context.WithCancel(context.Background())

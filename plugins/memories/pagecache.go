@@ -408,6 +408,7 @@ type ownerVersions struct {
 	checked    bool
 	checkedAt  int64 // schema version of the last check
 	checkedOK  bool  // every trigger existed then
+	changedOK  bool  // and every one moved the changed counter too
 	warnedGone bool
 }
 
@@ -421,8 +422,11 @@ func (o *ownerVersions) prepare() {
 		return
 	}
 	// one statement: the triggers seen and the schema they were seen in
-	if o.checkStmt, err = o.db.Prepare("SELECT (SELECT count(DISTINCT name) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?" +
-		" AND name IN (SELECT value FROM json_each(?))), s.schema_version FROM pragma_schema_version s"); err != nil {
+	if o.checkStmt, err = o.db.Prepare("SELECT (SELECT count(DISTINCT name) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?1" +
+		" AND name IN (SELECT value FROM json_each(?2)))," +
+		" (SELECT count(DISTINCT name) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?1" +
+		" AND name IN (SELECT value FROM json_each(?2)) AND instr(sql, ?3) > 0)," +
+		" s.schema_version FROM pragma_schema_version s"); err != nil {
 		_ = o.stmt.Close()
 		o.stmt, o.checkStmt = nil, nil
 	}
@@ -432,26 +436,41 @@ func (o *ownerVersions) prepare() {
 // tracking says whether the triggers existed at schema version sv,
 // checking again when the schema changed since the last check.
 func (o *ownerVersions) tracking(sv int64) bool {
+	ok, _ := o.check(sv)
+	return ok
+}
+
+// trackingChanged says whether the triggers existed at schema version sv
+// and also moved pb_migrations.OwnerChangedColumn.
+func (o *ownerVersions) trackingChanged(sv int64) bool {
+	ok, changed := o.check(sv)
+	return ok && changed
+}
+
+func (o *ownerVersions) check(sv int64) (ok, changed bool) {
 	o.once.Do(o.prepare)
 	if o.stmt == nil {
-		return false
+		return false, false
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.checked && o.checkedAt == sv {
-		return o.checkedOK
+		return o.checkedOK, o.changedOK
 	}
-	var n, at int64
-	if err := o.checkStmt.QueryRow(pb_migrations.Memories, string(o.names)).Scan(&n, &at); err != nil {
-		return false
+	var n, nChanged, at int64
+	if err := o.checkStmt.QueryRow(pb_migrations.Memories, string(o.names), pb_migrations.OwnerChangedColumn+" = "+pb_migrations.OwnerChangedColumn+" + 1").
+		Scan(&n, &nChanged, &at); err != nil {
+		return false, false
 	}
 	o.checked, o.checkedAt = true, at
 	o.checkedOK = n == int64(len(pb_migrations.OwnerVersionTriggers))
+	// the insert trigger names the column but does not move it
+	o.changedOK = o.checkedOK && nChanged == 2
 	if !o.checkedOK && !o.warnedGone {
 		o.warnedGone = true
 		slog.Warn("memories: the triggers of " + pb_migrations.OwnerVersions + " are missing; get_memories pages are kept only while data.db is unchanged")
 	}
-	return at == sv && o.checkedOK
+	return at == sv && o.checkedOK, at == sv && o.changedOK
 }
 
 // read returns ownerID's counter (0 if the owner never had a memory);
