@@ -76,12 +76,15 @@ func measureBare(ctx context.Context, o Options, mode string) (Result, error) {
 		}
 	}
 	var r Result
+	var client time.Duration
 	cpu := measureCPU(c.cmd.Process.Pid, func() {
-		r = drive(ctx, clients, o.Duration, func(cl *mcpClient, _ int) error {
-			return cl.CallToolChecked(ctx, "echo", map[string]any{"text": "hello"})
+		client = measureCPU(os.Getpid(), func() {
+			r = drive(ctx, clients, o.Duration, func(cl *mcpClient, _ int) error {
+				return cl.CallToolChecked(ctx, "echo", map[string]any{"text": "hello"})
+			})
 		})
 	})
-	r.CPU = cpu
+	r.CPU, r.ClientCPU = cpu, client
 	r.Mode, r.Workload = mode, "bare mcp-go echo"
 	return r, nil
 }

@@ -677,7 +677,9 @@ func (env *environment) measure(ctx context.Context, p *picard, mode, wl string)
 	var r Result
 	var settleErr error
 	cpu := measureCPU(p.cmd.Process.Pid, func() {
-		r = drive(ctx, clients, env.o.Duration, env.op(ctx, wl, rngs))
+		r.ClientCPU = measureCPU(os.Getpid(), func() {
+			r = drive(ctx, clients, env.o.Duration, env.op(ctx, wl, rngs))
+		})
 		if wl == "submit_memory" || wl == "update_memory" || wl == "mixed" {
 			settleErr = settle(ctx, clients[0]) // the backlog's indexing is this line's CPU
 		}
@@ -784,6 +786,15 @@ func printTable(w io.Writer, results []Result, bare map[string]Result) {
 	fmt.Fprintln(w, "cpu/req: the server process's CPU time per request; cpu vs bare: bare's cpu/req over this line's,")
 	fmt.Fprintln(w, "i.e. the share of bare mcp-go's rate this line would reach with the same CPU (load on a shared machine does not move it);")
 	fmt.Fprintln(w, "log rows/call: access-log rows (memory_access_events) written per request, included in cpu/req")
+	var client []string
+	for _, r := range results {
+		if r.ClientCPU > 0 && r.Requests > 0 {
+			client = append(client, fmt.Sprintf("%s %s %s", r.Mode, r.Workload, us(r.ClientCPU/time.Duration(r.Requests))))
+		}
+	}
+	if len(client) > 0 {
+		fmt.Fprintln(w, "the load generator's own CPU per request, on the same cores: "+strings.Join(client, ", "))
+	}
 	for _, r := range results {
 		if r.FirstError != "" {
 			fmt.Fprintf(w, "first error in %s %s: %s\n", r.Mode, r.Workload, r.FirstError)

@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -62,8 +63,25 @@ func main() {
 	flag.StringVar(&o.ProfileDir, "profile", "", "directory for CPU and allocation profiles of Picard during each workload")
 	flag.BoolVar(&o.Trace, "trace", false, "with -profile, also save an execution trace of each workload (go tool trace)")
 	flag.StringVar(&o.DataDir, "data", "", "keep Picard's data here (embedded store only); when it already holds a run's data, reuse it instead of seeding")
+	clientProfile := flag.String("client-profile", "", "write a CPU profile of this process, the load generator, to this file")
 	flag.Parse()
-	if err := Run(context.Background(), os.Stdout, o); err != nil {
+	var prof *os.File
+	if *clientProfile != "" {
+		var err error
+		if prof, err = os.Create(*clientProfile); err == nil {
+			err = pprof.StartCPUProfile(prof)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loadbench: client profile:", err)
+			os.Exit(1)
+		}
+	}
+	err := Run(context.Background(), os.Stdout, o)
+	if prof != nil {
+		pprof.StopCPUProfile()
+		_ = prof.Close()
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadbench:", err)
 		os.Exit(1)
 	}
@@ -93,6 +111,9 @@ type Result struct {
 	FirstError     string
 	// CPU is the server process's CPU time during the line (0: unknown).
 	CPU time.Duration
+	// ClientCPU is this process's (the load generator's) CPU time while it
+	// drove the line (0: unknown).
+	ClientCPU time.Duration
 	// LogRows is how many access-log rows the line wrote (-1: unknown).
 	LogRows int64
 }
@@ -200,7 +221,8 @@ func Run(ctx context.Context, w io.Writer, o Options) error {
 		}
 		b2.Workload += " (again)"
 		results = append(results, b2)
-		bare[mode] = Result{Mode: mode, Workload: b.Workload, Requests: b.Requests + b2.Requests, Elapsed: b.Elapsed + b2.Elapsed, CPU: b.CPU + b2.CPU}
+		bare[mode] = Result{Mode: mode, Workload: b.Workload, Requests: b.Requests + b2.Requests, Elapsed: b.Elapsed + b2.Elapsed, CPU: b.CPU + b2.CPU,
+			ClientCPU: b.ClientCPU + b2.ClientCPU}
 	}
 	fmt.Fprintln(w)
 	printTable(w, results, bare)
