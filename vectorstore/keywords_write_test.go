@@ -312,7 +312,8 @@ func cpuTime() time.Duration {
 //
 //	go test -run '^$' -bench KeywordIndexDocs ./vectorstore/
 func BenchmarkKeywordIndexDocs(b *testing.B) {
-	const batch, base = 128, 10_000
+	const base = 10_000
+	batch := 128
 	vocab := strings.Fields(`apple river mountain coffee meeting garden project birthday concert
 		travel paris london recipe pasta guitar lesson doctor dentist invoice budget report marathon
 		training book novel movie family sister brother friend dinner lunch breakfast holiday beach`)
@@ -362,6 +363,17 @@ func BenchmarkKeywordIndexDocs(b *testing.B) {
 		k, _ := setup(b)
 		run(b, k, func(i int) KeywordDoc { return mk(base + i) })
 	})
+	// passes of fewer memories, as the indexer makes while searches keep
+	// asking for the writes before them: the share of a pass's fixed cost
+	// (its transaction, relinking, stats row, synchronous commit)
+	for _, n := range []int{1, 4, 16} {
+		b.Run(fmt.Sprintf("new/batch=%d", n), func(b *testing.B) {
+			defer func(n int) { batch = n }(batch)
+			batch = n
+			k, _ := setup(b)
+			run(b, k, func(i int) KeywordDoc { return mk(base + i) })
+		})
+	}
 	b.Run("new text", func(b *testing.B) {
 		k, docs := setup(b)
 		run(b, k, func(i int) KeywordDoc {
