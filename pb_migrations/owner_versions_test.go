@@ -47,42 +47,28 @@ func TestOwnerVersions(t *testing.T) {
 		}
 		return v
 	}
-	version := func(owner string) int64 { return counter("version", owner) }
 	exec := func(q string, args dbx.Params) {
 		t.Helper()
 		if _, err := app.DB().NewQuery(q).Bind(args).Execute(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// moved runs a statement and says which owners' counters changed
-	moved := func(q string, args dbx.Params) [3]bool {
+	// movedOf runs a statement and says which owners' col counters moved
+	movedOf := func(col, q string, args dbx.Params) [3]bool {
 		t.Helper()
 		var before [3]int64
 		for i, o := range owners {
-			before[i] = version(o)
+			before[i] = counter(col, o)
 		}
 		exec(q, args)
 		var out [3]bool
 		for i, o := range owners {
-			out[i] = version(o) != before[i]
+			out[i] = counter(col, o) != before[i]
 		}
 		return out
 	}
-	// changedMoved runs a statement and says which owners' changed
-	// counters moved
-	changedMoved := func(q string, args dbx.Params) [3]bool {
-		t.Helper()
-		var before [3]int64
-		for i, o := range owners {
-			before[i] = counter(pb_migrations.OwnerChangedColumn, o)
-		}
-		exec(q, args)
-		var out [3]bool
-		for i, o := range owners {
-			out[i] = counter(pb_migrations.OwnerChangedColumn, o) != before[i]
-		}
-		return out
-	}
+	moved := func(q string, args dbx.Params) [3]bool { return movedOf("version", q, args) }
+	changedMoved := func(q string, args dbx.Params) [3]bool { return movedOf(pb_migrations.OwnerChangedColumn, q, args) }
 	insert := "INSERT INTO " + pb_migrations.Memories + " (id, owner, text, permission) VALUES ({:id}, {:o}, 'x', 'private')"
 	cases := func(a, b string) []struct {
 		what        string
@@ -156,39 +142,38 @@ func TestOwnerVersions(t *testing.T) {
 		check(t)
 	})
 
+	// reverted reverts the last n migrations, writes alice's memory m5 and
+	// runs what with it, then applies them again and checks the triggers
+	reverted := func(t *testing.T, n int, what func(t *testing.T)) {
+		t.Helper()
+		runner := core.NewMigrationsRunner(app, core.AppMigrations)
+		if _, err := runner.Down(n); err != nil {
+			t.Fatal(err)
+		}
+		exec(insert, dbx.Params{"id": "m5", "o": owners[0]})
+		what(t)
+		exec("DELETE FROM memories", nil)
+		if _, err := runner.Up(); err != nil {
+			t.Fatal(err)
+		}
+		check(t)
+	}
 	t.Run("reverting the changed counter", func(t *testing.T) {
-		runner := core.NewMigrationsRunner(app, core.AppMigrations)
-		if _, err := runner.Down(1); err != nil {
-			t.Fatal(err)
-		}
-		exec(insert, dbx.Params{"id": "m5", "o": owners[0]})
-		if got := changedMoved("UPDATE memories SET text = 'z' WHERE id = 'm5'", nil); got != [3]bool{false, false, false} {
-			t.Fatalf("after reverting it the changed counter still moves: %v", got)
-		}
-		if got := moved("UPDATE memories SET text = 'w' WHERE id = 'm5'", nil); got != [3]bool{true, false, false} {
-			t.Fatalf("after reverting it the version counter stops: moved %v", got)
-		}
-		exec("DELETE FROM memories", nil)
-		if _, err := runner.Up(); err != nil {
-			t.Fatal(err)
-		}
-		check(t)
+		reverted(t, 1, func(t *testing.T) {
+			if got := changedMoved("UPDATE memories SET text = 'z' WHERE id = 'm5'", nil); got != [3]bool{false, false, false} {
+				t.Fatalf("after reverting it the changed counter still moves: %v", got)
+			}
+			if got := moved("UPDATE memories SET text = 'w' WHERE id = 'm5'", nil); got != [3]bool{true, false, false} {
+				t.Fatalf("after reverting it the version counter stops: moved %v", got)
+			}
+		})
 	})
-
 	t.Run("reverting the shown-columns trigger", func(t *testing.T) {
-		runner := core.NewMigrationsRunner(app, core.AppMigrations)
-		if _, err := runner.Down(2); err != nil {
-			t.Fatal(err)
-		}
-		exec(insert, dbx.Params{"id": "m5", "o": owners[0]})
-		if got := moved("UPDATE memories SET index_status = 'ready' WHERE id = 'm5'", nil); got != [3]bool{true, false, false} {
-			t.Fatalf("after reverting it every update moves the counter again: moved %v", got)
-		}
-		exec("DELETE FROM memories", nil)
-		if _, err := runner.Up(); err != nil {
-			t.Fatal(err)
-		}
-		check(t)
+		reverted(t, 2, func(t *testing.T) {
+			if got := moved("UPDATE memories SET index_status = 'ready' WHERE id = 'm5'", nil); got != [3]bool{true, false, false} {
+				t.Fatalf("after reverting it every update moves the counter again: moved %v", got)
+			}
+		})
 	})
 
 	objects := func() int {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"regexp"
 	"testing"
@@ -18,26 +17,7 @@ import (
 // raw posts body to /mcp as c would post a call, and returns the answer.
 func (c *rpc) raw(t *testing.T, body string) answer {
 	t.Helper()
-	req, err := http.NewRequest("POST", c.s.URL+"/mcp", bytes.NewReader([]byte(body)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	if c.version != "" {
-		req.Header.Set(mcp.HeaderProtocolVersion, c.version)
-	}
-	if c.session != "" {
-		req.Header.Set("Mcp-Session-Id", c.session)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return answer{resp.StatusCode, resp.Header.Get("Content-Type"), b, resp.Header}
+	return c.send(t, []byte(body), nil)
 }
 
 // newIDs hides what differs between two submits of the same memory.

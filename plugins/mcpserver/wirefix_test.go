@@ -39,6 +39,27 @@ func (c *rpc) post(t *testing.T, method string, params map[string]any) answer {
 		}
 	}
 	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 7, "method": method, "params": params})
+	a := c.send(t, body, func(h http.Header) {
+		if c.version == mcp.ProtocolVersion20260728 {
+			h.Set(mcp.HeaderMethod, method)
+			if uri, ok := params["uri"].(string); ok {
+				h.Set("Mcp-Name", uri)
+			}
+			if name, ok := params["name"].(string); ok && method == "tools/call" {
+				h.Set("Mcp-Name", name)
+			}
+		}
+	})
+	if method == "initialize" {
+		c.session = a.header.Get("Mcp-Session-Id")
+	}
+	return a
+}
+
+// send posts body to /mcp with c's token, version (when set) and session,
+// and the headers more sets.
+func (c *rpc) send(t *testing.T, body []byte, more func(http.Header)) answer {
+	t.Helper()
 	req, err := http.NewRequest("POST", c.s.URL+"/mcp", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -46,18 +67,14 @@ func (c *rpc) post(t *testing.T, method string, params map[string]any) answer {
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
-	req.Header.Set(mcp.HeaderProtocolVersion, c.version)
-	if c.version == mcp.ProtocolVersion20260728 {
-		req.Header.Set(mcp.HeaderMethod, method)
-		if uri, ok := params["uri"].(string); ok {
-			req.Header.Set("Mcp-Name", uri)
-		}
-		if name, ok := params["name"].(string); ok && method == "tools/call" {
-			req.Header.Set("Mcp-Name", name)
-		}
+	if c.version != "" {
+		req.Header.Set(mcp.HeaderProtocolVersion, c.version)
 	}
 	if c.session != "" {
 		req.Header.Set("Mcp-Session-Id", c.session)
+	}
+	if more != nil {
+		more(req.Header)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -65,9 +82,6 @@ func (c *rpc) post(t *testing.T, method string, params map[string]any) answer {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	if method == "initialize" {
-		c.session = resp.Header.Get("Mcp-Session-Id")
-	}
 	return answer{resp.StatusCode, resp.Header.Get("Content-Type"), b, resp.Header}
 }
 
