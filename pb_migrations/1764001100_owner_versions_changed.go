@@ -20,17 +20,20 @@ const OwnerChangedColumn = "changed"
 // randomStart is the first value of a counter made by a trigger.
 const randomStart = "abs(random() % 1000000000000)"
 
-// bumpOwnerOnInsert, bumpOwnerOnChange are the UPSERTs the triggers run for
-// one owner expression: an insert moves version, an update or a delete
-// both counters.
-func bumpOwnerOnInsert(owner string) string {
-	return "INSERT INTO " + OwnerVersions + " (owner, version, " + OwnerChangedColumn + ") VALUES (" + owner + ", " + randomStart + ", " + randomStart + ")" +
-		" ON CONFLICT (owner) DO UPDATE SET version = version + 1;"
-}
+// OwnerChangedBump is the SET clause by which the update and delete
+// triggers move OwnerChangedColumn; memories' ownerVersions recognises
+// those triggers by it.
+const OwnerChangedBump = OwnerChangedColumn + " = " + OwnerChangedColumn + " + 1"
 
-func bumpOwnerOnChange(owner string) string {
+// OwnerChangedTriggers is how many of OwnerVersionTriggers move
+// OwnerChangedColumn (the update and delete ones).
+const OwnerChangedTriggers = 2
+
+// upsertOwner is the UPSERT a trigger runs for one owner expression: a new
+// row starts both counters at random values, an existing one is set.
+func upsertOwner(owner, set string) string {
 	return "INSERT INTO " + OwnerVersions + " (owner, version, " + OwnerChangedColumn + ") VALUES (" + owner + ", " + randomStart + ", " + randomStart + ")" +
-		" ON CONFLICT (owner) DO UPDATE SET version = version + 1, " + OwnerChangedColumn + " = " + OwnerChangedColumn + " + 1;"
+		" ON CONFLICT (owner) DO UPDATE SET " + set + ";"
 }
 
 // ownerVersionsChangedSQL creates OwnerVersions with both counters and
@@ -40,14 +43,14 @@ func ownerVersionsChangedSQL() []string {
 		"CREATE TABLE IF NOT EXISTS " + OwnerVersions + " (owner TEXT PRIMARY KEY NOT NULL, version INTEGER NOT NULL, " +
 			OwnerChangedColumn + " INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID",
 		"CREATE TRIGGER IF NOT EXISTS " + OwnerVersionTriggers[0] + " AFTER INSERT ON " + Memories +
-			" BEGIN " + bumpOwnerOnInsert("NEW.owner") + " END",
+			" BEGIN " + upsertOwner("NEW.owner", "version = version + 1") + " END",
 		"CREATE TRIGGER IF NOT EXISTS " + OwnerVersionTriggers[1] + " AFTER UPDATE OF " + strings.Join(OwnerVersionColumns, ", ") + " ON " + Memories +
-			" BEGIN " + bumpOwnerOnChange("NEW.owner") +
-			" UPDATE " + OwnerVersions + " SET version = version + 1, " + OwnerChangedColumn + " = " + OwnerChangedColumn + " + 1" +
+			" BEGIN " + upsertOwner("NEW.owner", "version = version + 1, "+OwnerChangedBump) +
+			" UPDATE " + OwnerVersions + " SET version = version + 1, " + OwnerChangedBump +
 			" WHERE OLD.owner IS NOT NEW.owner AND owner = OLD.owner;" +
 			" END",
 		"CREATE TRIGGER IF NOT EXISTS " + OwnerVersionTriggers[2] + " AFTER DELETE ON " + Memories +
-			" BEGIN " + bumpOwnerOnChange("OLD.owner") + " END",
+			" BEGIN " + upsertOwner("OLD.owner", "version = version + 1, "+OwnerChangedBump) + " END",
 	}
 }
 

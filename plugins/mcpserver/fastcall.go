@@ -1,6 +1,7 @@
 package mcpserver
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -61,11 +62,7 @@ type toolCall struct {
 // notification, another method, _meta or a task, an id that is neither a
 // string nor a number).
 func parseToolCall(body []byte) (c toolCall, ok bool) {
-	i := 0
-	for i < len(body) && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n') {
-		i++
-	}
-	if i == len(body) || body[i] != '{' {
+	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) == 0 || t[0] != '{' {
 		return c, false
 	}
 	if json.Unmarshal(body, &c) != nil {
@@ -85,9 +82,9 @@ func parseToolCall(body []byte) (c toolCall, ok bool) {
 
 // fastSession reports whether r's session may take the fast path: the
 // transport mode's requirements on the session id hold and, when stateful,
-// the session is one this process saw opened by subject, is not
-// terminated, and went through mcp-go within fastCallTouch.
-func (h *mcpHandler) fastSession(r *http.Request, subject string) bool {
+// the session is fresh (serve found it opened by the caller in this
+// process and seen by mcp-go within fastCallTouch) and not terminated.
+func (h *mcpHandler) fastSession(r *http.Request, fresh bool) bool {
 	if r.Header.Get("Content-Type") != "application/json" {
 		return false // mcp-go parses the media type and answers what is odd
 	}
@@ -99,14 +96,7 @@ func (h *mcpHandler) fastSession(r *http.Request, subject string) bool {
 	if h.cfg.Stateless {
 		return sid == ""
 	}
-	if sid == "" || h.ids == nil {
-		return false
-	}
-	h.mu.Lock()
-	o, known := h.sessions[sid]
-	fresh := known && o.user == subject && time.Since(o.touched) < fastCallTouch
-	h.mu.Unlock()
-	if !fresh {
+	if sid == "" || h.ids == nil || !fresh {
 		return false
 	}
 	ended, err := h.ids.Validate(sid)
@@ -125,22 +115,17 @@ func (h *mcpHandler) fastCall(ctx context.Context, w http.ResponseWriter, c *too
 	}
 	fastCalls.Add(1)
 	res, err := callRecovered(ctx, handler, req)
-	var answer any
-	switch {
-	case err != nil:
+	if err == nil && res == nil {
+		err = fmt.Errorf("tool '%s' handler returned no result", c.Params.Name)
+	}
+	var answer any = mcp.NewJSONRPCResultResponse(mcp.NewRequestId(c.ID), res)
+	if err != nil { // as mcp-go's handlerError: an internal error
 		answer = mcp.JSONRPCError{JSONRPC: mcp.JSONRPC_VERSION, ID: mcp.NewRequestId(c.ID),
 			Error: mcp.NewJSONRPCErrorDetails(mcp.INTERNAL_ERROR, err.Error(), nil)}
-	case res == nil:
-		answer = mcp.JSONRPCError{JSONRPC: mcp.JSONRPC_VERSION, ID: mcp.NewRequestId(c.ID),
-			Error: mcp.NewJSONRPCErrorDetails(mcp.INTERNAL_ERROR, fmt.Sprintf("tool '%s' handler returned no result", c.Params.Name), nil)}
-	default:
-		answer = mcp.NewJSONRPCResultResponse(mcp.NewRequestId(c.ID), res)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	if err := json.NewEncoder(w).Encode(answer); err != nil {
-		return // the client went away; nothing is left to tell it
-	}
+	_ = json.NewEncoder(w).Encode(answer) // a failed write: the client went away
 }
 
 // callRecovered is mcp-go's WithRecovery around handler: a panic becomes

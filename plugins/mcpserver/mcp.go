@@ -39,9 +39,19 @@ func callerFrom(ctx context.Context) (Caller, bool) {
 	return c, ok
 }
 
-// newMCPServer builds the MCP server: every tool of the toolset, the memory
-// resources and the persona prompt.
-func newMCPServer(cfg Config) *server.MCPServer {
+// toolHandlers adapts every tool of the toolset (toolHandler), by name:
+// what newMCPServer gives mcp-go and the fast path calls (fastcall.go).
+func toolHandlers(ts *Toolset) map[string]server.ToolHandlerFunc {
+	out := make(map[string]server.ToolHandlerFunc, len(ts.List()))
+	for _, t := range ts.List() {
+		out[t.Name] = toolHandler(t)
+	}
+	return out
+}
+
+// newMCPServer builds the MCP server: every tool of the toolset with its
+// handler from handlers, the memory resources and the persona prompt.
+func newMCPServer(cfg Config, handlers map[string]server.ToolHandlerFunc) *server.MCPServer {
 	s := server.NewMCPServer("picard", Version,
 		server.WithTitle("Picard memory server"),
 		server.WithInstructions("Picard stores the user's memories. Use submit_memory to remember something, query_memory to recall by meaning, get_memories to list, and query_user to ask another user's persona (built from their public memories and those shared with you)."),
@@ -53,7 +63,7 @@ func newMCPServer(cfg Config) *server.MCPServer {
 		server.WithRecovery(),
 	)
 	for _, t := range cfg.Tools.List() {
-		s.AddTool(mcpTool(t), toolHandler(t))
+		s.AddTool(mcpTool(t), handlers[t.Name])
 	}
 	addResources(s, cfg)
 	addPrompts(s, cfg)
@@ -189,11 +199,14 @@ const sessionHeader = "Mcp-Session-Id"
 func (h *mcpHandler) serve(e *core.RequestEvent) error {
 	claims := oauth.ClaimsFrom(e)
 	r := e.Request
+	fresh := false // a session the fast path may serve (fastSession)
 	if sid := r.Header.Get(sessionHeader); sid != "" {
 		h.mu.Lock()
 		owner, known := h.sessions[sid]
 		if known && owner.user == claims.Subject {
-			owner.seen = time.Now()
+			now := time.Now()
+			owner.seen = now
+			fresh = now.Sub(owner.touched) < fastCallTouch
 		}
 		h.mu.Unlock()
 		if known && owner.user != claims.Subject {
@@ -214,7 +227,7 @@ func (h *mcpHandler) serve(e *core.RequestEvent) error {
 			if scope := h.scopeForMethod(c.Method, c.Params.Name); scope != "" && !claims.HasScope(scope) {
 				return h.cfg.OAuth.WriteInsufficientScope(e, scope)
 			}
-			if handler, known := h.tools[c.Params.Name]; known && h.fastSession(r, claims.Subject) {
+			if handler, known := h.tools[c.Params.Name]; known && h.fastSession(r, fresh) {
 				fast, fastHandler = &c, handler
 			}
 		} else if scope := h.missingScope(body, claims); scope != "" {

@@ -49,10 +49,7 @@ func Register(app core.App, cfg Config) error {
 		recordAccess(cfg.Tools, cfg.Access)
 	}
 	h := &restHandler{cfg: cfg}
-	m := &mcpHandler{cfg: cfg, sessions: map[string]*sessionOwner{}, tools: map[string]server.ToolHandlerFunc{}}
-	for _, t := range cfg.Tools.List() {
-		m.tools[t.Name] = toolHandler(t) // the handler newMCPServer gives mcp-go
-	}
+	m := &mcpHandler{cfg: cfg, sessions: map[string]*sessionOwner{}, tools: toolHandlers(cfg.Tools)}
 	opts := []server.StreamableHTTPOption{
 		server.WithEndpointPath("/mcp"),
 		server.WithSessionIdleTTL(sessionIdleTTL),
@@ -66,7 +63,7 @@ func Register(app core.App, cfg Config) error {
 		m.ids = newTerminatedSessions()
 		opts = append(opts, server.WithSessionIdManager(m.ids))
 	}
-	m.http = server.NewStreamableHTTPServer(newMCPServer(cfg), opts...)
+	m.http = server.NewStreamableHTTPServer(newMCPServer(cfg, m.tools), opts...)
 	app.OnServe().BindFunc(func(e *core.ServeEvent) error {
 		// authenticated successes skip PocketBase's request log (one
 		// logs.db write per call); refusals and failures are still logged.

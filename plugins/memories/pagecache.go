@@ -458,14 +458,13 @@ func (o *ownerVersions) check(sv int64) (ok, changed bool) {
 		return o.checkedOK, o.changedOK
 	}
 	var n, nChanged, at int64
-	if err := o.checkStmt.QueryRow(pb_migrations.Memories, string(o.names), pb_migrations.OwnerChangedColumn+" = "+pb_migrations.OwnerChangedColumn+" + 1").
+	if err := o.checkStmt.QueryRow(pb_migrations.Memories, string(o.names), pb_migrations.OwnerChangedBump).
 		Scan(&n, &nChanged, &at); err != nil {
 		return false, false
 	}
 	o.checked, o.checkedAt = true, at
 	o.checkedOK = n == int64(len(pb_migrations.OwnerVersionTriggers))
-	// the insert trigger names the column but does not move it
-	o.changedOK = o.checkedOK && nChanged == 2
+	o.changedOK = o.checkedOK && nChanged == pb_migrations.OwnerChangedTriggers
 	if !o.checkedOK && !o.warnedGone {
 		o.warnedGone = true
 		slog.Warn("memories: the triggers of " + pb_migrations.OwnerVersions + " are missing; get_memories pages are kept only while data.db is unchanged")
