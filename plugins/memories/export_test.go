@@ -100,3 +100,20 @@ func (s *Service) HitMisses() int64 {
 	}
 	return s.pages.hitc.misses.Load()
 }
+
+// SetIndexLinger sets how long a busy indexer holds its next pass (tests).
+func (s *Service) SetIndexLinger(d time.Duration) {
+	s.idx.mu.Lock()
+	s.idx.linger = d
+	s.idx.mu.Unlock()
+}
+
+// IndexPasses counts the indexer's passes so far (tests).
+func (s *Service) IndexPasses() uint64 {
+	s.idx.mu.Lock()
+	defer s.idx.mu.Unlock()
+	return s.idx.passes
+}
+
+// CloseIndexer stops the indexer as the app's termination does (tests).
+func (s *Service) CloseIndexer() { s.closeIndexer() }

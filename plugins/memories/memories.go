@@ -64,6 +64,7 @@ func Register(app core.App, cfg Config) (*Service, error) {
 		store: cfg.Store, embedder: cfg.Embedder, now: cfg.Now,
 		kick: make(chan struct{}, 1), texts: newTextCache(),
 	}
+	s.idx.linger = indexLinger
 	s.bindTextCache(app)
 	app.OnTerminate().BindFunc(func(e *core.TerminateEvent) error {
 		s.pagesOnce.Do(func() {}) // no page cache from now on
