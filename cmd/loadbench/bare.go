@@ -70,7 +70,7 @@ func measureBare(ctx context.Context, o Options, mode string) (Result, error) {
 	defer c.Stop()
 	clients := make([]*mcpClient, o.Conns)
 	for i := range clients {
-		clients[i] = newMCPClient(base+"/mcp", "", mode == "stateless")
+		clients[i] = newMCPClient(o, base+"/mcp", "", mode == "stateless")
 		if err := clients[i].Initialize(ctx); err != nil {
 			return Result{}, fmt.Errorf("bare: %w", err)
 		}

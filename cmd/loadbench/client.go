@@ -13,8 +13,10 @@ import (
 // mcpClient is the bench's thin MCP client.
 type mcpClient = mcpload.Client
 
-func newMCPClient(url, bearer string, stateless bool) *mcpClient {
-	return mcpload.New(url, bearer, stateless)
+// newMCPClient makes a client with the run's HTTP client (-http): every
+// client of a run, the bare server's included, uses the same one.
+func newMCPClient(o Options, url, bearer string, stateless bool) *mcpClient {
+	return mcpload.NewWith(url, bearer, stateless, o.HTTP)
 }
 
 // drive runs op on every client concurrently for d and collects latencies.

@@ -505,7 +505,7 @@ func (env *environment) settleImport(ctx context.Context, p *picard, markers []s
 		if m.id == "" {
 			continue // a user with nothing to import
 		}
-		cl := newMCPClient(p.base+"/mcp", env.users[m.user].Access, false)
+		cl := newMCPClient(env.o, p.base+"/mcp", env.users[m.user].Access, false)
 		if err := cl.Initialize(ctx); err != nil {
 			return fmt.Errorf("settle: %w", err)
 		}
@@ -570,7 +570,7 @@ func settle(ctx context.Context, cl *mcpClient) error {
 func (env *environment) clients(ctx context.Context, p *picard, stateless bool) ([]*mcpClient, error) {
 	out := make([]*mcpClient, env.o.Conns)
 	for i := range out {
-		out[i] = newMCPClient(p.base+"/mcp", env.users[i%len(env.users)].Access, stateless)
+		out[i] = newMCPClient(env.o, p.base+"/mcp", env.users[i%len(env.users)].Access, stateless)
 		if err := out[i].Initialize(ctx); err != nil {
 			return nil, fmt.Errorf("picard: %w", err)
 		}
@@ -763,7 +763,7 @@ func (env *environment) profile(ctx context.Context, p *picard, name string) err
 
 // printTable writes the results, each Picard line as a ratio of the bare
 // mcp-go server in the same mode (both of its runs together).
-func printTable(w io.Writer, results []Result, bare map[string]Result) {
+func printTable(w io.Writer, results []Result, bare map[string]Result, h mcpload.HTTP) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "mode\tworkload\treq/s\tp50\tp99\tcpu/req\terrors\tvs bare\tcpu vs bare\tlog rows/call\t")
 	for _, r := range results {
@@ -793,7 +793,7 @@ func printTable(w io.Writer, results []Result, bare map[string]Result) {
 		}
 	}
 	if len(client) > 0 {
-		fmt.Fprintln(w, "the load generator's own CPU per request, on the same cores: "+strings.Join(client, ", "))
+		fmt.Fprintln(w, "the load generator's own CPU per request ("+httpName(h)+"), on the same cores: "+strings.Join(client, ", "))
 	}
 	for _, r := range results {
 		if r.FirstError != "" {

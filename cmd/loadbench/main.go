@@ -30,6 +30,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/picard-mcp/picard/internal/mcpload"
 	"github.com/picard-mcp/picard/platform"
 )
 
@@ -63,11 +64,16 @@ func main() {
 	flag.StringVar(&o.ProfileDir, "profile", "", "directory for CPU and allocation profiles of Picard during each workload")
 	flag.BoolVar(&o.Trace, "trace", false, "with -profile, also save an execution trace of each workload (go tool trace)")
 	flag.StringVar(&o.DataDir, "data", "", "keep Picard's data here (embedded store only); when it already holds a run's data, reuse it instead of seeding")
+	httpClient := flag.String("http", "fast", "the load generator's HTTP client for every connection of the run, the bare server's included: fast (fasthttp, the least CPU taken from the server on the shared cores) or net (net/http)")
 	clientProfile := flag.String("client-profile", "", "write a CPU profile of this process, the load generator, to this file")
 	flag.Parse()
+	var err error
+	if o.HTTP, err = mcpload.ParseHTTP(*httpClient); err != nil {
+		fmt.Fprintln(os.Stderr, "loadbench: -http:", err)
+		os.Exit(2)
+	}
 	var prof *os.File
 	if *clientProfile != "" {
-		var err error
 		if prof, err = os.Create(*clientProfile); err == nil {
 			err = pprof.StartCPUProfile(prof)
 		}
@@ -76,7 +82,7 @@ func main() {
 			os.Exit(1)
 		}
 	}
-	err := Run(context.Background(), os.Stdout, o)
+	err = Run(context.Background(), os.Stdout, o)
 	if prof != nil {
 		pprof.StopCPUProfile()
 		_ = prof.Close()
@@ -99,6 +105,8 @@ type Options struct {
 	// DataDir, when set, is kept after the run, and a later run with the
 	// same -users reuses what an earlier one seeded there.
 	DataDir string
+	// HTTP is the load generator's HTTP client, for all its connections.
+	HTTP mcpload.HTTP
 }
 
 // Result is one line of the table.
@@ -158,8 +166,8 @@ func Run(ctx context.Context, w io.Writer, o Options) error {
 			return fmt.Errorf("unknown mode %q (stateful, stateless)", m)
 		}
 	}
-	fmt.Fprintf(w, "loadbench: %d memories, %d users, %d connections, %v per line, store %s; load average %s\n",
-		o.Memories, o.Users, o.Conns, o.Duration, map[bool]string{true: "pgvector", false: "embedded"}[o.DSN != ""], loadAverage())
+	fmt.Fprintf(w, "loadbench: %d memories, %d users, %d connections, %v per line, store %s, client %s; load average %s\n",
+		o.Memories, o.Users, o.Conns, o.Duration, map[bool]string{true: "pgvector", false: "embedded"}[o.DSN != ""], httpName(o.HTTP), loadAverage())
 
 	env, err := newEnvironment(ctx, o)
 	if err != nil {
@@ -225,10 +233,18 @@ func Run(ctx context.Context, w io.Writer, o Options) error {
 			ClientCPU: b.ClientCPU + b2.ClientCPU}
 	}
 	fmt.Fprintln(w)
-	printTable(w, results, bare)
+	printTable(w, results, bare, o.HTTP)
 	fmt.Fprintf(w, "load average at the end: %s\n", loadAverage())
 	printMemTable(w, mem)
 	return nil
+}
+
+// httpName names the load generator's HTTP client for the output.
+func httpName(h mcpload.HTTP) string {
+	if h == mcpload.FastHTTP {
+		return "fasthttp (-http fast)"
+	}
+	return "net/http (-http net)"
 }
 
 // loadAverage is the 1-minute load average of the machine ("?" when
