@@ -47,9 +47,15 @@ const (
 	// steady write rate a pass carries the writes of indexLinger instead
 	// of the one or two that arrived while the previous pass ran. A pass
 	// costs ~1 ms of CPU whatever it carries (the keyword index's pages
-	// and commit), ~0.1 ms more per memory. An idle indexer starts at
-	// once: a write after a quiet spell is indexed straight away.
-	indexLinger = 20 * time.Millisecond
+	// and commit), ~0.15 ms more per memory. An idle indexer starts at
+	// once: a write after a quiet spell is indexed straight away. A
+	// search waiting for its writes waits for the held pass (at most this
+	// much longer) rather than starting it: in a busy mixed load nearly
+	// every search has one of its own writes queued, and searches that
+	// started passes kept them at 1-6 memories (round 6 measured that).
+	// In loadbench's mixed line (5 s, one run each) passes carried 3.7
+	// memories without a linger, 13.5 with 20 ms and 24 with 50 ms.
+	indexLinger = 50 * time.Millisecond
 )
 
 // indexer is the asynchronous half of a write. The write itself is
