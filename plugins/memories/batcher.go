@@ -53,9 +53,11 @@ const (
 	// much longer) rather than starting it: in a busy mixed load nearly
 	// every search has one of its own writes queued, and searches that
 	// started passes kept them at 1-6 memories (round 6 measured that).
-	// In loadbench's mixed line (5 s, one run each) passes carried 3.7
-	// memories without a linger, 13.5 with 20 ms and 24 with 50 ms.
-	indexLinger = 50 * time.Millisecond
+	// In loadbench's mixed line (5 s runs) passes carried 3.7 memories
+	// without a linger, ~10.5 with 10 ms, ~15 with 20 ms and ~24 with
+	// 50 ms; throughput was best at 10 ms: a longer hold saves more CPU
+	// but keeps the searches waiting for it, and their connections, idle.
+	indexLinger = 10 * time.Millisecond
 )
 
 // indexer is the asynchronous half of a write. The write itself is
