@@ -180,8 +180,9 @@ func (c *child) Stop() {
 // picard is a running Picard server.
 type picard struct {
 	*child
-	base string
-	log  string
+	base      string
+	log       string
+	stateless bool // started with PICARD_MCP_STATELESS
 }
 
 func freeAddr() (string, error) {
@@ -239,7 +240,7 @@ func (env *environment) startPicard(ctx context.Context, stateless bool) (*picar
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start picard: %w", err)
 	}
-	p := &picard{child: &child{cmd: cmd, done: make(chan error, 1)}, base: "http://" + addr, log: logPath}
+	p := &picard{child: &child{cmd: cmd, done: make(chan error, 1)}, base: "http://" + addr, log: logPath, stateless: stateless}
 	go func() { p.done <- cmd.Wait() }()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
@@ -346,7 +347,7 @@ func (env *environment) setup(ctx context.Context, p *picard) error {
 		}
 		env.users[i].ID, env.users[i].Access = tr.UserID, tr.AccessToken
 	}
-	clients, err := env.clients(ctx, p, false)
+	clients, err := env.clients(ctx, p, p.stateless)
 	if err != nil {
 		return err
 	}
@@ -505,7 +506,7 @@ func (env *environment) settleImport(ctx context.Context, p *picard, markers []s
 		if m.id == "" {
 			continue // a user with nothing to import
 		}
-		cl := newMCPClient(env.o, p.base+"/mcp", env.users[m.user].Access, false)
+		cl := newMCPClient(env.o, p.base+"/mcp", env.users[m.user].Access, p.stateless)
 		if err := cl.Initialize(ctx); err != nil {
 			return fmt.Errorf("settle: %w", err)
 		}

@@ -8,19 +8,65 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
 
-// buildBench compiles this command (the bench re-executes itself as Picard
-// and as the bare server, so it must run as a real binary).
+var built struct {
+	once sync.Once
+	dir  string
+	bin  string
+	err  error
+	out  []byte
+}
+
+// buildBench compiles this command once for the package's tests (the
+// bench re-executes itself as Picard and as the bare server, so it must
+// run as a real binary).
 func buildBench(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "loadbench")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	built.once.Do(func() {
+		if built.dir, built.err = os.MkdirTemp("", "loadbench-test-*"); built.err != nil {
+			return
+		}
+		built.bin = filepath.Join(built.dir, "loadbench")
+		built.out, built.err = exec.Command("go", "build", "-o", built.bin, ".").CombinedOutput()
+	})
+	if built.err != nil {
+		t.Fatalf("go build: %v\n%s", built.err, built.out)
 	}
-	return bin
+	return built.bin
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		_ = os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
+}
+
+// TestLoadbenchStatelessOnly: a run of the stateless mode alone seeds and
+// measures through a stateless server (the seeding client must not expect
+// a session id from it).
+func TestLoadbenchStatelessOnly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real servers")
+	}
+	bin := buildBench(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "-n", "20", "-users", "2", "-c", "2", "-d", "200ms", "-dsn", "", "-modes", "stateless", "-workloads", "get_memories")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("loadbench -modes stateless: %v\n%s", err, out.String())
+	}
+	line := findLine(out.String(), "stateless", "get_memories")
+	if f := strings.Fields(line); len(f) < 12 || f[len(f)-4] != "0" {
+		t.Fatalf("no error-free stateless get_memories line in:\n%s", out.String())
+	}
 }
 
 // TestLoadbenchShortRun runs the real bench briefly in both modes with
