@@ -85,6 +85,7 @@ type indexer struct {
 	hurry   chan struct{} // closed to end the drain goroutine's linger (full batch, flush, shutdown)
 	ended   time.Time     // when the last pass ended
 	linger  time.Duration // indexLinger (tests change it)
+	flushes int           // FlushIndex calls waiting: no linger meanwhile
 	passes  uint64        // passes run (tests)
 	wg      sync.WaitGroup
 }
@@ -228,7 +229,7 @@ func (s *Service) drainIndex() {
 // than the one write a search asked for. x.mu is held on entry and exit.
 func (s *Service) lingerLocked() {
 	x := &s.idx
-	if x.closed || x.ended.IsZero() || len(x.queue) >= indexerBatch {
+	if x.closed || x.flushes > 0 || x.ended.IsZero() || len(x.queue) >= indexerBatch {
 		return
 	}
 	wait := x.linger - time.Since(x.ended)
@@ -327,7 +328,13 @@ func (s *Service) FlushIndex(ctx context.Context) {
 	x := &s.idx
 	x.mu.Lock()
 	target := x.queued // later writes do not keep it waiting
+	x.flushes++        // no pass waits for the linger until this returns
 	x.mu.Unlock()
+	defer func() {
+		x.mu.Lock()
+		x.flushes--
+		x.mu.Unlock()
+	}()
 	for {
 		x.mu.Lock()
 		if x.done >= target || x.closed {
