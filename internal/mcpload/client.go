@@ -216,12 +216,7 @@ func (c *Client) exchange(ctx context.Context, body []byte, isCall bool) (a answ
 
 // Post sends one JSON-RPC message and returns the response's result.
 func (c *Client) Post(ctx context.Context, msg map[string]any) (json.RawMessage, http.Header, error) {
-	body, err := json.Marshal(msg)
-	if err != nil {
-		return nil, nil, err
-	}
-	_, isCall := msg["id"]
-	a, data, err := c.exchange(ctx, body, isCall)
+	a, data, err := c.exchangeMsg(ctx, msg)
 	defer a.release()
 	hdr := a.header()
 	if err != nil || data == nil {
@@ -240,14 +235,20 @@ func (c *Client) Post(ctx context.Context, msg map[string]any) (json.RawMessage,
 // PostRaw sends one JSON-RPC message and returns the response's JSON
 // (nil for a notification).
 func (c *Client) PostRaw(ctx context.Context, msg map[string]any) ([]byte, http.Header, error) {
-	body, err := json.Marshal(msg)
-	if err != nil {
-		return nil, nil, err
-	}
-	_, isCall := msg["id"]
-	a, data, err := c.exchange(ctx, body, isCall)
+	a, data, err := c.exchangeMsg(ctx, msg)
 	defer a.release()
 	return bytes.Clone(data), a.header(), err
+}
+
+// exchangeMsg is exchange of msg encoded with json.Marshal (a message
+// without an id is a notification); the caller releases the answer.
+func (c *Client) exchangeMsg(ctx context.Context, msg map[string]any) (answer, []byte, error) {
+	body, err := json.Marshal(msg)
+	if err != nil {
+		return answer{}, nil, err
+	}
+	_, isCall := msg["id"]
+	return c.exchange(ctx, body, isCall)
 }
 
 // sseData returns the last data line of an SSE body.
