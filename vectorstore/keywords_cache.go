@@ -769,15 +769,29 @@ func (c *postingsCache) termOf(hash int64) uint32 {
 }
 
 // timelinePos is slot's index in its owner's timeline (or where it goes).
-// It reads the slot's docMeta and the timeline, cacheDocs only for ids
-// on ties of creation time.
+// It reads the slot's docMeta and the timeline; cacheDocs (ids) only on
+// ties of creation time among which slot is not one of the first few.
 func (c *postingsCache) timelinePos(slot uint32) int {
 	d := &c.meta[slot]
 	tl := c.timeline[d.owner]
 	lo, hi := 0, len(tl)
-	for lo < hi { // the first place not before slot, as before orders them
+	for lo < hi { // the first place not created before slot
 		m := int(uint(lo+hi) >> 1)
-		if e := tl[m]; e.created < d.created || e.created == d.created && c.docs[e.slot].id < c.docs[slot].id {
+		if tl[m].created < d.created {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	for i := lo; i < len(tl) && i < lo+16 && tl[i].created == d.created; i++ {
+		if tl[i].slot == slot { // every place before it is before slot
+			return i
+		}
+	}
+	id := c.docs[slot].id
+	for hi = len(tl); lo < hi; { // the first place not before slot, as before orders them
+		m := int(uint(lo+hi) >> 1)
+		if e := tl[m]; e.created == d.created && c.docs[e.slot].id < id {
 			lo = m + 1
 		} else {
 			hi = m

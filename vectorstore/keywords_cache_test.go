@@ -570,3 +570,33 @@ func TestKeywordsCacheSeesSecondWriter(t *testing.T) {
 		t.Fatalf("the second writer's memory is not found: %v", got)
 	}
 }
+
+// TestKeywordsCacheTimelineTies: memories created at the same time take
+// their places in the owner's timeline by id, however many share the
+// time, and each is found at its place (as the context lenders look it up).
+func TestKeywordsCacheTimelineTies(t *testing.T) {
+	h := testHasher(t)
+	c := newPostingsCache(false)
+	r := mrand.New(mrand.NewPCG(3, 4))
+	var ids []string
+	for i, n := range r.Perm(60) {
+		created := kwBase
+		if n >= 50 {
+			created = kwBase.Add(time.Duration(n) * time.Second) // after the 50 ties
+		}
+		d := doc(h, fmt.Sprintf("mem-%03d", n), "a tie", Meta{OwnerID: "u", Permission: "private", CreatedAt: created})
+		row := committedRow(&d, int64(i+1))
+		c.put(&row)
+		ids = append(ids, d.ID)
+	}
+	slices.Sort(ids)
+	tl := c.timeline[c.owners["u"]]
+	for i, e := range tl {
+		if got := c.docs[e.slot].id; got != ids[i] {
+			t.Fatalf("place %d holds %s, want %s", i, got, ids[i])
+		}
+		if p := c.timelinePos(e.slot); p != i {
+			t.Fatalf("%s found at %d, it is at %d", ids[i], p, i)
+		}
+	}
+}
