@@ -20,8 +20,8 @@ import (
 // docs/performance.md): the tables stay the source of truth and are the
 // only thing written durably; the cache follows them.
 //
-// It holds, per hashed term, the memories holding it (a compact slot array
-// in key order) and, per memory, its filter metadata, length and
+// It holds, per hashed term, the memories holding it (a compact array of
+// slot and tf, in key order) and, per memory, its filter metadata, length and
 // (term, tf) pairs. Neighbours in time are not copied from the docs table:
 // they are the memory's place in its owner's timeline, ordered by
 // (created_at, id) as relink orders them, so relink's work need not be
@@ -130,14 +130,17 @@ type cacheDoc struct {
 
 type cacheTF struct{ term, tf uint32 }
 
-// docMeta is the part of a cacheDoc that every candidate's filter check
-// and ordering reads, in a dense array (a quarter of a cacheDoc's bytes):
-// the ranking walks thousands of candidates per query and each one's
-// cacheDoc would be a cache miss of its own. A free slot has live false.
+// docMeta is the part of a cacheDoc that every candidate's filter check,
+// scoring, ordering and timeline lookup read, in a dense array (40 bytes,
+// well under half a cacheDoc's): the ranking walks thousands of
+// candidates per query and each one's cacheDoc would be a cache miss of
+// its own. A free slot has live false.
 type docMeta struct {
 	k       int64
 	expires int64
+	created int64
 	owner   uint32
+	length  int32
 	perm    uint8
 	shared  bool // has shares (cacheDoc.shares)
 	live    bool
@@ -157,8 +160,13 @@ type cacheShare struct {
 
 type cacheTerm struct {
 	hash  int64
-	posts []uint32 // slots, in key order
+	posts []cachePost // in key order
 }
+
+// cachePost is one posting: the memory's slot and the term's frequency in
+// it, so that the ranking scores candidates by walking the query terms'
+// postings rather than each candidate's own terms.
+type cachePost struct{ slot, tf uint32 }
 
 func newPostingsCache(crossProcess bool) *postingsCache {
 	return &postingsCache{crossed: crossProcess, byID: map[string]uint32{}, termIdx: map[int64]uint32{},
@@ -658,6 +666,22 @@ func (c *postingsCache) put(r *cacheRow) {
 	d := r.doc
 	d.owner = c.ownerOf(r.owner)
 	d.perm = c.permOf(r.perm)
+	if !slices.IsSortedFunc(r.terms, func(x, y cacheTerm) int { return cmp.Compare(x.hash, y.hash) }) {
+		// term order, as committedRow gives them and SQLite's index
+		// returns them (PostgreSQL may not): the ranking adds a memory's
+		// terms' shares in this order, whether it reads them here or
+		// from the postings
+		byHash := make([]int, len(r.terms))
+		for j := range byHash {
+			byHash[j] = j
+		}
+		slices.SortFunc(byHash, func(x, y int) int { return cmp.Compare(r.terms[x].hash, r.terms[y].hash) })
+		terms, tfs := make([]cacheTerm, len(r.terms)), make([]cacheTF, len(r.terms))
+		for j, from := range byHash {
+			terms[j], tfs[j] = r.terms[from], d.terms[from]
+		}
+		r.terms, d.terms = terms, tfs
+	}
 	for j, t := range r.terms {
 		d.terms[j].term = c.termOf(t.hash)
 	}
@@ -745,13 +769,29 @@ func (c *postingsCache) termOf(hash int64) uint32 {
 }
 
 // timelinePos is slot's index in its owner's timeline (or where it goes).
+// It reads the slot's docMeta and the timeline; cacheDocs (ids) only on
+// ties of creation time among which slot is not one of the first few.
 func (c *postingsCache) timelinePos(slot uint32) int {
-	d := &c.docs[slot]
+	d := &c.meta[slot]
 	tl := c.timeline[d.owner]
 	lo, hi := 0, len(tl)
-	for lo < hi { // the first place not before slot, as before orders them
+	for lo < hi { // the first place not created before slot
 		m := int(uint(lo+hi) >> 1)
-		if e := tl[m]; e.created < d.created || e.created == d.created && c.docs[e.slot].id < d.id {
+		if tl[m].created < d.created {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	for i := lo; i < len(tl) && i < lo+16 && tl[i].created == d.created; i++ {
+		if tl[i].slot == slot { // every place before it is before slot
+			return i
+		}
+	}
+	id := c.docs[slot].id
+	for hi = len(tl); lo < hi; { // the first place not before slot, as before orders them
+		m := int(uint(lo+hi) >> 1)
+		if e := tl[m]; e.created == d.created && c.docs[e.slot].id < id {
 			lo = m + 1
 		} else {
 			hi = m
@@ -761,15 +801,16 @@ func (c *postingsCache) timelinePos(slot uint32) int {
 }
 
 // postPos is slot's index (or insertion point) in a term's postings.
-func (c *postingsCache) postPos(posts []uint32, slot uint32) int {
-	key := c.docs[slot].k
-	return sort.Search(len(posts), func(i int) bool { return c.docs[posts[i]].k >= key })
+func (c *postingsCache) postPos(posts []cachePost, slot uint32) int {
+	key := c.meta[slot].k
+	return sort.Search(len(posts), func(i int) bool { return c.meta[posts[i].slot].k >= key })
 }
 
 func (c *postingsCache) add(d cacheDoc) {
 	d.live = true
 	var slot uint32
-	m := docMeta{k: d.k, expires: d.expires, owner: d.owner, perm: d.perm, shared: len(d.shares) > 0, live: true}
+	m := docMeta{k: d.k, expires: d.expires, created: d.created, owner: d.owner, length: d.length, perm: d.perm,
+		shared: len(d.shares) > 0, live: true}
 	if n := len(c.freeDocs); n > 0 {
 		slot = c.freeDocs[n-1]
 		c.freeDocs = c.freeDocs[:n-1]
@@ -788,10 +829,11 @@ func (c *postingsCache) add(d cacheDoc) {
 	c.timeline[d.owner] = slices.Insert(tl, i, tlEntry{created: d.created, slot: slot})
 	for _, t := range d.terms {
 		p := c.terms[t.term].posts
-		if len(p) == 0 || c.docs[p[len(p)-1]].k < d.k {
-			c.terms[t.term].posts = append(p, slot) // the usual case: the newest key
+		cp := cachePost{slot: slot, tf: t.tf}
+		if len(p) == 0 || c.meta[p[len(p)-1].slot].k < d.k {
+			c.terms[t.term].posts = append(p, cp) // the usual case: the newest key
 		} else {
-			c.terms[t.term].posts = slices.Insert(p, c.postPos(p, slot), slot)
+			c.terms[t.term].posts = slices.Insert(p, c.postPos(p, slot), cp)
 		}
 	}
 }
@@ -800,7 +842,7 @@ func (c *postingsCache) remove(slot uint32) {
 	d := &c.docs[slot]
 	for _, t := range d.terms {
 		ct := &c.terms[t.term]
-		if i := c.postPos(ct.posts, slot); i < len(ct.posts) && ct.posts[i] == slot {
+		if i := c.postPos(ct.posts, slot); i < len(ct.posts) && ct.posts[i].slot == slot {
 			ct.posts = slices.Delete(ct.posts, i, i+1)
 		}
 		if len(ct.posts) == 0 {
@@ -943,7 +985,6 @@ type rankScratch struct {
 	at      []int32 // index in the scored rows, or -1: seen, not a candidate
 	cur     uint32
 	present []qterm
-	cands   []uint32
 	all     []cacheScore
 	heap    []cacheScore
 	picked  []cacheScore
@@ -963,6 +1004,13 @@ func (r *rankScratch) begin(slots int) {
 		r.cur = 1
 	}
 }
+
+// walkPerCandidate: the ranking adds the other (common) terms' shares by
+// walking their postings when these hold at most this many per candidate,
+// else by reading each candidate's own terms (measured with
+// BenchmarkKeywordCacheRank10k: a posting costs a sequential read, a
+// candidate's terms a cache miss or two).
+var walkPerCandidate = 32
 
 // rank is runSearch over the cache (c.mu read-locked).
 func (c *postingsCache) rank(q KeywordQuery) []KeywordHit {
@@ -1012,83 +1060,111 @@ func (c *postingsCache) rank(q KeywordQuery) []KeywordHit {
 		return nil
 	}
 	sc.begin(len(c.docs))
+	stamp, at, cur := sc.stamp, sc.at, sc.cur
 	k1, b := q.K1, q.B
 	bm25 := func(w float64, tf uint32, dlen int32) float64 {
 		t := float64(tf)
 		return w * t * (k1 + 1) / (t + k1*(1-b+b*float64(dlen)/avg))
 	}
-	// candidates: the rare terms' postings passing the filter
-	cands := sc.cands[:0]
+	// A memory's score adds its terms' shares in term (hash) order, the
+	// order of its cacheDoc's terms: first the rare terms' (part), then
+	// the others' (as the SQL adds them). Walking the terms' postings in
+	// that order adds the same numbers in the same order.
+	byHash := func(x, y qterm) int { return cmp.Compare(x.hash, y.hash) }
+	rare, others := present[:nRare], present[nRare:]
+	slices.SortFunc(rare, byHash)
+	slices.SortFunc(others, byHash)
+	// candidates: the rare terms' postings passing the filter, scored by
+	// the rare terms as they are found; at[slot] is a candidate's row
+	all := sc.all[:0]
+	defer func() { sc.all = all[:0] }()
+	cand := func(p cachePost, w float64) {
+		s := p.slot
+		if !f.pass(c, s) {
+			at[s] = -1
+			return
+		}
+		m := &c.meta[s]
+		stamp[s], at[s] = cur, int32(len(all))
+		all = append(all, cacheScore{slot: s, k: m.k, cand: true, score: bm25(w, p.tf, m.length)})
+	}
 	if nRare == 1 {
-		posts := c.terms[present[0].idx].posts
+		posts, w := c.terms[rare[0].idx].posts, rare[0].w
 		if capped {
-			for i := len(posts) - 1; i >= 0 && len(cands) < q.Budget; i-- {
-				if f.pass(c, posts[i]) {
-					cands = append(cands, posts[i])
-				}
+			for i := len(posts) - 1; i >= 0 && len(all) < q.Budget; i-- {
+				cand(posts[i], w)
 			}
 		} else {
-			for _, s := range posts {
-				if f.pass(c, s) {
-					cands = append(cands, s)
-				}
+			for _, p := range posts {
+				cand(p, w)
 			}
 		}
 	} else {
-		stamp, at, cur := sc.stamp, sc.at, sc.cur
-		for _, t := range present[:nRare] {
-			for _, s := range c.terms[t.idx].posts {
-				if stamp[s] == cur {
-					continue
-				}
-				stamp[s], at[s] = cur, -1
-				if f.pass(c, s) {
-					cands = append(cands, s)
+		for _, t := range rare {
+			for _, p := range c.terms[t.idx].posts {
+				s := p.slot
+				if stamp[s] != cur {
+					stamp[s] = cur
+					cand(p, t.w)
+				} else if i := at[s]; i >= 0 {
+					all[i].score += bm25(t.w, p.tf, c.meta[s].length)
 				}
 			}
 		}
 	}
-	sc.cands = cands
-	if len(cands) == 0 {
+	if len(all) == 0 {
 		return nil
 	}
-	// score: the rare terms' part, then the other terms' (as the SQL adds
-	// them); room for the receivers of context behind the candidates
-	room := len(cands)
+	// the other terms' shares, summed in total for now: from their
+	// postings when these are short beside the candidates, else from
+	// each candidate's own terms (a cache miss or two per candidate)
+	if len(others) > 0 {
+		walk := 0
+		for _, t := range others {
+			walk += t.df
+		}
+		if walk <= walkPerCandidate*len(all) {
+			for _, t := range others {
+				for _, p := range c.terms[t.idx].posts {
+					if s := p.slot; stamp[s] == cur && at[s] >= 0 {
+						all[at[s]].total += bm25(t.w, p.tf, c.meta[s].length)
+					}
+				}
+			}
+		} else {
+			var mask uint64 // bit t%64 of every other term t: most of a memory's terms miss it
+			for _, t := range others {
+				mask |= 1 << (t.idx % 64)
+			}
+			for i := range all {
+				d := &c.docs[all[i].slot]
+				for _, dt := range d.terms {
+					if mask&(1<<(dt.term%64)) == 0 {
+						continue
+					}
+					for j := range others {
+						if others[j].idx == dt.term {
+							all[i].total += bm25(others[j].w, dt.tf, d.length)
+							break
+						}
+					}
+				}
+			}
+		}
+		for i := range all {
+			all[i].score, all[i].total = all[i].score+all[i].total, 0
+		}
+	}
+	scored := all
+	// room for the receivers of context behind the candidates
 	if q.ContextNear != 0 || q.ContextFar != 0 {
-		lenders := len(cands)
+		lenders := len(scored)
 		if q.ContextLenders > 0 {
 			lenders = min(lenders, q.ContextLenders)
 		}
-		room += 4 * lenders
+		all = slices.Grow(all, 4*lenders)
+		scored = all[:len(scored)]
 	}
-	all := slices.Grow(sc.all[:0], room)
-	var mask uint64 // bit t%64 of every present term t: most of a memory's terms miss it
-	for _, t := range present {
-		mask |= 1 << (t.idx % 64)
-	}
-	for _, s := range cands {
-		d := &c.docs[s]
-		var part, other float64
-		for _, dt := range d.terms {
-			if mask&(1<<(dt.term%64)) == 0 {
-				continue
-			}
-			for j := range present {
-				if present[j].idx == dt.term {
-					if j < nRare {
-						part += bm25(present[j].w, dt.tf, d.length)
-					} else {
-						other += bm25(present[j].w, dt.tf, d.length)
-					}
-					break
-				}
-			}
-		}
-		all = append(all, cacheScore{slot: s, k: d.k, score: part + other, cand: true})
-	}
-	scored := all[:len(cands)]
-	defer func() { sc.all = all[:0] }()
 	byID := func(x, y cacheScore) int {
 		if x.total != y.total {
 			return cmp.Compare(y.total, x.total)
@@ -1112,11 +1188,6 @@ func (c *postingsCache) rank(q KeywordQuery) []KeywordHit {
 	if q.ContextLenders > 0 && len(scored) > q.ContextLenders {
 		lenders = topN(scored, q.ContextLenders, false, sc.heap)
 		sc.heap = lenders
-	}
-	stamp, at, cur := sc.stamp, sc.at, sc.cur
-	for i := range scored {
-		s := scored[i].slot
-		stamp[s], at[s] = cur, int32(i)
 	}
 	lend := func(to uint32, v float64, far bool) {
 		var i int

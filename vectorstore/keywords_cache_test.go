@@ -186,6 +186,45 @@ func termsQuery(d KeywordDoc, f Filter, limit int) KeywordQuery {
 	return q
 }
 
+// TestKeywordsCacheScoringPathsAgree: the ranking adds the common terms'
+// shares either from their postings or from each candidate's own terms
+// (walkPerCandidate chooses); both add the same numbers in the same order,
+// so the hits, scores included, are identical to the last bit, on both
+// engines (whose loads may return a memory's terms in any order).
+func TestKeywordsCacheScoringPathsAgree(t *testing.T) {
+	eachEngine(t, func(t *testing.T, _ string, k *sqlKeywords) {
+		h, docs, queries := loadedCache(t, k, 4000, 1, 3000)
+		indexAll(t, k, docs[3000:]) // these handed over by the writes
+		r := mrand.New(mrand.NewPCG(5, 9))
+		opts := []KeywordQuery{
+			{K1: 1.2, B: 0.3, IDFPower: 2, ContextNear: 0.5, ContextFar: 0.5, ContextLenders: 50, Budget: 2000},
+			{K1: 0.9, B: 0.75},
+			{K1: 1.2, B: 0.3, ContextNear: 0.7, ContextFar: 0.2, Budget: 50},
+		}
+		defer func(w int) { walkPerCandidate = w }(walkPerCandidate)
+		cachedSearch(t, k, KeywordQuery{Terms: (&Hybrid{Hasher: h}).QueryTerms(queries[0]), Filter: Filter{Any: []Clause{{}}}, Limit: 5})
+		k.cache.mu.RLock()
+		defer k.cache.mu.RUnlock()
+		for i := range 600 {
+			q := opts[i%len(opts)]
+			text := queries[r.IntN(len(queries))]
+			for r.IntN(2) == 0 { // long queries: memories holding several common terms
+				text += " " + queries[r.IntN(len(queries))]
+			}
+			q.Terms = (&Hybrid{Hasher: h}).QueryTerms(text)
+			q.Filter = cacheViewers(r)
+			q.Limit = []int{1, 5, 15, 50}[r.IntN(4)]
+			walkPerCandidate = 0
+			scan := k.cache.rank(q)
+			walkPerCandidate = math.MaxInt32
+			walk := k.cache.rank(q)
+			if !slices.Equal(scan, walk) {
+				t.Fatalf("%q filter %+v: from each candidate's terms %v, from the postings %v", text, q.Filter, scan, walk)
+			}
+		}
+	})
+}
+
 // TestKeywordsCacheMatchesSQL: the postings cache ranks exactly as the
 // SQL statement does, on both engines, after a load and after updates,
 // deletes and a reset that it follows by syncing.
@@ -529,5 +568,35 @@ func TestKeywordsCacheSeesSecondWriter(t *testing.T) {
 	q := termsQuery(docs[700], Filter{Any: []Clause{{}}, IncludeExpired: true}, 20)
 	if got := cachedSearch(t, k, q); !slices.ContainsFunc(got, func(x KeywordHit) bool { return x.ID == docs[700].ID }) {
 		t.Fatalf("the second writer's memory is not found: %v", got)
+	}
+}
+
+// TestKeywordsCacheTimelineTies: memories created at the same time take
+// their places in the owner's timeline by id, however many share the
+// time, and each is found at its place (as the context lenders look it up).
+func TestKeywordsCacheTimelineTies(t *testing.T) {
+	h := testHasher(t)
+	c := newPostingsCache(false)
+	r := mrand.New(mrand.NewPCG(3, 4))
+	var ids []string
+	for i, n := range r.Perm(60) {
+		created := kwBase
+		if n >= 50 {
+			created = kwBase.Add(time.Duration(n) * time.Second) // after the 50 ties
+		}
+		d := doc(h, fmt.Sprintf("mem-%03d", n), "a tie", Meta{OwnerID: "u", Permission: "private", CreatedAt: created})
+		row := committedRow(&d, int64(i+1))
+		c.put(&row)
+		ids = append(ids, d.ID)
+	}
+	slices.Sort(ids)
+	tl := c.timeline[c.owners["u"]]
+	for i, e := range tl {
+		if got := c.docs[e.slot].id; got != ids[i] {
+			t.Fatalf("place %d holds %s, want %s", i, got, ids[i])
+		}
+		if p := c.timelinePos(e.slot); p != i {
+			t.Fatalf("%s found at %d, it is at %d", ids[i], p, i)
+		}
 	}
 }
