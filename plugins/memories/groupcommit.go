@@ -115,7 +115,29 @@ func (s *Service) leadSaves(own *saveWait) {
 	}
 }
 
+// commitSaves commits a batch: new memories by directInsert, the rest
+// (updates, records it cannot take) through PocketBase's save. Each part
+// is one transaction; a writer is answered after its part's commit.
 func (s *Service) commitSaves(batch []*saveWait) {
+	var direct, hooked []*saveWait
+	for _, w := range batch {
+		if w.edit == nil && directInsertable(w.rec) {
+			direct = append(direct, w)
+		} else {
+			hooked = append(hooked, w)
+		}
+	}
+	if len(direct) > 0 && !s.directInsert(direct) {
+		hooked = append(hooked, direct...) // no plain write pool: the hooked path
+	}
+	if len(hooked) > 0 {
+		s.saveHooked(hooked)
+	}
+}
+
+// saveHooked saves batch with PocketBase's SaveNoValidate in one
+// transaction: every hook bound to the memories' saves runs.
+func (s *Service) saveHooked(batch []*saveWait) {
 	errs := make([]error, len(batch))
 	txErr := func() (err error) {
 		// a panicking hook must not leave the other writers waiting

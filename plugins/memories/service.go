@@ -74,6 +74,7 @@ type Service struct {
 	kick     chan struct{}
 	idx      indexer
 	saves    saveGroup
+	inserts  insertStmts // the group commit's prepared INSERTs (directInsert)
 
 	texts     *textCache // decrypted texts of recently read memories
 	pagesOnce sync.Once
