@@ -118,14 +118,77 @@ func (h *mcpHandler) fastCall(ctx context.Context, w http.ResponseWriter, c *too
 	if err == nil && res == nil {
 		err = fmt.Errorf("tool '%s' handler returned no result", c.Params.Name)
 	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	if err == nil {
+		if buf, ok := appendResultAnswer(buffers.Get().(*bytes.Buffer), c.ID, res); ok {
+			_, _ = w.Write(buf.Bytes()) // a failed write: the client went away
+			putBuffer(buf)
+			return
+		}
+	}
 	var answer any = mcp.NewJSONRPCResultResponse(mcp.NewRequestId(c.ID), res)
 	if err != nil { // as mcp-go's handlerError: an internal error
 		answer = mcp.JSONRPCError{JSONRPC: mcp.JSONRPC_VERSION, ID: mcp.NewRequestId(c.ID),
 			Error: mcp.NewJSONRPCErrorDetails(mcp.INTERNAL_ERROR, err.Error(), nil)}
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
 	_ = json.NewEncoder(w).Encode(answer) // a failed write: the client went away
+}
+
+// appendResultAnswer writes into buf (reset first) the JSON-RPC answer
+// carrying res, byte for byte as encoding/json writes
+// mcp.NewJSONRPCResultResponse(id, res) with its newline, for the results
+// Picard's tools return: content, optionally structured content and
+// isError, nothing else. encoding/json takes a CallToolResult through its
+// MarshalJSON (a map, its keys sorted) and then re-scans that output to
+// compact it, ~17 µs a call; here only the content items and the
+// structured content go through encoding/json, as values of their own
+// types. ok is false, with buf returned to the pool, for any other result:
+// the caller then encodes it the general way.
+func appendResultAnswer(buf *bytes.Buffer, id any, res *mcp.CallToolResult) (_ *bytes.Buffer, ok bool) {
+	buf.Reset()
+	if res.Meta != nil || res.ResultType != "" || len(res.InputRequests) > 0 || res.RequestState != "" ||
+		len(res.RawStructuredContent) > 0 {
+		putBuffer(buf)
+		return nil, false
+	}
+	enc := json.NewEncoder(buf) // HTML-escaping, as json.Marshal and the encoder of the answer
+	value := func(v any) bool {
+		if err := enc.Encode(v); err != nil {
+			return false
+		}
+		buf.Truncate(buf.Len() - 1) // Encode's newline
+		return true
+	}
+	buf.WriteString(`{"jsonrpc":"2.0","id":`)
+	if !value(id) {
+		putBuffer(buf)
+		return nil, false
+	}
+	// the map's keys in order: content, isError, structuredContent
+	buf.WriteString(`,"result":{"content":[`)
+	for i, item := range res.Content {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		if !value(item) {
+			putBuffer(buf)
+			return nil, false
+		}
+	}
+	buf.WriteByte(']')
+	if res.IsError {
+		buf.WriteString(`,"isError":true`)
+	}
+	if res.StructuredContent != nil {
+		buf.WriteString(`,"structuredContent":`)
+		if !value(res.StructuredContent) {
+			putBuffer(buf)
+			return nil, false
+		}
+	}
+	buf.WriteString("}}\n")
+	return buf, true
 }
 
 // callRecovered is mcp-go's WithRecovery around handler: a panic becomes
