@@ -6,7 +6,16 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
+
+	"github.com/pocketbase/pocketbase/core"
+
+	"github.com/picard-mcp/picard/platform/policy"
 )
+
+// searchWaitMax bounds how long a search waits for the writes
+// acknowledged before it to be indexed (see waitIndexed); a variable for
+// tests only.
+var searchWaitMax = 3 * time.Second
 
 type indexedByCallerKey struct{}
 
@@ -38,9 +47,6 @@ const (
 	// than the backlog (after a bulk import): larger passes share more of
 	// the per-pass work.
 	indexerBulkBatch = 512
-	// searchWaitMax bounds how long a search waits for the writes
-	// acknowledged before it to be indexed (see waitIndexed).
-	searchWaitMax = 3 * time.Second
 	// indexLinger spaces the passes of a busy indexer: a pass that would
 	// start less than this after the previous one ended waits until then
 	// (or until a full batch, a flush or shutdown), so that under a
@@ -69,9 +75,13 @@ const (
 // the reconciler indexes them at the next start.
 //
 // Searches keep read-your-writes: a search first waits (at most
-// searchWaitMax) until every write acknowledged before it started has been
-// through an indexer pass, successful or not. A failed pass leaves its
-// memories pending for the reconciler and does not hold searches up.
+// searchWaitMax) until every write acknowledged before it started that
+// its caller could see has been through an indexer pass, successful or
+// not: its own writes, every write to a memory that is not private, and
+// every delete. Another user's private memory is in no search of this
+// caller, indexed or not, so its pass is not waited for. A failed pass
+// leaves its memories pending for the reconciler and does not hold
+// searches up.
 type indexer struct {
 	mu      sync.Mutex
 	queue   []string
@@ -88,12 +98,30 @@ type indexer struct {
 	flushes int           // FlushIndex calls waiting: no linger meanwhile
 	passes  uint64        // passes run (tests)
 	wg      sync.WaitGroup
+
+	// what a search waits for: queue entries are taken in order, so the
+	// entry queued k-th has been through a pass once qOut >= k (tombstones
+	// likewise with tIn and tOut)
+	qIn, qOut uint64
+	tIn, tOut uint64
+	anyAt     uint64            // qIn of the last entry any caller may see
+	ownAt     map[string]uint64 // owner -> qIn of their last private entry still queued
 }
 
 // indexLater queues id for the indexer; it waits only when the backlog is
-// full.
-func (s *Service) indexLater(ctx context.Context, id string) {
-	s.enqueueIndex(ctx, id, false)
+// full. private names the owner when only they can read the memory as
+// written ("" otherwise): then only their searches wait for its pass.
+func (s *Service) indexLater(ctx context.Context, id, private string) {
+	s.enqueueIndex(ctx, id, private, false)
+}
+
+// privateOwner is what indexLater takes for rec as saved: its owner when
+// its permission lets only the owner read it.
+func privateOwner(rec *core.Record) string {
+	if rec.GetString("permission") == (policy.Private{}).Name() {
+		return rec.GetString("owner")
+	}
+	return ""
 }
 
 // indexAllLater queues ids for the indexer without waiting for the
@@ -104,15 +132,17 @@ func (s *Service) indexAllLater(ids []string) {
 	x.mu.Lock()
 	x.queue = append(x.queue, ids...)
 	x.queued += uint64(len(ids))
+	x.qIn += uint64(len(ids))
+	x.anyAt = x.qIn
 	s.wakeIndexerUnlock()
 }
 
 // deleteLater queues the tombstones for the indexer.
 func (s *Service) deleteLater(ctx context.Context) {
-	s.enqueueIndex(ctx, "", true)
+	s.enqueueIndex(ctx, "", "", true)
 }
 
-func (s *Service) enqueueIndex(ctx context.Context, id string, tombs bool) {
+func (s *Service) enqueueIndex(ctx context.Context, id, private string, tombs bool) {
 	x := &s.idx
 	x.mu.Lock()
 	for len(x.queue) >= indexerBacklog && x.running {
@@ -129,8 +159,18 @@ func (s *Service) enqueueIndex(ctx context.Context, id string, tombs bool) {
 	}
 	if tombs {
 		x.tombs++
+		x.tIn++
 	} else {
 		x.queue = append(x.queue, id)
+		x.qIn++
+		if private == "" {
+			x.anyAt = x.qIn
+		} else {
+			if x.ownAt == nil {
+				x.ownAt = map[string]uint64{}
+			}
+			x.ownAt[private] = x.qIn
+		}
 	}
 	x.queued++
 	s.wakeIndexerUnlock()
@@ -214,6 +254,13 @@ func (s *Service) drainIndex() {
 		x.ended = time.Now() // the scheduler's clock, not the service's (tests move that one)
 		x.passes++
 		x.done += uint64(n) + tombs
+		x.qOut += uint64(n)
+		x.tOut += tombs
+		for owner, at := range x.ownAt {
+			if at <= x.qOut {
+				delete(x.ownAt, owner)
+			}
+		}
 		if x.pass != nil {
 			close(x.pass)
 			x.pass = nil
@@ -275,19 +322,21 @@ func (s *Service) indexPass(ids []string, tombs bool) {
 	}
 }
 
-// waitIndexed returns once every write queued before the call has been
-// through an indexer pass, after searchWaitMax, or when ctx ends.
-func (s *Service) waitIndexed(ctx context.Context) {
+// waitIndexed returns once every write queued before the call that
+// viewer could see has been through an indexer pass (see indexer), after
+// searchWaitMax, or when ctx ends.
+func (s *Service) waitIndexed(ctx context.Context, viewer string) {
 	x := &s.idx
 	x.mu.Lock()
-	target := x.queued
-	if x.done >= target {
+	q, t := max(x.anyAt, x.ownAt[viewer]), x.tIn
+	indexed := func() bool { return x.qOut >= q && x.tOut >= t }
+	if indexed() {
 		x.mu.Unlock()
 		return
 	}
 	timer := time.NewTimer(searchWaitMax)
 	defer timer.Stop()
-	for x.done < target && !x.closed {
+	for !indexed() && !x.closed {
 		ch := x.passChanLocked()
 		x.mu.Unlock()
 		select {

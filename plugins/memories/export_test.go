@@ -108,6 +108,14 @@ func (s *Service) SetIndexLinger(d time.Duration) {
 	s.idx.mu.Unlock()
 }
 
+// SetSearchWaitMax sets how long a search waits for its writes' pass and
+// returns the previous bound (tests; set it before the server starts).
+func SetSearchWaitMax(d time.Duration) time.Duration {
+	prev := searchWaitMax
+	searchWaitMax = d
+	return prev
+}
+
 // IndexPasses counts the indexer's passes so far (tests).
 func (s *Service) IndexPasses() uint64 {
 	s.idx.mu.Lock()

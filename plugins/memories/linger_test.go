@@ -3,10 +3,12 @@ package memories_test
 import (
 	"context"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/picard-mcp/picard/internal/picardtest"
+	"github.com/picard-mcp/picard/plugins/memories"
 )
 
 // TestBusyIndexerGathersWrites: an indexer that has not just run a pass
@@ -82,4 +84,83 @@ func TestBusyIndexerGathersWrites(t *testing.T) {
 	if st := rec.GetString("index_status"); st != "pending" {
 		t.Fatalf("a write held by the linger at shutdown is %q, want pending", st)
 	}
+}
+
+// TestSearchWaitsOnlyForWritesItsCallerCouldSee: with the indexer holding
+// its pass, another user's search does not wait for a private write it
+// could never see (it answers while the pass is still held), while the
+// writer's own search and, for a public write, everyone's search wait for
+// the pass and find the write. The search's wait bound is an hour here, so
+// a search waiting for the held pass would not answer before the flush.
+func TestSearchWaitsOnlyForWritesItsCallerCouldSee(t *testing.T) {
+	prev := memories.SetSearchWaitMax(time.Hour)
+	t.Cleanup(func() { memories.SetSearchWaitMax(prev) })
+	s := picardtest.Start(t, picardtest.Options{})
+	client := s.RegisterClient(s.SuperuserToken())
+	alice, bob := s.UserToken(client, "alice"), s.UserToken(client, "bob")
+	mem := s.C.Memories
+	submit := func(text, permission string) string {
+		t.Helper()
+		r := s.Tool(alice, "submit_memory", map[string]any{"text": text, "permission": permission})
+		if r.Status != http.StatusOK {
+			t.Fatalf("submit: %d %s", r.Status, r.Body)
+		}
+		return r.Map(t)["id"].(string)
+	}
+	search := func(u picardtest.User, word string) []string {
+		r := s.Tool(u, "query_memory", map[string]any{"query": word, "limit": 5})
+		if r.Status != http.StatusOK {
+			t.Errorf("query: %d %s", r.Status, r.Body)
+			return nil
+		}
+		var ids []string
+		mems, _ := r.Map(t)["memories"].([]any)
+		for _, m := range mems {
+			ids = append(ids, m.(map[string]any)["id"].(string))
+		}
+		return ids
+	}
+	// flushes the held pass once the search under test had time to start
+	// waiting; a search that does not wait has answered by then
+	flushSoon := func() chan struct{} {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			time.Sleep(300 * time.Millisecond)
+			mem.FlushIndex(context.Background())
+		}()
+		return done
+	}
+
+	submit("kiwi warm-up", "private")
+	mem.FlushIndex(context.Background()) // a pass just ended: the next one is held
+	mem.SetIndexLinger(time.Hour)
+
+	private := submit("kiwi held private note", "private")
+	passes := mem.IndexPasses()
+	answered := make(chan []string, 1)
+	go func() { answered <- search(bob, "kiwi") }()
+	select {
+	case got := <-answered:
+		if slices.Contains(got, private) {
+			t.Fatalf("bob found alice's private memory: %v", got)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("bob's search waited for the pass of alice's private write")
+	}
+	if mem.IndexPasses() != passes {
+		t.Fatal("the pass ran before bob's search answered: the test proved nothing")
+	}
+	done := flushSoon()
+	if got := search(alice, "kiwi"); !slices.Contains(got, private) {
+		t.Fatalf("alice's search right after her write does not find it: %v", got)
+	}
+	<-done
+
+	public := submit("kiwi held public note", "public")
+	done = flushSoon()
+	if got := search(bob, "kiwi"); !slices.Contains(got, public) {
+		t.Fatalf("bob's search after alice's public write does not find it: %v", got)
+	}
+	<-done
 }

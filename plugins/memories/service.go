@@ -151,7 +151,7 @@ func (s *Service) Submit(ctx context.Context, ownerID string, in SubmitInput) (*
 	if err := s.save(ctx, rec); err != nil {
 		return nil, internal("save memory", err)
 	}
-	s.indexLater(ctx, rec.Id)
+	s.indexLater(ctx, rec.Id, privateOwner(rec))
 	return s.toMemory(rec, nil)
 }
 
@@ -215,7 +215,7 @@ func (s *Service) Update(ctx context.Context, ownerID, id string, in UpdateInput
 	if err != nil {
 		return nil, saveError(err)
 	}
-	s.indexLater(ctx, rec.Id)
+	s.indexLater(ctx, rec.Id, privateOwner(rec))
 	return s.toMemory(rec, nil)
 }
 
@@ -255,7 +255,9 @@ func (s *Service) ModifyPermissions(ctx context.Context, ownerID, id, permission
 	if err != nil {
 		return nil, saveError(err)
 	}
-	s.indexLater(ctx, rec.Id)
+	// a permission change is waited for by every search, whoever may
+	// read the memory before or after it
+	s.indexLater(ctx, rec.Id, "")
 	return s.toMemory(rec, nil)
 }
 
@@ -479,7 +481,7 @@ func (s *Service) Search(ctx context.Context, viewer policy.Viewer, in SearchInp
 		filter.OwnerID = in.OwnerID
 	}
 	// read-your-writes: what was acknowledged before this search is in it
-	s.waitIndexed(ctx)
+	s.waitIndexed(ctx, viewer.UserID)
 	// Ask for a few more than needed: results the record re-check drops
 	// (changed since indexing) must not shorten the page.
 	hits, err := s.rank(ctx, query, filter, in.Limit+10)
