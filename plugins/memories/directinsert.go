@@ -76,51 +76,13 @@ func (s *Service) directInsert(batch []*saveWait) bool {
 		return false
 	}
 	db := pool.DB()
-	now := types.NowDateTime()
-	type row struct {
-		cols  string
-		args  []any
-		token string
-		plain string
-	}
-	rows := make([]row, len(batch))
+	rows := make([]*insertRow, len(batch))
 	errs := make([]error, len(batch))
 	for i, w := range batch {
-		r := &rows[i]
-		r.plain = w.rec.GetString("text")
-		if r.plain != "" {
-			tok, err := s.cipher.Encrypt(r.plain)
-			if err != nil {
-				errs[i] = fmt.Errorf("encrypt: %w", err)
-				continue
-			}
-			r.token = tok
-			w.rec.Set("text", tok)
+		if w.row == nil { // not prepared by its writer (tests)
+			w.row = s.prepareInsert(w.rec)
 		}
-		w.rec.Set("index_status", "pending")
-		for _, field := range w.rec.Collection().Fields {
-			if f, ok := field.(*core.AutodateField); ok && f.OnCreate && w.rec.GetDateTime(f.Name).IsZero() {
-				w.rec.SetRaw(f.Name, now)
-			}
-		}
-		data, err := w.rec.DBExport(s.app)
-		if err != nil {
-			errs[i] = err
-			continue
-		}
-		if _, ok := data["id"]; !ok {
-			data["id"] = w.rec.Id
-		}
-		names := make([]string, 0, len(data))
-		for name := range data {
-			names = append(names, name)
-		}
-		slices.Sort(names)
-		r.args = make([]any, len(names))
-		for j, name := range names {
-			r.args[j] = data[name]
-		}
-		r.cols = strings.Join(names, ",")
+		rows[i], errs[i] = w.row, w.row.err
 	}
 	txErr := func() error {
 		// prepared before BEGIN: the transaction holds the pool's one
@@ -147,7 +109,7 @@ func (s *Service) directInsert(batch []*saveWait) bool {
 			if errs[i] != nil {
 				continue
 			}
-			r := &rows[i]
+			r := rows[i]
 			st, ok := inTx[r.cols]
 			if !ok {
 				st = tx.Stmt(shared[r.cols])
@@ -178,6 +140,58 @@ func (s *Service) directInsert(batch []*saveWait) bool {
 		w.done <- nil
 	}
 	return true
+}
+
+// insertRow is a new memory's INSERT as directInsert runs it, prepared by
+// prepareInsert.
+type insertRow struct {
+	cols  string // column names, sorted, comma-separated
+	args  []any  // their values
+	token string // the text encrypted
+	plain string // the text
+	err   error  // the record cannot be written
+}
+
+// prepareInsert does to rec what PocketBase's create hooks would (see
+// directInsert) and exports its columns. The writer runs it before it
+// queues, so the group commit's leader only runs the statements.
+func (s *Service) prepareInsert(rec *core.Record) *insertRow {
+	r := &insertRow{plain: rec.GetString("text")}
+	if r.plain != "" {
+		tok, err := s.cipher.Encrypt(r.plain)
+		if err != nil {
+			r.err = fmt.Errorf("encrypt: %w", err)
+			return r
+		}
+		r.token = tok
+		rec.Set("text", tok)
+	}
+	rec.Set("index_status", "pending")
+	now := types.NowDateTime()
+	for _, field := range rec.Collection().Fields {
+		if f, ok := field.(*core.AutodateField); ok && f.OnCreate && rec.GetDateTime(f.Name).IsZero() {
+			rec.SetRaw(f.Name, now)
+		}
+	}
+	data, err := rec.DBExport(s.app)
+	if err != nil {
+		r.err = err
+		return r
+	}
+	if _, ok := data["id"]; !ok {
+		data["id"] = rec.Id
+	}
+	names := make([]string, 0, len(data))
+	for name := range data {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	r.args = make([]any, len(names))
+	for j, name := range names {
+		r.args[j] = data[name]
+	}
+	r.cols = strings.Join(names, ",")
+	return r
 }
 
 // afterCreate runs the hooks PocketBase runs after a committed create.

@@ -36,6 +36,8 @@ type saveWait struct {
 	// on the write connection, whose page cache every commit keeps warm,
 	// instead of on a read connection whose cache the last commit emptied.
 	edit func(tx core.App) (*core.Record, error)
+	// row is rec's INSERT for directInsert, prepared by the writer
+	row  *insertRow
 	done chan error
 	lead chan struct{}
 }
@@ -49,7 +51,11 @@ type saveWait struct {
 // dashboard and the records API keep it. The save's hooks still run:
 // Fernet encryption, the outbox's pending mark.
 func (s *Service) save(ctx context.Context, rec *core.Record) error {
-	return s.commitWait(&saveWait{ctx: indexedByCaller(ctx), rec: rec})
+	w := &saveWait{ctx: indexedByCaller(ctx), rec: rec}
+	if directInsertable(rec) {
+		w.row = s.prepareInsert(rec)
+	}
+	return s.commitWait(w)
 }
 
 // saveEdit is save for a record that edit loads and changes inside the
@@ -128,7 +134,15 @@ func (s *Service) commitSaves(batch []*saveWait) {
 		}
 	}
 	if len(direct) > 0 && !s.directInsert(direct) {
-		hooked = append(hooked, direct...) // no plain write pool: the hooked path
+		// no plain write pool: the hooked path, which encrypts the text
+		// itself
+		for _, w := range direct {
+			if w.row != nil {
+				w.rec.Set("text", w.row.plain)
+				w.row = nil
+			}
+		}
+		hooked = append(hooked, direct...)
 	}
 	if len(hooked) > 0 {
 		s.saveHooked(hooked)
