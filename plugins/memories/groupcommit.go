@@ -45,11 +45,14 @@ type saveWait struct {
 // save writes a memory the service has validated: its owner is the
 // authenticated caller, text, permission, sharing (ids checked to exist)
 // and expiry went through validText, validSharing and validExpiry, and a
-// new one has a fresh UUID v4. PocketBase's own record validation would
+// new one has a fresh UUID v7. PocketBase's own record validation would
 // repeat that at a cost on every write (it compiles the id's and the
 // permission's patterns and queries the owner and the new id); the
-// dashboard and the records API keep it. The save's hooks still run:
-// Fernet encryption, the outbox's pending mark.
+// dashboard and the records API keep it. A new memory is written by
+// directInsert, which does what its create hooks would (Fernet
+// encryption, the outbox's pending mark; prepared here, in the writer's
+// goroutine) and runs the after-create hooks; anything else goes through
+// PocketBase's save with every hook.
 func (s *Service) save(ctx context.Context, rec *core.Record) error {
 	w := &saveWait{ctx: indexedByCaller(ctx), rec: rec}
 	if directInsertable(rec) {
