@@ -88,8 +88,6 @@ type indexer struct {
 	tombs   uint64        // deletes whose tombstones wait to be applied
 	running bool          // the drain goroutine is running
 	closed  bool          // the app is terminating: no new drain goroutine
-	queued  uint64        // writes handed to the indexer so far
-	done    uint64        // of those, how many went through a pass
 	pass    chan struct{} // closed (and replaced) after every pass
 	room    chan struct{} // closed (and replaced) when a pass takes its memories off the queue
 	hurry   chan struct{} // closed to end the drain goroutine's linger (full batch, flush, shutdown)
@@ -131,7 +129,6 @@ func (s *Service) indexAllLater(ids []string) {
 	x := &s.idx
 	x.mu.Lock()
 	x.queue = append(x.queue, ids...)
-	x.queued += uint64(len(ids))
 	x.qIn += uint64(len(ids))
 	x.anyAt = x.qIn
 	s.wakeIndexerUnlock()
@@ -172,7 +169,6 @@ func (s *Service) enqueueIndex(ctx context.Context, id, private string, tombs bo
 			x.ownAt[private] = x.qIn
 		}
 	}
-	x.queued++
 	s.wakeIndexerUnlock()
 }
 
@@ -253,7 +249,6 @@ func (s *Service) drainIndex() {
 		x.mu.Lock()
 		x.ended = time.Now() // the scheduler's clock, not the service's (tests move that one)
 		x.passes++
-		x.done += uint64(n) + tombs
 		x.qOut += uint64(n)
 		x.tOut += tombs
 		for owner, at := range x.ownAt {
@@ -322,6 +317,10 @@ func (s *Service) indexPass(ids []string, tombs bool) {
 	}
 }
 
+// indexedLocked says whether the first q queue entries and t tombstones
+// have been through a pass; x.mu held.
+func (x *indexer) indexedLocked(q, t uint64) bool { return x.qOut >= q && x.tOut >= t }
+
 // waitIndexed returns once every write queued before the call that
 // viewer could see has been through an indexer pass (see indexer), after
 // searchWaitMax, or when ctx ends.
@@ -329,14 +328,13 @@ func (s *Service) waitIndexed(ctx context.Context, viewer string) {
 	x := &s.idx
 	x.mu.Lock()
 	q, t := max(x.anyAt, x.ownAt[viewer]), x.tIn
-	indexed := func() bool { return x.qOut >= q && x.tOut >= t }
-	if indexed() {
+	if x.indexedLocked(q, t) {
 		x.mu.Unlock()
 		return
 	}
 	timer := time.NewTimer(searchWaitMax)
 	defer timer.Stop()
-	for !indexed() && !x.closed {
+	for !x.indexedLocked(q, t) && !x.closed {
 		ch := x.passChanLocked()
 		x.mu.Unlock()
 		select {
@@ -376,8 +374,8 @@ func (s *Service) closeIndexer() {
 func (s *Service) FlushIndex(ctx context.Context) {
 	x := &s.idx
 	x.mu.Lock()
-	target := x.queued // later writes do not keep it waiting
-	x.flushes++        // no pass waits for the linger until this returns
+	q, t := x.qIn, x.tIn // later writes do not keep it waiting
+	x.flushes++          // no pass waits for the linger until this returns
 	x.mu.Unlock()
 	defer func() {
 		x.mu.Lock()
@@ -386,7 +384,7 @@ func (s *Service) FlushIndex(ctx context.Context) {
 	}()
 	for {
 		x.mu.Lock()
-		if x.done >= target || x.closed {
+		if x.indexedLocked(q, t) || x.closed {
 			x.mu.Unlock()
 			return
 		}
