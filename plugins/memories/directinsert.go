@@ -60,7 +60,7 @@ func directInsertable(rec *core.Record) bool {
 // memory is done here: the text is encrypted (the fernet plugin's
 // encryptOnWrite), index_status is pending (the outbox mark), created and
 // updated are set when unset (the autodate fields). After the commit the
-// after-create hooks run as after PocketBase's save (OnModelAfterCreateSuccess,
+// after-create hooks run as after PocketBase's save (saved: OnModelAfterCreateSuccess,
 // and through it OnRecordAfterCreateSuccess and realtime events). Hooks
 // bound to the memories' create or create-execute events by other code are
 // not run for these writes; the dashboard's and the records API's writes
@@ -76,13 +76,9 @@ func (s *Service) directInsert(batch []*saveWait) bool {
 		return false
 	}
 	db := pool.DB()
-	rows := make([]*insertRow, len(batch))
 	errs := make([]error, len(batch))
 	for i, w := range batch {
-		if w.row == nil { // not prepared by its writer (tests)
-			w.row = s.prepareInsert(w.rec)
-		}
-		rows[i], errs[i] = w.row, w.row.err
+		errs[i] = w.row.err
 	}
 	txErr := func() error {
 		// prepared before BEGIN: the transaction holds the pool's one
@@ -92,12 +88,13 @@ func (s *Service) directInsert(batch []*saveWait) bool {
 			if errs[i] != nil {
 				continue
 			}
-			if _, ok := shared[rows[i].cols]; !ok {
-				st, err := s.inserts.stmt(db, batch[i].rec.Collection().Name, rows[i].cols)
+			r := batch[i].row
+			if _, ok := shared[r.cols]; !ok {
+				st, err := s.inserts.stmt(db, batch[i].rec.Collection().Name, r.cols)
 				if err != nil {
 					return err
 				}
-				shared[rows[i].cols] = st
+				shared[r.cols] = st
 			}
 		}
 		tx, err := db.BeginTx(context.Background(), nil)
@@ -109,7 +106,7 @@ func (s *Service) directInsert(batch []*saveWait) bool {
 			if errs[i] != nil {
 				continue
 			}
-			r := rows[i]
+			r := batch[i].row
 			st, ok := inTx[r.cols]
 			if !ok {
 				st = tx.Stmt(shared[r.cols])
@@ -122,24 +119,33 @@ func (s *Service) directInsert(batch []*saveWait) bool {
 		return tx.Commit()
 	}()
 	for i, w := range batch {
-		switch {
-		case txErr != nil:
-			w.rec.Set("text", rows[i].plain) // as it was: nothing was written
-			w.done <- fmt.Errorf("save memory: %w", txErr)
-			continue
-		case errs[i] != nil:
-			w.rec.Set("text", rows[i].plain)
-			w.done <- errs[i]
+		if txErr != nil {
+			w.done <- fmt.Errorf("save memory: %w", txErr) // nothing was written
 			continue
 		}
-		w.rec.MarkAsNotNew()
-		if rows[i].token != "" && s.texts != nil {
-			s.texts.put(w.rec.Id, rows[i].token, rows[i].plain)
-		}
-		s.afterCreate(w)
-		w.done <- nil
+		w.done <- errs[i]
 	}
 	return true
+}
+
+// saved finishes a write directInsert took (w.row set), in its writer's
+// goroutine once the batch is answered: a written record is no longer
+// new, its text goes to the text cache and the after-create hooks run; a
+// refused one gets its plain text back. A write through PocketBase's save
+// needs nothing more.
+func (s *Service) saved(w *saveWait, err error) {
+	if w.row == nil {
+		return
+	}
+	if err != nil {
+		w.rec.Set("text", w.row.plain)
+		return
+	}
+	w.rec.MarkAsNotNew()
+	if w.row.token != "" && s.texts != nil {
+		s.texts.put(w.rec.Id, w.row.token, w.row.plain)
+	}
+	s.afterCreate(w)
 }
 
 // insertRow is a new memory's INSERT as directInsert runs it, prepared by

@@ -12,12 +12,14 @@ import (
 func (s *Service) SaveBatch(ctx context.Context, recs []*core.Record) []error {
 	batch := make([]*saveWait, len(recs))
 	for i, r := range recs {
-		batch[i] = &saveWait{ctx: indexedByCaller(ctx), rec: r, done: make(chan error, 1)}
+		batch[i] = s.newSave(ctx, r)
+		batch[i].done = make(chan error, 1)
 	}
 	s.commitSaves(batch)
 	errs := make([]error, len(recs))
 	for i, w := range batch {
 		errs[i] = <-w.done
+		s.saved(w, errs[i])
 	}
 	return errs
 }

@@ -54,11 +54,21 @@ type saveWait struct {
 // goroutine) and runs the after-create hooks; anything else goes through
 // PocketBase's save with every hook.
 func (s *Service) save(ctx context.Context, rec *core.Record) error {
+	w := s.newSave(ctx, rec)
+	err := s.commitWait(w)
+	s.saved(w, err)
+	return err
+}
+
+// newSave is rec's place in the group commit: with its INSERT prepared
+// when directInsert can write it (in the writer's goroutine, so the
+// batch's leader only runs the statements).
+func (s *Service) newSave(ctx context.Context, rec *core.Record) *saveWait {
 	w := &saveWait{ctx: indexedByCaller(ctx), rec: rec}
 	if directInsertable(rec) {
 		w.row = s.prepareInsert(rec)
 	}
-	return s.commitWait(w)
+	return w
 }
 
 // saveEdit is save for a record that edit loads and changes inside the
@@ -130,7 +140,7 @@ func (s *Service) leadSaves(own *saveWait) {
 func (s *Service) commitSaves(batch []*saveWait) {
 	var direct, hooked []*saveWait
 	for _, w := range batch {
-		if w.edit == nil && directInsertable(w.rec) {
+		if w.row != nil {
 			direct = append(direct, w)
 		} else {
 			hooked = append(hooked, w)
