@@ -121,9 +121,10 @@ func (h *mcpHandler) fastCall(ctx context.Context, w http.ResponseWriter, c *too
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	if err == nil {
-		if buf, ok := appendResultAnswer(buffers.Get().(*bytes.Buffer), c.ID, res); ok {
+		buf := buffers.Get().(*bytes.Buffer)
+		defer putBuffer(buf)
+		if writeResultAnswer(buf, c.ID, res) {
 			_, _ = w.Write(buf.Bytes()) // a failed write: the client went away
-			putBuffer(buf)
 			return
 		}
 	}
@@ -135,7 +136,7 @@ func (h *mcpHandler) fastCall(ctx context.Context, w http.ResponseWriter, c *too
 	_ = json.NewEncoder(w).Encode(answer) // a failed write: the client went away
 }
 
-// appendResultAnswer writes into buf (reset first) the JSON-RPC answer
+// writeResultAnswer writes into buf (reset first) the JSON-RPC answer
 // carrying res, byte for byte as encoding/json writes
 // mcp.NewJSONRPCResultResponse(id, res) with its newline, for the results
 // Picard's tools return: content, optionally structured content and
@@ -143,14 +144,13 @@ func (h *mcpHandler) fastCall(ctx context.Context, w http.ResponseWriter, c *too
 // MarshalJSON (a map, its keys sorted) and then re-scans that output to
 // compact it, ~17 µs a call; here only the content items and the
 // structured content go through encoding/json, as values of their own
-// types. ok is false, with buf returned to the pool, for any other result:
-// the caller then encodes it the general way.
-func appendResultAnswer(buf *bytes.Buffer, id any, res *mcp.CallToolResult) (_ *bytes.Buffer, ok bool) {
+// types. It is false for any other result (buf then holds nothing of
+// use): the caller encodes it the general way.
+func writeResultAnswer(buf *bytes.Buffer, id any, res *mcp.CallToolResult) bool {
 	buf.Reset()
 	if res.Meta != nil || res.ResultType != "" || len(res.InputRequests) > 0 || res.RequestState != "" ||
 		len(res.RawStructuredContent) > 0 {
-		putBuffer(buf)
-		return nil, false
+		return false
 	}
 	enc := json.NewEncoder(buf) // HTML-escaping, as json.Marshal and the encoder of the answer
 	value := func(v any) bool {
@@ -162,8 +162,7 @@ func appendResultAnswer(buf *bytes.Buffer, id any, res *mcp.CallToolResult) (_ *
 	}
 	buf.WriteString(`{"jsonrpc":"2.0","id":`)
 	if !value(id) {
-		putBuffer(buf)
-		return nil, false
+		return false
 	}
 	// the map's keys in order: content, isError, structuredContent
 	buf.WriteString(`,"result":{"content":[`)
@@ -172,8 +171,7 @@ func appendResultAnswer(buf *bytes.Buffer, id any, res *mcp.CallToolResult) (_ *
 			buf.WriteByte(',')
 		}
 		if !value(item) {
-			putBuffer(buf)
-			return nil, false
+			return false
 		}
 	}
 	buf.WriteByte(']')
@@ -183,12 +181,11 @@ func appendResultAnswer(buf *bytes.Buffer, id any, res *mcp.CallToolResult) (_ *
 	if res.StructuredContent != nil {
 		buf.WriteString(`,"structuredContent":`)
 		if !value(res.StructuredContent) {
-			putBuffer(buf)
-			return nil, false
+			return false
 		}
 	}
 	buf.WriteString("}}\n")
-	return buf, true
+	return true
 }
 
 // callRecovered is mcp-go's WithRecovery around handler: a panic becomes

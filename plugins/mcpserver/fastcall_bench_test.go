@@ -12,7 +12,7 @@ import (
 // BenchmarkResultAnswer: the fast path's answer to a tool call whose
 // result holds placeholders (as every Picard tool's does), encoded by
 // encoding/json through mcp-go's MarshalJSON (general) and written by
-// appendResultAnswer (direct). go test -bench ResultAnswer ./plugins/mcpserver/
+// writeResultAnswer (direct). go test -bench ResultAnswer ./plugins/mcpserver/
 func BenchmarkResultAnswer(b *testing.B) {
 	res := mcp.NewToolResultText("picard-result-0123456789abcdef0123456789abcdef-42-t")
 	res.StructuredContent = "picard-result-0123456789abcdef0123456789abcdef-42-s"
@@ -25,8 +25,8 @@ func BenchmarkResultAnswer(b *testing.B) {
 	b.Run("direct", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			buf, ok := appendResultAnswer(buffers.Get().(*bytes.Buffer), float64(7), res)
-			if !ok {
+			buf := buffers.Get().(*bytes.Buffer)
+			if !writeResultAnswer(buf, float64(7), res) {
 				b.Fatal("not written")
 			}
 			putBuffer(buf)
