@@ -79,8 +79,8 @@ func openSQLiteKeywords(path string) (*sqlKeywords, error) {
 	for _, t := range keywordTables {
 		pairs = append(pairs, "{"+t+"}", "kw_"+t)
 	}
-	// {fail}: see writeTx
-	pairs = append(pairs, "{wr}", " WITHOUT ROWID", "{incl}", "", "{fail}", " OR FAIL")
+	// {fail}: see writeTx; {lim}: see windowFromSQL
+	pairs = append(pairs, "{wr}", " WITHOUT ROWID", "{incl}", "", "{fail}", " OR FAIL", "{lim}", "+")
 	k := &sqlKeywords{db: db, sqlite: true, names: strings.NewReplacer(pairs...),
 		wrapErr: func(op string, err error) error { return fmt.Errorf("keyword index %s: %w", op, err) },
 		cache:   newPostingsCache(false)}
@@ -144,7 +144,7 @@ func (s *PGStore) newPGKeywords() *sqlKeywords {
 		}
 		pairs = append(pairs, "{"+t+"}", name)
 	}
-	pairs = append(pairs, "{wr}", "", "{incl}", " INCLUDE (tf)", "{fail}", "")
+	pairs = append(pairs, "{wr}", "", "{incl}", " INCLUDE (tf)", "{fail}", "", "{lim}", "")
 	k := &sqlKeywords{db: db, names: strings.NewReplacer(pairs...), wrapErr: pgError, cache: newPostingsCache(true)}
 	k.cache.follower = newPGFollower(s)
 	k.ensure = func(ctx context.Context) error {

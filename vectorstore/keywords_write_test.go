@@ -542,3 +542,28 @@ func TestKeywordWritesRunPreparedStatements(t *testing.T) {
 		t.Fatalf("the index differs from its memories:\n%s", diff)
 	}
 }
+
+// TestKeywordWriteStatementsBindNoBareLimit checks that no prepared
+// SQLite statement of the write path has a bare parameter as its LIMIT:
+// SQLite reads such a parameter's value while planning and re-prepares
+// the statement each time it is bound again, so it would be parsed and
+// planned on every run (see windowFromSQL).
+func TestKeywordWriteStatementsBindNoBareLimit(t *testing.T) {
+	k, _ := openSQLiteKW(t)
+	if err := k.prepareWrites(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	bare := regexp.MustCompile(`(?i)\bLIMIT\s+\?`)
+	limits := 0
+	for q := range k.wstmts {
+		if strings.Contains(strings.ToUpper(q), "LIMIT") {
+			limits++
+		}
+		if bare.MatchString(q) {
+			t.Errorf("statement binds a bare LIMIT parameter: %s", q)
+		}
+	}
+	if limits == 0 {
+		t.Fatal("no prepared statement has a LIMIT: the check sees nothing")
+	}
+}

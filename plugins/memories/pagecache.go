@@ -138,7 +138,7 @@ func (pc *pageCache) get(key, ownerID string, ver dbVersion, now time.Time, ov *
 			pc.misses.Add(1)
 			return nil, false
 		}
-		*ov = pc.owners.read(ownerID, ver.schema)
+		*ov = pc.owners.read(ownerID, ver)
 		if !ov.ok || ov.v != p.owner {
 			pc.misses.Add(1)
 			return nil, false
@@ -410,6 +410,11 @@ type ownerVersions struct {
 	checkedOK  bool  // every trigger existed then
 	changedOK  bool  // and every one moved the changed counter too
 	warnedGone bool
+
+	// memo holds the counters read at one data version (see read)
+	memoMu sync.Mutex
+	memoAt dbVersion
+	memo   map[string]int64
 }
 
 // ownerVersionSQL reads one owner's counter.
@@ -472,19 +477,45 @@ func (o *ownerVersions) check(sv int64) (ok, changed bool) {
 	return at == sv && o.checkedOK, at == sv && o.changedOK
 }
 
-// read returns ownerID's counter (0 if the owner never had a memory);
-// ok is false when it cannot be trusted at schema version sv.
-func (o *ownerVersions) read(ownerID string, sv int64) ownerVersion {
-	if !o.tracking(sv) {
+// read returns ownerID's counter (0 if the owner never had a memory) as
+// of ver, a version the caller had from the probe before it called; ok is
+// false when it cannot be trusted at ver's schema version.
+//
+// Counters are remembered for the data version they were read at, and
+// the callers that bring the same version share them: every commit
+// changes the data version, so the same version means nothing committed
+// between the probe that gave it and the remembered read, which came
+// after that probe. Under a mix of reads and writes the data version
+// changes with most reads, but a busy owner's reads still meet at each
+// version: the query per get_memories call was ~5% of the mixed load's
+// CPU (docs/performance.md, "Hot path, round 10").
+func (o *ownerVersions) read(ownerID string, ver dbVersion) ownerVersion {
+	if !o.tracking(ver.schema) {
 		return ownerVersion{}
 	}
+	o.memoMu.Lock()
+	if o.memoAt == ver {
+		if v, ok := o.memo[ownerID]; ok {
+			o.memoMu.Unlock()
+			return ownerVersion{v: v, ok: true}
+		}
+	}
+	o.memoMu.Unlock()
 	var v int64
 	switch err := o.stmt.QueryRow(ownerID).Scan(&v); {
 	case err == nil, errors.Is(err, sql.ErrNoRows):
-		return ownerVersion{v: v, ok: true}
 	default:
 		return ownerVersion{}
 	}
+	o.memoMu.Lock()
+	if o.memoAt != ver && ver.data > o.memoAt.data { // a late caller's older version does not replace a newer one
+		o.memoAt, o.memo = ver, make(map[string]int64, 16)
+	}
+	if o.memoAt == ver {
+		o.memo[ownerID] = v
+	}
+	o.memoMu.Unlock()
+	return ownerVersion{v: v, ok: true}
 }
 
 func (o *ownerVersions) close() {

@@ -13,6 +13,8 @@ import (
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
+
+	"github.com/picard-mcp/picard/pb_migrations"
 )
 
 // TestVersionProbeSeesEveryCommit: whatever the concurrency, a version
@@ -130,5 +132,59 @@ func TestPageCacheBounded(t *testing.T) {
 	}
 	if b := pc.bytes.Load(); b > pageCacheBytes || pc.c.Len() < pageCacheBytes/60_000 {
 		t.Fatalf("past the bound: %d bytes in %d pages", b, pc.c.Len())
+	}
+}
+
+// TestOwnerCountersSharedWithinADataVersion: an owner's counter read for
+// one data version is reused by callers that bring the same version, and
+// read again for a newer one. (Callers get versions from the probe, which
+// gives a new one after every commit; the stale version here stands for a
+// caller that probed before the commit.)
+func TestOwnerCountersSharedWithinADataVersion(t *testing.T) {
+	app, err := tests.NewTestAppWithConfig(core.BaseAppConfig{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(app.Cleanup)
+	db := app.ConcurrentDB().(*dbx.DB).DB()
+	p := &versionProbe{db: db}
+	defer p.close()
+	o := &ownerVersions{db: db}
+	defer o.close()
+	bump := func() {
+		t.Helper()
+		if _, err := app.NonconcurrentDB().NewQuery("INSERT INTO " + pb_migrations.OwnerVersions +
+			" (owner, version) VALUES ('alice', 1) ON CONFLICT (owner) DO UPDATE SET version = version + 1").Execute(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bump()
+	v1, ok := p.read()
+	if !ok {
+		t.Fatal("probe failed")
+	}
+	first := o.read("alice", v1)
+	if !first.ok {
+		t.Fatal("the owner's counter was not read: are the triggers missing?")
+	}
+	bump()
+	if again := o.read("alice", v1); again != first {
+		t.Fatalf("at the same data version the counter was read again: %+v, then %+v", first, again)
+	}
+	v2, _ := p.read()
+	if v2 == v1 {
+		t.Fatal("the probe missed a commit")
+	}
+	if now := o.read("alice", v2); !now.ok || now.v != first.v+1 {
+		t.Fatalf("at the newer data version the counter is %+v, want %d", now, first.v+1)
+	}
+	// a caller still holding the older version does not evict the newer
+	// version's counters
+	o.read("bob", v1)
+	o.memoMu.Lock()
+	at := o.memoAt
+	o.memoMu.Unlock()
+	if at != v2 {
+		t.Fatalf("the counters of %+v replaced those of the newer %+v", at, v2)
 	}
 }

@@ -374,7 +374,7 @@ func (s *Service) List(ownerID string, in ListInput) (*ListResult, error) {
 	// commit, every connection of a busy owner misses at the same time)
 	v, err, _ := pc.flights.Do(key+"\x00"+strconv.FormatInt(ver.data, 10), func() (any, error) {
 		if !ov.ok {
-			ov = pc.owners.read(ownerID, ver.schema)
+			ov = pc.owners.read(ownerID, ver)
 		}
 		res, expires, err := s.readPage(q, in.Limit)
 		if err != nil {
