@@ -58,12 +58,19 @@ type hitCache struct {
 	rowQueries   atomic.Int64 // statements that read rows (tests)
 }
 
-// ownerMemo holds the owners' counters read at one data version.
+// ownerMemo holds the owners' counters read at one data version. The
+// get_memories page cache takes its version counters from it too (see
+// pageCache.ownerVersion).
 type ownerMemo struct {
 	ver  dbVersion
-	v    map[string]int64
-	full bool // every owner's counter: an owner not in v has none (0)
+	v    map[string]ownerCounters
+	full bool // every owner's counters: an owner not in v has none (0)
 }
+
+// ownerCounters are an owner's two counters in pb_migrations.OwnerVersions:
+// version (moved by every insert, update and delete of their memories) and
+// changed (by updates and deletes only).
+type ownerCounters struct{ version, changed int64 }
 
 // allOwnersMax bounds the owners whose counters are read whole (one scan
 // per data version); with more, each query reads the owners it needs.
@@ -88,7 +95,7 @@ func newHitCache(probe *versionProbe, owners *ownerVersions) *hitCache {
 // ownerCountersSQL[n-1] reads n owners' counters: a compound of n
 // primary-key lookups, one statement text per count.
 var ownerCountersSQL = func() (out [byIDArms]string) {
-	arm := "SELECT owner, " + pb_migrations.OwnerChangedColumn + " FROM " + pb_migrations.OwnerVersions + " WHERE owner = +?"
+	arm := "SELECT owner, version, " + pb_migrations.OwnerChangedColumn + " FROM " + pb_migrations.OwnerVersions + " WHERE owner = +?"
 	var b strings.Builder
 	for n := range byIDArms {
 		if n > 0 {
@@ -103,13 +110,13 @@ var ownerCountersSQL = func() (out [byIDArms]string) {
 // readOwners reads the counters of these owners (0 for an owner without
 // a row) in one statement per byIDArms owners; ok is false when they
 // cannot be trusted at ver.schema.
-func (hc *hitCache) readOwners(sc *stmtCache, owners []string, ver dbVersion) (map[string]int64, bool) {
+func (hc *hitCache) readOwners(sc *stmtCache, owners []string, ver dbVersion) (map[string]ownerCounters, bool) {
 	if sc == nil || !hc.owners.trackingChanged(ver.schema) {
 		return nil, false
 	}
-	out := make(map[string]int64, len(owners))
+	out := make(map[string]ownerCounters, len(owners))
 	for _, o := range owners {
-		out[o] = 0
+		out[o] = ownerCounters{}
 	}
 	for lo := 0; lo < len(owners); lo += byIDArms {
 		chunk := owners[lo:min(len(owners), lo+byIDArms)]
@@ -120,10 +127,10 @@ func (hc *hitCache) readOwners(sc *stmtCache, owners []string, ver dbVersion) (m
 	return out, true
 }
 
-// scanCounters runs query, which reads (owner, version) rows of
-// pb_migrations.OwnerVersions, with args and sets into[owner] = version
-// for each row.
-func scanCounters(sc *stmtCache, query string, args []any, into map[string]int64) error {
+// scanCounters runs query, which reads (owner, version, changed) rows of
+// pb_migrations.OwnerVersions, with args and sets into[owner] for each
+// row.
+func scanCounters(sc *stmtCache, query string, args []any, into map[string]ownerCounters) error {
 	st, err := sc.stmt(query)
 	if err != nil {
 		return err
@@ -135,11 +142,11 @@ func scanCounters(sc *stmtCache, query string, args []any, into map[string]int64
 	defer rows.Close()
 	for rows.Next() {
 		var o string
-		var v int64
-		if err := rows.Scan(&o, &v); err != nil {
+		var c ownerCounters
+		if err := rows.Scan(&o, &c.version, &c.changed); err != nil {
 			return err
 		}
-		into[o] = v
+		into[o] = c
 	}
 	return rows.Err()
 }
@@ -148,7 +155,7 @@ func scanCounters(sc *stmtCache, query string, args []any, into map[string]int64
 // per data version (callers at the same version wait for it and share
 // it); ok is false when there are more than allOwnersMax owners or they
 // cannot be trusted at ver.schema. The map is the memo's: read only.
-func (hc *hitCache) readAllOwners(sc *stmtCache, ver dbVersion) (map[string]int64, bool) {
+func (hc *hitCache) readAllOwners(sc *stmtCache, ver dbVersion) (map[string]ownerCounters, bool) {
 	hc.fillMu.Lock()
 	defer hc.fillMu.Unlock()
 	hc.memoMu.Lock()
@@ -161,7 +168,7 @@ func (hc *hitCache) readAllOwners(sc *stmtCache, ver dbVersion) (map[string]int6
 	if sc == nil || hc.tooMany.Load() || !hc.owners.trackingChanged(ver.schema) {
 		return nil, false
 	}
-	all := make(map[string]int64, 128)
+	all := make(map[string]ownerCounters, 128)
 	if scanCounters(sc, allOwnersSQL, nil, all) != nil {
 		return nil, false
 	}
@@ -170,14 +177,16 @@ func (hc *hitCache) readAllOwners(sc *stmtCache, ver dbVersion) (map[string]int6
 		return nil, false
 	}
 	hc.memoMu.Lock()
-	hc.memo = ownerMemo{ver: ver, v: all, full: true}
+	if hc.memo.v == nil || ver.data >= hc.memo.ver.data { // a late caller's older version does not replace a newer one
+		hc.memo = ownerMemo{ver: ver, v: all, full: true}
+	}
 	hc.memoMu.Unlock()
 	return all, true
 }
 
 // allOwnersSQL reads every owner's counter, one more than allOwnersMax at
 // most.
-var allOwnersSQL = "SELECT owner, " + pb_migrations.OwnerChangedColumn + " FROM " + pb_migrations.OwnerVersions + " LIMIT " + strconv.Itoa(allOwnersMax+1)
+var allOwnersSQL = "SELECT owner, version, " + pb_migrations.OwnerChangedColumn + " FROM " + pb_migrations.OwnerVersions + " LIMIT " + strconv.Itoa(allOwnersMax+1)
 
 // lookup returns the cached memories among ids that are current at ver
 // (by id); the others are to be read. The owners' counters it needs are
@@ -210,8 +219,8 @@ func (hc *hitCache) lookup(sc *stmtCache, ids []string, ver dbVersion) (map[stri
 			if _, seen := counters[h.m.OwnerID]; seen {
 				continue
 			}
-			if v, ok := hc.memo.v[h.m.OwnerID]; memo && (ok || hc.memo.full) {
-				counters[h.m.OwnerID] = v
+			if c, ok := hc.memo.v[h.m.OwnerID]; memo && (ok || hc.memo.full) {
+				counters[h.m.OwnerID] = c.changed
 				continue
 			}
 			counters[h.m.OwnerID] = -1
@@ -222,23 +231,23 @@ func (hc *hitCache) lookup(sc *stmtCache, ids []string, ver dbVersion) (map[stri
 		if len(unknown) > 0 && !hc.tooMany.Load() {
 			if all, allOK := hc.readAllOwners(sc, ver); allOK {
 				for _, o := range unknown {
-					counters[o] = all[o]
+					counters[o] = all[o].changed
 				}
 				unknown = nil
 			}
 		}
 		if len(unknown) > 0 {
-			var read map[string]int64
+			var read map[string]ownerCounters
 			if read, ok = hc.readOwners(sc, unknown, ver); ok {
 				hc.memoMu.Lock()
-				if hc.memo.ver != ver || hc.memo.v == nil {
-					hc.memo = ownerMemo{ver: ver, v: make(map[string]int64, 64)}
+				if hc.memo.v == nil || ver.data > hc.memo.ver.data {
+					hc.memo = ownerMemo{ver: ver, v: make(map[string]ownerCounters, 64)}
 				}
-				for o, v := range read {
-					if !hc.memo.full { // a full memo's map is shared unlocked
-						hc.memo.v[o] = v
+				for o, c := range read {
+					if hc.memo.ver == ver && !hc.memo.full { // a full memo's map is shared unlocked
+						hc.memo.v[o] = c
 					}
-					counters[o] = v
+					counters[o] = c.changed
 				}
 				hc.memoMu.Unlock()
 			}

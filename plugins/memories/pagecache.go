@@ -118,16 +118,45 @@ func pageKey(q listQuery) string {
 // dbVersion is what the probe reads: the data and schema versions.
 type dbVersion struct{ data, schema int64 }
 
-// ownerVersion is an owner's counter as read for a lookup.
+// ownerVersion is an owner's counters as read for a lookup.
 type ownerVersion struct {
-	v  int64
-	ok bool // read, and the triggers kept it at this schema version
+	v       int64 // version: moved by every insert, update and delete
+	changed int64 // moved by updates and deletes only
+	ok      bool  // read, and the triggers kept them at this schema version
+}
+
+// ownerVersion returns ownerID's counters as of ver, which the caller had
+// from the probe before it called. They come from the search-hit cache's
+// memo of every owner's counters when it holds ver (one scan per data
+// version, shared by every caller that brings the same version: the same
+// version means nothing committed between the probe that gave it and the
+// scan, which came after that probe), else from one scan made now, and
+// with more than allOwnersMax owners from a query of this owner's row.
+// Under a mix of reads and writes the data version changes with most
+// reads; a query per get_memories call was ~5% of the mixed load's CPU
+// (docs/performance.md, "Hot path, round 10").
+func (pc *pageCache) ownerVersion(sc *stmtCache, ownerID string, ver dbVersion) ownerVersion {
+	hc := pc.hitc
+	hc.memoMu.Lock()
+	if hc.memo.ver == ver && hc.memo.full {
+		c := hc.memo.v[ownerID]
+		hc.memoMu.Unlock()
+		return ownerVersion{v: c.version, changed: c.changed, ok: true}
+	}
+	hc.memoMu.Unlock()
+	if !hc.tooMany.Load() {
+		if all, ok := hc.readAllOwners(sc, ver); ok {
+			c := all[ownerID]
+			return ownerVersion{v: c.version, changed: c.changed, ok: true}
+		}
+	}
+	return pc.owners.read(ownerID, ver.schema)
 }
 
 // get returns the cached page for key if it is current at ver and now;
 // the owner's counter is read (once, into ov) when the data version
 // alone cannot tell.
-func (pc *pageCache) get(key, ownerID string, ver dbVersion, now time.Time, ov *ownerVersion) (*ListResult, bool) {
+func (pc *pageCache) get(sc *stmtCache, key, ownerID string, ver dbVersion, now time.Time, ov *ownerVersion) (*ListResult, bool) {
 	p, ok := pc.c.Get(key)
 	if !ok || (!p.expires.IsZero() && !now.Before(p.expires)) {
 		pc.misses.Add(1)
@@ -138,7 +167,7 @@ func (pc *pageCache) get(key, ownerID string, ver dbVersion, now time.Time, ov *
 			pc.misses.Add(1)
 			return nil, false
 		}
-		*ov = pc.owners.read(ownerID, ver)
+		*ov = pc.ownerVersion(sc, ownerID, ver)
 		if !ov.ok || ov.v != p.owner {
 			pc.misses.Add(1)
 			return nil, false
@@ -410,15 +439,10 @@ type ownerVersions struct {
 	checkedOK  bool  // every trigger existed then
 	changedOK  bool  // and every one moved the changed counter too
 	warnedGone bool
-
-	// memo holds the counters read at one data version (see read)
-	memoMu sync.Mutex
-	memoAt dbVersion
-	memo   map[string]int64
 }
 
 // ownerVersionSQL reads one owner's counter.
-const ownerVersionSQL = "SELECT version FROM " + pb_migrations.OwnerVersions + " WHERE owner = ?"
+const ownerVersionSQL = "SELECT version, " + pb_migrations.OwnerChangedColumn + " FROM " + pb_migrations.OwnerVersions + " WHERE owner = ?"
 
 func (o *ownerVersions) prepare() {
 	var err error
@@ -477,45 +501,20 @@ func (o *ownerVersions) check(sv int64) (ok, changed bool) {
 	return at == sv && o.checkedOK, at == sv && o.changedOK
 }
 
-// read returns ownerID's counter (0 if the owner never had a memory) as
-// of ver, a version the caller had from the probe before it called; ok is
-// false when it cannot be trusted at ver's schema version.
-//
-// Counters are remembered for the data version they were read at, and
-// the callers that bring the same version share them: every commit
-// changes the data version, so the same version means nothing committed
-// between the probe that gave it and the remembered read, which came
-// after that probe. Under a mix of reads and writes the data version
-// changes with most reads, but a busy owner's reads still meet at each
-// version: the query per get_memories call was ~5% of the mixed load's
-// CPU (docs/performance.md, "Hot path, round 10").
-func (o *ownerVersions) read(ownerID string, ver dbVersion) ownerVersion {
-	if !o.tracking(ver.schema) {
+// read returns ownerID's counters (0 if the owner never had a memory);
+// ok is false when they cannot be trusted at schema version sv.
+func (o *ownerVersions) read(ownerID string, sv int64) ownerVersion {
+	if !o.tracking(sv) {
 		return ownerVersion{}
 	}
-	o.memoMu.Lock()
-	if o.memoAt == ver {
-		if v, ok := o.memo[ownerID]; ok {
-			o.memoMu.Unlock()
-			return ownerVersion{v: v, ok: true}
-		}
-	}
-	o.memoMu.Unlock()
-	var v int64
-	switch err := o.stmt.QueryRow(ownerID).Scan(&v); {
+	var v ownerVersion
+	switch err := o.stmt.QueryRow(ownerID).Scan(&v.v, &v.changed); {
 	case err == nil, errors.Is(err, sql.ErrNoRows):
+		v.ok = true
+		return v
 	default:
 		return ownerVersion{}
 	}
-	o.memoMu.Lock()
-	if o.memoAt != ver && ver.data > o.memoAt.data { // a late caller's older version does not replace a newer one
-		o.memoAt, o.memo = ver, make(map[string]int64, 16)
-	}
-	if o.memoAt == ver {
-		o.memo[ownerID] = v
-	}
-	o.memoMu.Unlock()
-	return ownerVersion{v: v, ok: true}
 }
 
 func (o *ownerVersions) close() {

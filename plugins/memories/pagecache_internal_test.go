@@ -124,7 +124,7 @@ func TestPageCacheBounded(t *testing.T) {
 	for v := range int64(10_000) {
 		pc.put("alice", dbVersion{data: v}, ownerVersion{}, time.Time{}, page(1000))
 	}
-	if _, ok := pc.get("alice", "alice", dbVersion{data: 9_999}, time.Now(), new(ownerVersion)); !ok || pc.bytes.Load() > 2000 {
+	if _, ok := pc.get(nil, "alice", "alice", dbVersion{data: 9_999}, time.Now(), new(ownerVersion)); !ok || pc.bytes.Load() > 2000 {
 		t.Fatalf("one page re-put 10,000 times: cached=%v, %d bytes counted", ok, pc.bytes.Load())
 	}
 	for i := range 2 * pageCacheBytes / 50_000 {
@@ -135,11 +135,12 @@ func TestPageCacheBounded(t *testing.T) {
 	}
 }
 
-// TestOwnerCountersSharedWithinADataVersion: an owner's counter read for
-// one data version is reused by callers that bring the same version, and
-// read again for a newer one. (Callers get versions from the probe, which
-// gives a new one after every commit; the stale version here stands for a
-// caller that probed before the commit.)
+// TestOwnerCountersSharedWithinADataVersion: the counters a get_memories
+// lookup reads for one data version are reused by callers that bring the
+// same version, and read again for a newer one; a caller still holding an
+// older version does not evict the newer version's counters. (Callers get
+// versions from the probe, which gives a new one after every commit; the
+// stale version here stands for a caller that probed before the commit.)
 func TestOwnerCountersSharedWithinADataVersion(t *testing.T) {
 	app, err := tests.NewTestAppWithConfig(core.BaseAppConfig{DataDir: t.TempDir()})
 	if err != nil {
@@ -147,10 +148,10 @@ func TestOwnerCountersSharedWithinADataVersion(t *testing.T) {
 	}
 	t.Cleanup(app.Cleanup)
 	db := app.ConcurrentDB().(*dbx.DB).DB()
-	p := &versionProbe{db: db}
-	defer p.close()
-	o := &ownerVersions{db: db}
-	defer o.close()
+	pc := newPageCache(db, "")
+	defer pc.probe.close()
+	defer pc.owners.close()
+	sc := &stmtCache{db: db}
 	bump := func() {
 		t.Helper()
 		if _, err := app.NonconcurrentDB().NewQuery("INSERT INTO " + pb_migrations.OwnerVersions +
@@ -159,31 +160,33 @@ func TestOwnerCountersSharedWithinADataVersion(t *testing.T) {
 		}
 	}
 	bump()
-	v1, ok := p.read()
+	v1, ok := pc.probe.read()
 	if !ok {
 		t.Fatal("probe failed")
 	}
-	first := o.read("alice", v1)
+	first := pc.ownerVersion(sc, "alice", v1)
 	if !first.ok {
 		t.Fatal("the owner's counter was not read: are the triggers missing?")
 	}
 	bump()
-	if again := o.read("alice", v1); again != first {
+	if again := pc.ownerVersion(sc, "alice", v1); again != first {
 		t.Fatalf("at the same data version the counter was read again: %+v, then %+v", first, again)
 	}
-	v2, _ := p.read()
+	v2, _ := pc.probe.read()
 	if v2 == v1 {
 		t.Fatal("the probe missed a commit")
 	}
-	if now := o.read("alice", v2); !now.ok || now.v != first.v+1 {
+	if now := pc.ownerVersion(sc, "alice", v2); !now.ok || now.v != first.v+1 {
 		t.Fatalf("at the newer data version the counter is %+v, want %d", now, first.v+1)
 	}
-	// a caller still holding the older version does not evict the newer
-	// version's counters
-	o.read("bob", v1)
-	o.memoMu.Lock()
-	at := o.memoAt
-	o.memoMu.Unlock()
+	pc.hitc.memoMu.Lock()
+	pc.hitc.memo = ownerMemo{} // as if the scan at v2 had not happened: the late caller scans
+	pc.hitc.memoMu.Unlock()
+	pc.ownerVersion(sc, "alice", v2)
+	pc.ownerVersion(sc, "alice", v1)
+	pc.hitc.memoMu.Lock()
+	at := pc.hitc.memo.ver
+	pc.hitc.memoMu.Unlock()
 	if at != v2 {
 		t.Fatalf("the counters of %+v replaced those of the newer %+v", at, v2)
 	}

@@ -367,14 +367,14 @@ func (s *Service) List(ownerID string, in ListInput) (*ListResult, error) {
 	key := pageKey(q)
 	now := s.timeNow()
 	var ov ownerVersion
-	if res, ok := pc.get(key, ownerID, ver, now, &ov); ok {
+	if res, ok := pc.get(s.readStmts(), key, ownerID, ver, now, &ov); ok {
 		return res, nil
 	}
 	// concurrent misses of one page at one version read it once (after a
 	// commit, every connection of a busy owner misses at the same time)
 	v, err, _ := pc.flights.Do(key+"\x00"+strconv.FormatInt(ver.data, 10), func() (any, error) {
 		if !ov.ok {
-			ov = pc.owners.read(ownerID, ver)
+			ov = pc.ownerVersion(s.readStmts(), ownerID, ver)
 		}
 		res, expires, err := s.readPage(q, in.Limit)
 		if err != nil {
