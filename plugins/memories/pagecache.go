@@ -72,12 +72,14 @@ type pageCache struct {
 	hitc    *hitCache // query_memory's hits, on the same probe and counters
 
 	hits, misses atomic.Int64
+	refreshes    atomic.Int64 // misses answered by refreshPage
 }
 
 type cachedPage struct {
 	data    atomic.Int64 // data version at which the page was last known current
 	schema  int64        // schema version it was read at
-	owner   int64        // the owner's counter when it was read
+	owner   int64        // the owner's version counter when it was read
+	changed int64        // and their changed counter
 	tracked bool         // owner is valid (the triggers existed at schema)
 	expires time.Time    // zero: no memory on the page expires
 	res     *ListResult
@@ -154,29 +156,35 @@ func (pc *pageCache) ownerVersion(sc *stmtCache, ownerID string, ver dbVersion) 
 }
 
 // get returns the cached page for key if it is current at ver and now;
-// the owner's counter is read (once, into ov) when the data version
-// alone cannot tell.
-func (pc *pageCache) get(sc *stmtCache, key, ownerID string, ver dbVersion, now time.Time, ov *ownerVersion) (*ListResult, bool) {
+// the owner's counters are read (once, into ov) when the data version
+// alone cannot tell. A page that is not current only because its owner
+// added memories since it was read (their version counter moved, their
+// changed counter did not, and none of its memories has expired) is
+// returned as grown, for refreshPage.
+func (pc *pageCache) get(sc *stmtCache, key, ownerID string, ver dbVersion, now time.Time, ov *ownerVersion) (res *ListResult, grown *cachedPage, ok bool) {
 	p, ok := pc.c.Get(key)
 	if !ok || (!p.expires.IsZero() && !now.Before(p.expires)) {
 		pc.misses.Add(1)
-		return nil, false
+		return nil, nil, false
 	}
 	if p.data.Load() != ver.data {
 		if !p.tracked || p.schema != ver.schema {
 			pc.misses.Add(1)
-			return nil, false
+			return nil, nil, false
 		}
 		*ov = pc.ownerVersion(sc, ownerID, ver)
 		if !ov.ok || ov.v != p.owner {
 			pc.misses.Add(1)
-			return nil, false
+			if ov.ok && ov.changed == p.changed {
+				return nil, p, false
+			}
+			return nil, nil, false
 		}
 		// none of the owner's rows changed: current at this data version
 		p.data.Store(ver.data)
 	}
 	pc.hits.Add(1)
-	return p.res, true
+	return p.res, nil, true
 }
 
 func (pc *pageCache) put(key string, ver dbVersion, ov ownerVersion, expires time.Time, res *ListResult) {
@@ -188,7 +196,7 @@ func (pc *pageCache) put(key string, ver dbVersion, ov ownerVersion, expires tim
 		return // a page of very long memories: not worth the room
 	}
 	res.enc = &encodedPage{}
-	p := &cachedPage{schema: ver.schema, owner: ov.v, tracked: ov.ok, expires: expires, res: res, size: size}
+	p := &cachedPage{schema: ver.schema, owner: ov.v, changed: ov.changed, tracked: ov.ok, expires: expires, res: res, size: size}
 	p.data.Store(ver.data)
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
@@ -229,6 +237,16 @@ func (r *ListResult) Encoded() (structured, quoted []byte, ok bool) {
 		return nil, nil, false
 	}
 	return e.json, e.quoted, true
+}
+
+// PageRefreshes says how many get_memories pages were made from their
+// cached copy and their owner's new memories (refreshPage) instead of
+// read whole.
+func (s *Service) PageRefreshes() int64 {
+	if s.pages == nil {
+		return 0
+	}
+	return s.pages.refreshes.Load()
 }
 
 // PageCacheStats says how many get_memories pages were served from the

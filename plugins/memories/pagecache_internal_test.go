@@ -124,7 +124,7 @@ func TestPageCacheBounded(t *testing.T) {
 	for v := range int64(10_000) {
 		pc.put("alice", dbVersion{data: v}, ownerVersion{}, time.Time{}, page(1000))
 	}
-	if _, ok := pc.get(nil, "alice", "alice", dbVersion{data: 9_999}, time.Now(), new(ownerVersion)); !ok || pc.bytes.Load() > 2000 {
+	if _, _, ok := pc.get(nil, "alice", "alice", dbVersion{data: 9_999}, time.Now(), new(ownerVersion)); !ok || pc.bytes.Load() > 2000 {
 		t.Fatalf("one page re-put 10,000 times: cached=%v, %d bytes counted", ok, pc.bytes.Load())
 	}
 	for i := range 2 * pageCacheBytes / 50_000 {

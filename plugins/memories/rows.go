@@ -121,6 +121,10 @@ type listQuery struct {
 	cursorID            string
 	desc                bool
 	limit               int
+	// refreshPage's reads: no memory with one of these ids, and none at
+	// or past (boundCreated, boundID) in the page's order ("": no bound)
+	exclude               []string
+	boundCreated, boundID string
 }
 
 // sql renders q. Parameters are written +? (the value, without affinity):
@@ -134,6 +138,14 @@ func (q listQuery) sql() (string, []any) {
 	args := make([]any, 0, 6)
 	b.WriteString(selectMemoryColumns + " FROM " + pb_migrations.Memories + " WHERE owner = +?")
 	args = append(args, q.ownerID)
+	if len(q.exclude) > 0 {
+		// first: the id is in the page index, so a memory already on the
+		// page is passed over before its row is read
+		b.WriteString(" AND id NOT IN (+?" + strings.Repeat(", +?", len(q.exclude)-1) + ")")
+		for _, id := range q.exclude {
+			args = append(args, id)
+		}
+	}
 	if q.permission != "" {
 		b.WriteString(" AND permission = +?")
 		args = append(args, q.permission)
@@ -149,6 +161,11 @@ func (q listQuery) sql() (string, []any) {
 	if q.cursorCreated != "" {
 		b.WriteString(" AND (created, id) " + op + " (+?, +?)")
 		args = append(args, q.cursorCreated, q.cursorID)
+	}
+	if q.boundCreated != "" {
+		back := map[string]string{">": "<", "<": ">"}[op]
+		b.WriteString(" AND (created, id) " + back + " (+?, +?)")
+		args = append(args, q.boundCreated, q.boundID)
 	}
 	b.WriteString(" ORDER BY created " + order + ", id " + order + " LIMIT +?")
 	args = append(args, q.limit)

@@ -319,6 +319,7 @@ type ListResult struct {
 
 	enc              *encodedPage // set on pages shared through the page cache (see Encoded)
 	unreadableExpiry bool         // an expiry on the page could not be parsed: never cached
+	rows             []pagePos    // the rows read: the page's, then the one past it if any (refreshPage)
 }
 
 // List returns the owner's memories, newest first by default.
@@ -367,16 +368,32 @@ func (s *Service) List(ownerID string, in ListInput) (*ListResult, error) {
 	key := pageKey(q)
 	now := s.timeNow()
 	var ov ownerVersion
-	if res, ok := pc.get(s.readStmts(), key, ownerID, ver, now, &ov); ok {
+	res, grown, ok := pc.get(s.readStmts(), key, ownerID, ver, now, &ov)
+	if ok {
 		return res, nil
 	}
-	// concurrent misses of one page at one version read it once (after a
-	// commit, every connection of a busy owner misses at the same time)
-	v, err, _ := pc.flights.Do(key+"\x00"+strconv.FormatInt(ver.data, 10), func() (any, error) {
+	// concurrent misses of one page read it once (after a commit, every
+	// connection of a busy owner misses at the same time): misses at one
+	// data version, or, once the owner's counter was read, misses that
+	// read the same counter (the page is the same at every data version
+	// where the counter is)
+	flightKey := key + "\x00d" + strconv.FormatInt(ver.data, 10)
+	if ov.ok {
+		flightKey = key + "\x00v" + strconv.FormatInt(ver.schema, 10) + "." + strconv.FormatInt(ov.v, 10)
+	}
+	v, err, _ := pc.flights.Do(flightKey, func() (any, error) {
 		if !ov.ok {
 			ov = pc.ownerVersion(s.readStmts(), ownerID, ver)
 		}
-		res, expires, err := s.readPage(q, in.Limit)
+		var res *ListResult
+		var expires time.Time
+		var err error
+		if grown != nil {
+			res, expires, err = s.refreshPage(q, in.Limit, grown)
+			pc.refreshes.Add(1)
+		} else {
+			res, expires, err = s.readPage(q, in.Limit)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -410,8 +427,9 @@ func (s *Service) readPage(q listQuery, limit int) (*ListResult, time.Time, erro
 	if err != nil {
 		return nil, expires, internal("list memories", err)
 	}
-	res := &ListResult{Memories: make([]*Memory, 0, min(len(recs), limit))}
+	res := &ListResult{Memories: make([]*Memory, 0, min(len(recs), limit)), rows: make([]pagePos, 0, len(recs))}
 	for i := range recs {
+		res.rows = append(res.rows, pagePos{recs[i].Created, recs[i].ID})
 		if i == limit {
 			last := recs[i-1]
 			res.NextCursor = encodeCursor(last.Created, last.ID)
@@ -424,21 +442,30 @@ func (s *Service) readPage(q listQuery, limit int) (*ListResult, time.Time, erro
 		res.Memories = append(res.Memories, m)
 	}
 	if q.now != "" {
-		for i := range recs {
-			if recs[i].ExpiresAt == "" {
-				continue
-			}
-			t := parseDBTime(recs[i].ExpiresAt)
-			if t.IsZero() {
-				res.unreadableExpiry = true // no TTL to give the page: not cached
-				continue
-			}
-			if expires.IsZero() || t.Before(expires) {
-				expires = t
-			}
-		}
+		expires, res.unreadableExpiry = earliestExpiry(recs, expires)
 	}
 	return res, expires, nil
+}
+
+// earliestExpiry returns the earliest of expires (zero: none) and the
+// expiries of recs, and whether one of them could not be parsed (then the
+// page has no TTL to be cached with).
+func earliestExpiry(recs []memoryRow, expires time.Time) (time.Time, bool) {
+	unreadable := false
+	for i := range recs {
+		if recs[i].ExpiresAt == "" {
+			continue
+		}
+		t := parseDBTime(recs[i].ExpiresAt)
+		if t.IsZero() {
+			unreadable = true
+			continue
+		}
+		if expires.IsZero() || t.Before(expires) {
+			expires = t
+		}
+	}
+	return expires, unreadable
 }
 
 // SearchInput is query_memory's arguments.
