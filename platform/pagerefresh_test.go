@@ -120,6 +120,22 @@ func TestGetMemoriesPagesFollowNewMemories(t *testing.T) {
 			t.Fatalf("import: %d %s", r.Status, r.Body)
 		}
 	}
+	between := func() time.Time {
+		t.Helper()
+		var created []string
+		if err := s.App.DB().NewQuery("SELECT created FROM " + pb_migrations.Memories + " WHERE owner = {:o} ORDER BY created DESC LIMIT 2").
+			Bind(dbx.Params{"o": alice.ID}).Column(&created); err != nil || len(created) != 2 {
+			t.Fatalf("the two newest memories: %v %v", created, err)
+		}
+		newest, _ := time.Parse("2006-01-02 15:04:05.000Z", created[0])
+		second, _ := time.Parse("2006-01-02 15:04:05.000Z", created[1])
+		if newest.Sub(second) < 2*time.Millisecond {
+			clk.Advance(5 * time.Millisecond) // room between them: the next memory goes on top later
+			add(nil)
+			return newest.Add(2 * time.Millisecond)
+		}
+		return second.Add(newest.Sub(second) / 2).Truncate(time.Millisecond)
+	}
 	check("start")
 	check("start, from the cache")
 	for round := range 9 {
@@ -127,8 +143,8 @@ func TestGetMemoriesPagesFollowNewMemories(t *testing.T) {
 		case 0:
 			add(nil)
 		case 1:
-			// between the oldest memories and the newest
-			importAt(clk.Now().Add(-time.Duration(round)*time.Millisecond), perms[round%2])
+			// between the two newest memories: on the first page, not on top
+			importAt(between(), perms[round%2])
 		case 2:
 			add(nil)
 			add(nil)

@@ -72,7 +72,7 @@ type pageCache struct {
 	hitc    *hitCache // query_memory's hits, on the same probe and counters
 
 	hits, misses atomic.Int64
-	refreshes    atomic.Int64 // misses answered by refreshPage
+	refreshes    atomic.Int64 // pages refreshPage made from their cached copy
 }
 
 type cachedPage struct {

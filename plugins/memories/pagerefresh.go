@@ -1,8 +1,6 @@
 package memories
 
 import (
-	"slices"
-	"strings"
 	"time"
 )
 
@@ -10,86 +8,69 @@ import (
 // stored.
 type pagePos struct{ created, id string }
 
-// compare orders places oldest first.
-func (a pagePos) compare(b pagePos) int {
-	if c := strings.Compare(a.created, b.created); c != 0 {
-		return c
-	}
-	return strings.Compare(a.id, b.id)
-}
-
-// refreshPage makes page q again from old, the page as read before its
-// owner added memories, and changed none (pageCache.get says so by the
-// owner's counters): every memory on old is still there as read, and
-// still unexpired (old's TTL has not passed), so the page is old's rows
-// and the new memories that land on it, in order. Only those are read:
-// the owner's memories within q's range that are not on old and come
-// before old's row past the page (any place, without one). Under a mix
-// of reads and writes most get_memories misses are of this kind, and
-// reading the whole page again was ~7% of the mixed load's CPU
-// (docs/performance.md, "Hot path, round 10").
-func (s *Service) refreshPage(q listQuery, limit int, old *cachedPage) (*ListResult, time.Time, error) {
+// refreshPage makes the first page of a newest-first listing q again from
+// old, the page as read before its owner added memories and changed none
+// (pageCache.get says so by the owner's counters, ov now). The owner's
+// version counter moves by one for each memory added, so ov.v - old.owner
+// memories were added since old was read; every memory on old is still
+// there as read and still unexpired (old's TTL has not passed). When
+// exactly that many of the owner's memories are newer than old's first
+// row, all the added ones are, and the page is those (the ones passing
+// q's filters) above old's rows: only they are read, by the page index,
+// instead of the whole page. Anything else (another page, oldest first,
+// memories added below the top, more than a page of them) reads the page
+// whole. Under a mix of reads and writes most get_memories misses are of
+// this kind (docs/performance.md, "Hot path, round 10").
+func (s *Service) refreshPage(q listQuery, limit int, old *cachedPage, ov ownerVersion) (*ListResult, time.Time, error) {
 	prev := old.res
-	if s.readStmts() == nil || len(prev.rows) > limit+1 || len(prev.Memories) != min(len(prev.rows), limit) {
+	added := ov.v - old.owner
+	if !q.desc || q.cursorCreated != "" || added <= 0 || added > int64(limit) || s.readStmts() == nil ||
+		len(prev.rows) == 0 || len(prev.rows) > limit+1 || len(prev.Memories) != min(len(prev.rows), limit) {
 		return s.readPage(q, limit)
 	}
-	dq := q
-	for _, p := range prev.rows[:len(prev.Memories)] {
-		dq.exclude = append(dq.exclude, p.id)
-	}
-	if len(prev.rows) > limit {
-		past := prev.rows[limit]
-		dq.boundCreated, dq.boundID = past.created, past.id
-	}
+	top := prev.rows[0]
+	// every memory of the owner newer than old's first row, whatever its
+	// permission or expiry: one more than were added shows another
+	// change raced the counters (the page is then read whole)
+	dq := listQuery{ownerID: q.ownerID, desc: true, limit: int(added) + 1, boundCreated: top.created, boundID: top.id}
 	recs, err := s.queryRows(dq)
 	if err != nil {
 		return nil, time.Time{}, internal("list memories", err)
 	}
-	type entry struct {
-		pos pagePos
-		m   *Memory    // old's memory; nil for the row past old's page
-		row *memoryRow // a new memory's row
+	if int64(len(recs)) != added {
+		return s.readPage(q, limit)
 	}
-	all := make([]entry, 0, len(prev.rows)+len(recs))
-	for i, p := range prev.rows {
-		e := entry{pos: p}
-		if i < len(prev.Memories) {
-			e.m = prev.Memories[i]
+	fresh := recs[:0]
+	for _, r := range recs {
+		if (q.permission == "" || r.Permission == q.permission) && (q.now == "" || r.ExpiresAt == "" || r.ExpiresAt > q.now) {
+			fresh = append(fresh, r)
 		}
-		all = append(all, e)
 	}
-	for i := range recs {
-		all = append(all, entry{pos: pagePos{recs[i].Created, recs[i].ID}, row: &recs[i]})
+	n := min(len(fresh)+len(prev.rows), limit+1)
+	res := &ListResult{Memories: make([]*Memory, 0, min(n, limit)), rows: make([]pagePos, 0, n)}
+	for i := range fresh {
+		res.rows = append(res.rows, pagePos{fresh[i].Created, fresh[i].ID})
 	}
-	slices.SortFunc(all, func(a, b entry) int {
-		if q.desc {
-			return b.pos.compare(a.pos)
-		}
-		return a.pos.compare(b.pos)
-	})
-	all = all[:min(len(all), limit+1)]
-	res := &ListResult{Memories: make([]*Memory, 0, min(len(all), limit)), rows: make([]pagePos, 0, len(all))}
-	for i, e := range all {
-		res.rows = append(res.rows, e.pos)
-		if i == limit {
-			last := all[i-1].pos
-			res.NextCursor = encodeCursor(last.created, last.id)
-			break
-		}
-		m := e.m
-		if m == nil {
-			if e.row == nil { // old's row past the page moved onto it: cannot be
-				return s.readPage(q, limit)
-			}
-			if m, err = s.rowToMemory(e.row); err != nil {
-				return nil, time.Time{}, err
-			}
+	res.rows = append(res.rows, prev.rows...)
+	res.rows = res.rows[:n]
+	for i := range fresh[:min(len(fresh), limit)] {
+		m, err := s.rowToMemory(&fresh[i])
+		if err != nil {
+			return nil, time.Time{}, err
 		}
 		res.Memories = append(res.Memories, m)
 	}
+	if keep := limit - len(res.Memories); keep > 0 {
+		res.Memories = append(res.Memories, prev.Memories[:min(keep, len(prev.Memories))]...)
+	}
+	if n > limit {
+		last := res.rows[limit-1]
+		res.NextCursor = encodeCursor(last.created, last.id)
+	}
+	s.pages.refreshes.Add(1)
 	expires := old.expires
 	if q.now != "" {
-		expires, res.unreadableExpiry = earliestExpiry(recs, expires)
+		expires, res.unreadableExpiry = earliestExpiry(fresh, expires)
 	}
 	return res, expires, nil
 }

@@ -121,9 +121,8 @@ type listQuery struct {
 	cursorID            string
 	desc                bool
 	limit               int
-	// refreshPage's reads: no memory with one of these ids, and none at
-	// or past (boundCreated, boundID) in the page's order ("": no bound)
-	exclude               []string
+	// refreshPage's read: only memories before (boundCreated, boundID)
+	// in the page's order ("": no bound)
 	boundCreated, boundID string
 }
 
@@ -138,14 +137,6 @@ func (q listQuery) sql() (string, []any) {
 	args := make([]any, 0, 6)
 	b.WriteString(selectMemoryColumns + " FROM " + pb_migrations.Memories + " WHERE owner = +?")
 	args = append(args, q.ownerID)
-	if len(q.exclude) > 0 {
-		// first: the id is in the page index, so a memory already on the
-		// page is passed over before its row is read
-		b.WriteString(" AND id NOT IN (+?" + strings.Repeat(", +?", len(q.exclude)-1) + ")")
-		for _, id := range q.exclude {
-			args = append(args, id)
-		}
-	}
 	if q.permission != "" {
 		b.WriteString(" AND permission = +?")
 		args = append(args, q.permission)

@@ -389,8 +389,7 @@ func (s *Service) List(ownerID string, in ListInput) (*ListResult, error) {
 		var expires time.Time
 		var err error
 		if grown != nil {
-			res, expires, err = s.refreshPage(q, in.Limit, grown)
-			pc.refreshes.Add(1)
+			res, expires, err = s.refreshPage(q, in.Limit, grown, ov)
 		} else {
 			res, expires, err = s.readPage(q, in.Limit)
 		}
