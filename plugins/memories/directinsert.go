@@ -21,7 +21,7 @@ import (
 type insertStmts struct {
 	mu    sync.Mutex
 	db    *sql.DB
-	stmts map[string]*sql.Stmt
+	stmts map[string]*sql.Stmt // INSERTs, and readSeeds' two reads
 }
 
 // directInsertable says whether directInsert may write rec: a new record
@@ -84,6 +84,8 @@ func (s *Service) directInsert(batch []*saveWait) bool {
 		// prepared before BEGIN: the transaction holds the pool's one
 		// connection, which Prepare would wait for
 		shared := map[string]*sql.Stmt{}
+		counter, cerr := s.inserts.prepared(db, seedCounterSQL)
+		schema, serr := s.inserts.prepared(db, seedSchemaSQL)
 		for i := range batch {
 			if errs[i] != nil {
 				continue
@@ -116,6 +118,9 @@ func (s *Service) directInsert(batch []*saveWait) bool {
 				errs[i] = err // SQLite undid this statement only
 			}
 		}
+		if cerr == nil && serr == nil {
+			s.readSeeds(tx, counter, schema, batch, errs)
+		}
 		return tx.Commit()
 	}()
 	for i, w := range batch {
@@ -145,6 +150,7 @@ func (s *Service) saved(w *saveWait, err error) {
 	if w.row.token != "" && s.texts != nil {
 		s.texts.put(w.rec.Id, w.row.token, w.row.plain)
 	}
+	s.seedHit(w)
 	s.afterCreate(w)
 }
 
@@ -156,6 +162,7 @@ type insertRow struct {
 	token string // the text encrypted
 	plain string // the text
 	err   error  // the record cannot be written
+	seed  hitSeed
 }
 
 // prepareInsert does to rec what PocketBase's create hooks would (see
@@ -218,6 +225,14 @@ func (s *Service) afterCreate(w *saveWait) {
 // stmt returns the INSERT of cols (comma-separated, sorted) into table,
 // prepared on db.
 func (x *insertStmts) stmt(db *sql.DB, table, cols string) (*sql.Stmt, error) {
+	names := strings.Split(cols, ",")
+	// table and column names are the collection's, which PocketBase
+	// limits to letters, digits and underscores; the values are bound
+	return x.prepared(db, "INSERT INTO `"+table+"` (`"+strings.Join(names, "`,`")+"`) VALUES (?"+strings.Repeat(",?", len(names)-1)+")") //nolint:gosec // see above
+}
+
+// prepared returns q prepared on db, once.
+func (x *insertStmts) prepared(db *sql.DB, q string) (*sql.Stmt, error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.db != db {
@@ -226,14 +241,10 @@ func (x *insertStmts) stmt(db *sql.DB, table, cols string) (*sql.Stmt, error) {
 		}
 		x.db, x.stmts = db, map[string]*sql.Stmt{}
 	}
-	key := table + "(" + cols + ")"
+	key := q
 	if st, ok := x.stmts[key]; ok {
 		return st, nil
 	}
-	names := strings.Split(cols, ",")
-	// table and column names are the collection's, which PocketBase
-	// limits to letters, digits and underscores; the values are bound
-	q := "INSERT INTO `" + table + "` (`" + strings.Join(names, "`,`") + "`) VALUES (?" + strings.Repeat(",?", len(names)-1) + ")" //nolint:gosec // see above
 	st, err := db.Prepare(q)
 	if err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package memories_test
 
 import (
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -154,4 +155,55 @@ func testSearchHitCacheSeesEveryChange(t *testing.T, scan bool) {
 			t.Fatalf("bob still finds the deleted memory: %v", got)
 		}
 	})
+}
+
+// TestNewMemoryFoundWithoutReadingItsRow: a memory written through the
+// tools goes into the search-hit cache as it was stored, so the first
+// search that finds it reads no row; what the search shows of it is what
+// get_memory reads from data.db; and a change of it afterwards shows in
+// the next search.
+func TestNewMemoryFoundWithoutReadingItsRow(t *testing.T) {
+	s := picardtest.Start(t, picardtest.Options{})
+	cl := s.RegisterClient(s.SuperuserToken())
+	alice, bob := s.UserToken(cl, "alice"), s.UserToken(cl, "bob")
+	r := s.Tool(alice, "submit_memory", map[string]any{"text": "seeded okapi lantern", "permission": "shared",
+		"shared_with": []string{bob.ID}, "expiration_date": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)})
+	if r.Status != 200 {
+		t.Fatalf("submit: %d %s", r.Status, r.Body)
+	}
+	id := r.Map(t)["id"].(string)
+	found := func(u picardtest.User) (map[string]any, int64) {
+		t.Helper()
+		q0 := s.C.Memories.HitRowQueries()
+		r := s.Tool(u, "query_memory", map[string]any{"query": "okapi lantern", "limit": 5})
+		if r.Status != 200 {
+			t.Fatalf("query_memory: %d %s", r.Status, r.Body)
+		}
+		for _, m := range r.Map(t)["memories"].([]any) {
+			if m := m.(map[string]any); m["id"] == id {
+				return m, s.C.Memories.HitRowQueries() - q0
+			}
+		}
+		t.Fatalf("the search does not find the memory: %s", r.Body)
+		return nil, 0
+	}
+	got, reads := found(alice)
+	if reads != 0 {
+		t.Fatalf("the first search read %d rows for a memory written through the tools", reads)
+	}
+	stored := s.Tool(alice, "get_memory", map[string]any{"memory_id": id}).Map(t)
+	for _, k := range []string{"text", "permission", "shared_with", "shared_with_groups", "owner_id", "expiration_date", "created", "updated"} {
+		if fmt.Sprint(got[k]) != fmt.Sprint(stored[k]) {
+			t.Errorf("%s: the search shows %v, data.db holds %v", k, got[k], stored[k])
+		}
+	}
+	if m, _ := found(bob); m["shared_with"] == nil || len(m["shared_with"].([]any)) != 0 {
+		t.Errorf("bob, who it is shared with, sees who else it is shared with: %v", m["shared_with"])
+	}
+	if r := s.Tool(alice, "update_memory", map[string]any{"memory_id": id, "text": "seeded okapi lantern, changed"}); r.Status != 200 {
+		t.Fatalf("update_memory: %d %s", r.Status, r.Body)
+	}
+	if got, _ := found(alice); got["text"] != "seeded okapi lantern, changed" {
+		t.Fatalf("after the update the search shows %q", got["text"])
+	}
 }
