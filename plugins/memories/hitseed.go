@@ -11,9 +11,9 @@ import (
 
 // A new memory written by directInsert goes into the search-hit cache as
 // written, so the first search that finds it does not read its row back.
-// Under a mix of writes and searches, new memories are among most
-// searches' hits, and reading them was ~6% of the mixed load's CPU
-// (docs/performance.md, "Hot path, round 10").
+// Under a mix of writes and searches, reading hits' rows was 8-16 µs of a
+// mixed call, new memories among them (docs/performance.md, "Hot path,
+// round 10"); seeding costs ~4 µs a write.
 //
 // A cached hit is current while its owner's changed counter is the one it
 // was read with, at the schema version it was read at (see hitCache).
