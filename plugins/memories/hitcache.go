@@ -168,7 +168,10 @@ func (hc *hitCache) readAllOwners(sc *stmtCache, ver dbVersion) (map[string]owne
 	if sc == nil || hc.tooMany.Load() || !hc.owners.trackingChanged(ver.schema) {
 		return nil, false
 	}
-	all := make(map[string]ownerCounters, 128)
+	hc.memoMu.Lock()
+	size := len(hc.memo.v) // as many owners as the last scan found, not a fixed guess: a scan runs per data version
+	hc.memoMu.Unlock()
+	all := make(map[string]ownerCounters, size+1)
 	if scanCounters(sc, allOwnersSQL, nil, all) != nil {
 		return nil, false
 	}
