@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/mark3labs/mcp-go/mcp"
 )
@@ -85,7 +86,14 @@ func putBuffer(b *bytes.Buffer) {
 // answer (the splicer owns it from now on): its text is answer as a JSON
 // string, its structured content answer itself.
 func (sp *resultSplicer) result(answer *bytes.Buffer) (*mcp.CallToolResult, error) {
-	text, err := encodeJSON(answer.String())
+	// quoted from a view of the buffer, not a copy (answer.String() was
+	// 2.5 % of a mixed load's allocated bytes): nothing writes to answer
+	// while it is encoded, and the view is dropped with the call
+	var view string
+	if b := answer.Bytes(); len(b) > 0 {
+		view = unsafe.String(&b[0], len(b)) //nolint:gosec // see above
+	}
+	text, err := encodeJSON(view)
 	if err != nil {
 		putBuffer(answer)
 		return nil, err
