@@ -122,9 +122,8 @@ type dbVersion struct{ data, schema int64 }
 
 // ownerVersion is an owner's counters as read for a lookup.
 type ownerVersion struct {
-	v       int64 // version: moved by every insert, update and delete
-	changed int64 // moved by updates and deletes only
-	ok      bool  // read, and the triggers kept them at this schema version
+	ownerCounters
+	ok bool // read, and the triggers kept them at this schema version
 }
 
 // ownerVersion returns ownerID's counters as of ver, which the caller had
@@ -143,13 +142,13 @@ func (pc *pageCache) ownerVersion(sc *stmtCache, ownerID string, ver dbVersion) 
 	if hc.memo.ver == ver && hc.memo.full {
 		c := hc.memo.v[ownerID]
 		hc.memoMu.Unlock()
-		return ownerVersion{v: c.version, changed: c.changed, ok: true}
+		return ownerVersion{c, true}
 	}
 	hc.memoMu.Unlock()
 	if !hc.tooMany.Load() {
 		if all, ok := hc.readAllOwners(sc, ver); ok {
 			c := all[ownerID]
-			return ownerVersion{v: c.version, changed: c.changed, ok: true}
+			return ownerVersion{c, true}
 		}
 	}
 	return pc.owners.read(ownerID, ver.schema)
@@ -173,7 +172,7 @@ func (pc *pageCache) get(sc *stmtCache, key, ownerID string, ver dbVersion, now 
 			return nil, nil, false
 		}
 		*ov = pc.ownerVersion(sc, ownerID, ver)
-		if !ov.ok || ov.v != p.owner {
+		if !ov.ok || ov.version != p.owner {
 			pc.misses.Add(1)
 			if ov.ok && ov.changed == p.changed {
 				return nil, p, false
@@ -196,7 +195,7 @@ func (pc *pageCache) put(key string, ver dbVersion, ov ownerVersion, expires tim
 		return // a page of very long memories: not worth the room
 	}
 	res.enc = &encodedPage{}
-	p := &cachedPage{schema: ver.schema, owner: ov.v, changed: ov.changed, tracked: ov.ok, expires: expires, res: res, size: size}
+	p := &cachedPage{schema: ver.schema, owner: ov.version, changed: ov.changed, tracked: ov.ok, expires: expires, res: res, size: size}
 	p.data.Store(ver.data)
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
@@ -526,7 +525,7 @@ func (o *ownerVersions) read(ownerID string, sv int64) ownerVersion {
 		return ownerVersion{}
 	}
 	var v ownerVersion
-	switch err := o.stmt.QueryRow(ownerID).Scan(&v.v, &v.changed); {
+	switch err := o.stmt.QueryRow(ownerID).Scan(&v.version, &v.changed); {
 	case err == nil, errors.Is(err, sql.ErrNoRows):
 		v.ok = true
 		return v

@@ -176,8 +176,8 @@ func TestOwnerCountersSharedWithinADataVersion(t *testing.T) {
 	if v2 == v1 {
 		t.Fatal("the probe missed a commit")
 	}
-	if now := pc.ownerVersion(sc, "alice", v2); !now.ok || now.v != first.v+1 {
-		t.Fatalf("at the newer data version the counter is %+v, want %d", now, first.v+1)
+	if now := pc.ownerVersion(sc, "alice", v2); !now.ok || now.version != first.version+1 {
+		t.Fatalf("at the newer data version the counter is %+v, want %d", now, first.version+1)
 	}
 	pc.hitc.memoMu.Lock()
 	pc.hitc.memo = ownerMemo{} // as if the scan at v2 had not happened: the late caller scans

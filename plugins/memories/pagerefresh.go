@@ -11,7 +11,7 @@ type pagePos struct{ created, id string }
 // refreshPage makes the first page of a newest-first listing q again from
 // old, the page as read before its owner added memories and changed none
 // (pageCache.get says so by the owner's counters, ov now). The owner's
-// version counter moves by one for each memory added, so ov.v - old.owner
+// version counter moves by one for each memory added, so ov.version - old.owner
 // memories were added since old was read; every memory on old is still
 // there as read and still unexpired (old's TTL has not passed). When
 // exactly that many of the owner's memories are newer than old's first
@@ -23,9 +23,8 @@ type pagePos struct{ created, id string }
 // this kind (docs/performance.md, "Hot path, round 10").
 func (s *Service) refreshPage(q listQuery, limit int, old *cachedPage, ov ownerVersion) (*ListResult, time.Time, error) {
 	prev := old.res
-	added := ov.v - old.owner
-	if !q.desc || q.cursorCreated != "" || added <= 0 || added > int64(limit) || s.readStmts() == nil ||
-		len(prev.rows) == 0 || len(prev.rows) > limit+1 || len(prev.Memories) != min(len(prev.rows), limit) {
+	added := ov.version - old.owner
+	if !q.desc || q.cursorCreated != "" || added <= 0 || added > int64(limit) || len(prev.rows) == 0 {
 		return s.readPage(q, limit)
 	}
 	top := prev.rows[0]

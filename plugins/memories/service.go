@@ -379,7 +379,7 @@ func (s *Service) List(ownerID string, in ListInput) (*ListResult, error) {
 	// where the counter is)
 	flightKey := key + "\x00d" + strconv.FormatInt(ver.data, 10)
 	if ov.ok {
-		flightKey = key + "\x00v" + strconv.FormatInt(ver.schema, 10) + "." + strconv.FormatInt(ov.v, 10)
+		flightKey = key + "\x00v" + strconv.FormatInt(ver.schema, 10) + "." + strconv.FormatInt(ov.version, 10)
 	}
 	v, err, _ := pc.flights.Do(flightKey, func() (any, error) {
 		if !ov.ok {
