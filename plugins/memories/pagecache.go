@@ -194,7 +194,9 @@ func (pc *pageCache) put(key string, ver dbVersion, ov ownerVersion, expires tim
 	if size > pageCacheBytes/16 {
 		return // a page of very long memories: not worth the room
 	}
-	res.enc = &encodedPage{}
+	if res.enc == nil { // refreshPage's pages come with theirs
+		res.enc = &encodedPage{}
+	}
 	p := &cachedPage{schema: ver.schema, owner: ov.version, changed: ov.changed, tracked: ov.ok, expires: expires, res: res, size: size}
 	p.data.Store(ver.data)
 	pc.mu.Lock()
@@ -209,33 +211,6 @@ func (pc *pageCache) put(key string, ver dbVersion, ov ownerVersion, expires tim
 		}
 		size = 0
 	}
-}
-
-// encodedPage is a cached page's JSON, encoded once on first use.
-type encodedPage struct {
-	once         sync.Once
-	json, quoted []byte
-	err          error
-}
-
-// Encoded returns r as JSON (what encoding/json.Marshal gives) and that
-// JSON as a JSON string, encoded once for a page shared through the page
-// cache; ok is false for a result that is not (encode it yourself). The
-// slices are shared: do not modify them.
-func (r *ListResult) Encoded() (structured, quoted []byte, ok bool) {
-	if r.enc == nil {
-		return nil, nil, false
-	}
-	e := r.enc
-	e.once.Do(func() {
-		if e.json, e.err = json.Marshal(r); e.err == nil {
-			e.quoted, e.err = json.Marshal(string(e.json))
-		}
-	})
-	if e.err != nil {
-		return nil, nil, false
-	}
-	return e.json, e.quoted, true
 }
 
 // PageRefreshes says how many get_memories pages were made from their

@@ -60,6 +60,9 @@ func (s *Service) refreshPage(q listQuery, limit int, old *cachedPage, ov ownerV
 		res.Memories = append(res.Memories, m)
 	}
 	if keep := limit - len(res.Memories); keep > 0 {
+		if prev.enc != nil { // the kept memories' JSON is on the old page (pageencode.go)
+			res.enc = &encodedPage{base: prev.enc, baseMems: prev.Memories, at: len(res.Memories)}
+		}
 		res.Memories = append(res.Memories, prev.Memories[:min(keep, len(prev.Memories))]...)
 	}
 	if n > limit {
