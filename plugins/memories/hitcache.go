@@ -156,15 +156,14 @@ func scanCounters(sc *stmtCache, query string, args []any, into map[string]owner
 // it); ok is false when there are more than allOwnersMax owners or they
 // cannot be trusted at ver.schema. The map is the memo's: read only.
 func (hc *hitCache) readAllOwners(sc *stmtCache, ver dbVersion) (map[string]ownerCounters, bool) {
-	hc.fillMu.Lock()
-	defer hc.fillMu.Unlock()
-	hc.memoMu.Lock()
-	if hc.memo.ver == ver && hc.memo.full {
-		m := hc.memo.v
-		hc.memoMu.Unlock()
+	if m, ok := hc.memoFor(ver); ok { // without waiting for a scan or fill in progress
 		return m, true
 	}
-	hc.memoMu.Unlock()
+	hc.fillMu.Lock()
+	defer hc.fillMu.Unlock()
+	if m, ok := hc.memoFor(ver); ok { // scanned while this caller waited
+		return m, true
+	}
 	if sc == nil || hc.tooMany.Load() || !hc.owners.trackingChanged(ver.schema) {
 		return nil, false
 	}
@@ -185,6 +184,17 @@ func (hc *hitCache) readAllOwners(sc *stmtCache, ver dbVersion) (map[string]owne
 	}
 	hc.memoMu.Unlock()
 	return all, true
+}
+
+// memoFor returns the memo's counters of every owner when it holds them
+// at ver. The map is read only.
+func (hc *hitCache) memoFor(ver dbVersion) (map[string]ownerCounters, bool) {
+	hc.memoMu.Lock()
+	defer hc.memoMu.Unlock()
+	if hc.memo.ver == ver && hc.memo.full {
+		return hc.memo.v, true
+	}
+	return nil, false
 }
 
 // allOwnersSQL reads every owner's counter, one more than allOwnersMax at

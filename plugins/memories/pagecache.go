@@ -128,28 +128,17 @@ type ownerVersion struct {
 
 // ownerVersion returns ownerID's counters as of ver, which the caller had
 // from the probe before it called. They come from the search-hit cache's
-// memo of every owner's counters when it holds ver (one scan per data
+// scan of every owner's counters (readAllOwners: one scan per data
 // version, shared by every caller that brings the same version: the same
 // version means nothing committed between the probe that gave it and the
-// scan, which came after that probe), else from one scan made now, and
-// with more than allOwnersMax owners from a query of this owner's row.
-// Under a mix of reads and writes the data version changes with most
-// reads; a query per get_memories call was ~5% of the mixed load's CPU
-// (docs/performance.md, "Hot path, round 10").
+// scan, which came after that probe), and with more than allOwnersMax
+// owners from a query of this owner's row. Under a mix of reads and
+// writes the data version changes with most reads; a query per
+// get_memories call was ~5% of the mixed load's CPU (docs/performance.md,
+// "Hot path, round 10").
 func (pc *pageCache) ownerVersion(sc *stmtCache, ownerID string, ver dbVersion) ownerVersion {
-	hc := pc.hitc
-	hc.memoMu.Lock()
-	if hc.memo.ver == ver && hc.memo.full {
-		c := hc.memo.v[ownerID]
-		hc.memoMu.Unlock()
-		return ownerVersion{c, true}
-	}
-	hc.memoMu.Unlock()
-	if !hc.tooMany.Load() {
-		if all, ok := hc.readAllOwners(sc, ver); ok {
-			c := all[ownerID]
-			return ownerVersion{c, true}
-		}
+	if all, ok := pc.hitc.readAllOwners(sc, ver); ok {
+		return ownerVersion{all[ownerID], true}
 	}
 	return pc.owners.read(ownerID, ver.schema)
 }
