@@ -177,6 +177,7 @@ func Run(ctx context.Context, w io.Writer, o Options) error {
 
 	var results []Result
 	var mem []memRow
+	var seed seeding
 	bare := map[string]Result{}
 	for i, mode := range modes {
 		b, err := measureBare(ctx, o, mode)
@@ -199,6 +200,7 @@ func Run(ctx context.Context, w io.Writer, o Options) error {
 			if env.reused {
 				fmt.Fprintf(w, "reused the memories seeded earlier in %s\n", o.DataDir)
 			} else {
+				seed = seeding{o.Memories, el}
 				how := map[string]string{"import": "POST /api/memories/import", "submit": "submit_memory"}[o.Seed]
 				fmt.Fprintf(w, "seeded %d memories for %d users in %v (%.0f memories/s through %s, until indexed; load average %s)\n",
 					o.Memories, o.Users, el.Round(time.Millisecond), float64(o.Memories)/el.Seconds(), how, loadAverage())
@@ -236,6 +238,7 @@ func Run(ctx context.Context, w io.Writer, o Options) error {
 	printTable(w, results, bare, o.HTTP)
 	fmt.Fprintf(w, "load average at the end: %s\n", loadAverage())
 	printMemTable(w, mem)
+	printTargets(w, judgeTargets(results, bare, o.Memories, seed, mem), bare)
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -113,6 +114,15 @@ func TestLoadbenchShortRun(t *testing.T) {
 			if rps == "0" {
 				t.Errorf("%s %s: no request completed: %q", mode, wl, line)
 			}
+		}
+	}
+	for _, mode := range []string{"stateful", "stateless"} {
+		found := false // its verdict line: "mixed ≥ 5000/s at 10k memories  <mode>  <figures>  <verdict>"
+		for _, l := range strings.Split(table, "\n") {
+			found = found || strings.HasPrefix(l, "mixed ≥ 5000/s at 10k memories") && slices.Contains(strings.Fields(l), mode)
+		}
+		if !found {
+			t.Errorf("no verdict on the mixed target for %s in:\n%s", mode, table)
 		}
 	}
 	if strings.Contains(table, "first error") {
