@@ -90,28 +90,60 @@ func (s *Service) seedHit(w *saveWait) {
 // columns (comma-separated, as insertRow.cols) and values would give.
 func exportedRow(cols string, args []any) (memoryRow, error) {
 	var r memoryRow
-	dst := map[string]*string{"id": &r.ID, "owner": &r.Owner, "text": &r.Text, "permission": &r.Permission,
-		"shared_users": &r.SharedUsers, "shared_groups": &r.SharedGroups, "expires_at": &r.ExpiresAt,
-		"created": &r.Created, "updated": &r.Updated}
-	names := strings.Split(cols, ",")
-	if len(names) != len(args) {
+	found, i := 0, 0
+	for rest := cols; rest != ""; i++ {
+		var name string
+		name, rest, _ = strings.Cut(rest, ",")
+		if i >= len(args) {
+			return r, errors.New("memory row: columns and values differ")
+		}
+		p := r.column(name)
+		if p == nil {
+			continue
+		}
+		v, err := storedText(args[i])
+		if err != nil {
+			return r, err
+		}
+		*p = v
+		found++
+	}
+	if i != len(args) {
 		return r, errors.New("memory row: columns and values differ")
 	}
-	found := 0
-	for i, name := range names {
-		if p, ok := dst[name]; ok {
-			v, err := storedText(args[i])
-			if err != nil {
-				return r, err
-			}
-			*p = v
-			found++
-		}
-	}
-	if found != len(dst) {
+	if found != memoryRowColumns {
 		return r, errors.New("memory row: a column is missing")
 	}
 	return r, nil
+}
+
+// memoryRowColumns is how many columns memoryRow.column knows.
+const memoryRowColumns = 9
+
+// column is r's field for the column name, or nil for a column it does
+// not hold.
+func (r *memoryRow) column(name string) *string {
+	switch name {
+	case "id":
+		return &r.ID
+	case "owner":
+		return &r.Owner
+	case "text":
+		return &r.Text
+	case "permission":
+		return &r.Permission
+	case "shared_users":
+		return &r.SharedUsers
+	case "shared_groups":
+		return &r.SharedGroups
+	case "expires_at":
+		return &r.ExpiresAt
+	case "created":
+		return &r.Created
+	case "updated":
+		return &r.Updated
+	}
+	return nil
 }
 
 // storedText is v as SQLite stores a bound value and a read into a string
