@@ -127,3 +127,8 @@ func (s *Service) IndexPasses() uint64 {
 
 // CloseIndexer stops the indexer as the app's termination does (tests).
 func (s *Service) CloseIndexer() { s.closeIndexer() }
+
+// EncodingLinked says whether r, a page made again from its cached copy,
+// will take its kept memories' JSON from the older page's encoding
+// (tests).
+func (r *ListResult) EncodingLinked() bool { return r.enc != nil && r.enc.base != nil }

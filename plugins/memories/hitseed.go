@@ -111,17 +111,14 @@ func exportedRow(cols string, args []any) (memoryRow, error) {
 	if i != len(args) {
 		return r, errors.New("memory row: columns and values differ")
 	}
-	if found != memoryRowColumns {
+	if found != len(memoryColumns) {
 		return r, errors.New("memory row: a column is missing")
 	}
 	return r, nil
 }
 
-// memoryRowColumns is how many columns memoryRow.column knows.
-const memoryRowColumns = 9
-
-// column is r's field for the column name, or nil for a column it does
-// not hold.
+// column is r's field for the column name (one of memoryColumns), or nil
+// for a column it does not hold.
 func (r *memoryRow) column(name string) *string {
 	switch name {
 	case "id":

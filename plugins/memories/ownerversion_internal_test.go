@@ -17,3 +17,26 @@ func TestPageColumnsMoveTheOwnerCounter(t *testing.T) {
 		}
 	}
 }
+
+// TestMemoryRowHasAFieldPerColumn: every column memoryRow reads has a
+// field of its own for exportedRow (the hit seeding) to fill; a column
+// added to memoryColumns without one would leave seeded memories without
+// it and fail every seeding as "a column is missing".
+func TestMemoryRowHasAFieldPerColumn(t *testing.T) {
+	var r memoryRow
+	seen := map[*string]string{}
+	for _, c := range memoryColumns {
+		p := r.column(c)
+		if p == nil {
+			t.Errorf("memoryRow.column(%q) is nil", c)
+			continue
+		}
+		if other, ok := seen[p]; ok {
+			t.Errorf("columns %q and %q share a field", other, c)
+		}
+		seen[p] = c
+	}
+	if r.column("index_status") != nil {
+		t.Error("memoryRow.column knows a column memoryRow does not read")
+	}
+}

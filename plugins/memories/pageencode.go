@@ -24,7 +24,8 @@ type encodedPage struct {
 	done         atomic.Bool // parts can be read (set after once ran well)
 
 	// a refreshed page: its memories from at on are base's first ones
-	// (baseMems, to check), whose pieces it reuses when base is encoded
+	// (baseMems, to check), whose pieces it reuses; base was encoded
+	// (done) when refreshPage linked it
 	base     *encodedPage
 	baseMems []*Memory
 	at       int
@@ -60,8 +61,7 @@ func (r *ListResult) Encoded() (structured, quoted []byte, ok bool) {
 // reused returns the piece of r's memory i that e's base holds, if any.
 func (e *encodedPage) reused(r *ListResult, i int) (encodedPart, bool) {
 	j := i - e.at
-	if e.base == nil || j < 0 || j >= len(e.baseMems) || !e.base.done.Load() ||
-		j >= len(e.base.parts) || e.baseMems[j] != r.Memories[i] {
+	if e.base == nil || j < 0 || j >= len(e.baseMems) || j >= len(e.base.parts) || e.baseMems[j] != r.Memories[i] {
 		return encodedPart{}, false
 	}
 	return e.base.parts[j], true

@@ -19,7 +19,9 @@ import (
 // as a JSON string. Texts with characters JSON escapes (quotes, <, >, &,
 // U+2028, control characters) and ones it does not (accents, emoji);
 // pages with and without a next cursor; an old page encoded before the
-// refresh and one never encoded.
+// refresh (its pieces reused) and one never encoded (not linked: pages
+// refreshed again and again while only REST reads them must not hold a
+// chain of older pages).
 func TestCachedPagesEncodeAsWhole(t *testing.T) {
 	s := picardtest.Start(t, picardtest.Options{})
 	alice := s.UserToken(s.RegisterClient(s.SuperuserToken()), "alice")
@@ -37,6 +39,9 @@ func TestCachedPagesEncodeAsWhole(t *testing.T) {
 	}
 	check := func(t *testing.T, in memories.ListInput, encodeFirst bool) *memories.ListResult {
 		t.Helper()
+		if !encodeFirst {
+			add(1) // the page listed next is made anew, and nobody encodes it
+		}
 		before := s.C.Memories.PageRefreshes()
 		page, err := s.C.Memories.List(alice.ID, in)
 		if err != nil {
@@ -54,6 +59,12 @@ func TestCachedPagesEncodeAsWhole(t *testing.T) {
 		}
 		if s.C.Memories.PageRefreshes() == before {
 			t.Fatal("the page was not made from its cached copy; the test does not reach the reuse")
+		}
+		// the reuse is taken from an encoded old page only: an old page
+		// nobody encoded is not linked (no chain of encodings behind
+		// pages refreshed while only REST reads them)
+		if page.EncodingLinked() != encodeFirst {
+			t.Fatalf("refreshed page linked to the old page's encoding: %v, want %v", page.EncodingLinked(), encodeFirst)
 		}
 		structured, quoted, ok := page.Encoded()
 		if !ok {

@@ -60,7 +60,11 @@ func (s *Service) refreshPage(q listQuery, limit int, old *cachedPage, ov ownerV
 		res.Memories = append(res.Memories, m)
 	}
 	if keep := limit - len(res.Memories); keep > 0 {
-		if prev.enc != nil { // the kept memories' JSON is on the old page (pageencode.go)
+		// the kept memories' JSON is on the old page, if it was encoded
+		// (pageencode.go); one that was not is not linked, so pages
+		// refreshed again and again while nobody encodes them (REST
+		// reads) hold at most one older encoding each, not a chain
+		if prev.enc != nil && prev.enc.done.Load() {
 			res.enc = &encodedPage{base: prev.enc, baseMems: prev.Memories, at: len(res.Memories)}
 		}
 		res.Memories = append(res.Memories, prev.Memories[:min(keep, len(prev.Memories))]...)
