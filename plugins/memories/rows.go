@@ -145,16 +145,15 @@ func (q listQuery) sql() (string, []any) {
 		b.WriteString(" AND (expires_at = '' OR expires_at > +?)")
 		args = append(args, q.now)
 	}
-	op, order := ">", "ASC"
+	op, back, order := ">", "<", "ASC" // back: the other way (refreshPage's bound)
 	if q.desc {
-		op, order = "<", "DESC"
+		op, back, order = "<", ">", "DESC"
 	}
 	if q.cursorCreated != "" {
 		b.WriteString(" AND (created, id) " + op + " (+?, +?)")
 		args = append(args, q.cursorCreated, q.cursorID)
 	}
 	if q.boundCreated != "" {
-		back := map[string]string{">": "<", "<": ">"}[op]
 		b.WriteString(" AND (created, id) " + back + " (+?, +?)")
 		args = append(args, q.boundCreated, q.boundID)
 	}
@@ -210,12 +209,15 @@ func (s *Service) queryRowsDBX(q listQuery) ([]memoryRow, error) {
 	if q.now != "" {
 		sel = sel.AndWhere(dbx.NewExp("(expires_at = '' OR expires_at > {:now})", dbx.Params{"now": q.now}))
 	}
-	op, order := ">", "ASC"
+	op, back, order := ">", "<", "ASC" // back: the other way (refreshPage's bound)
 	if q.desc {
-		op, order = "<", "DESC"
+		op, back, order = "<", ">", "DESC"
 	}
 	if q.cursorCreated != "" {
 		sel = sel.AndWhere(dbx.NewExp(fmt.Sprintf("(created %[1]s {:c} OR (created = {:c} AND id %[1]s {:id}))", op), dbx.Params{"c": q.cursorCreated, "id": q.cursorID}))
+	}
+	if q.boundCreated != "" {
+		sel = sel.AndWhere(dbx.NewExp(fmt.Sprintf("(created %[1]s {:bc} OR (created = {:bc} AND id %[1]s {:bid}))", back), dbx.Params{"bc": q.boundCreated, "bid": q.boundID}))
 	}
 	var out []memoryRow
 	err := sel.OrderBy("created "+order, "id "+order).Limit(int64(q.limit)).All(&out)
